@@ -1,0 +1,5 @@
+import sys
+
+from affair.cli import main
+
+sys.exit(main())

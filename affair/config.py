@@ -1,0 +1,371 @@
+"""The one config file: loaded with tomllib, validated at load, then frozen.
+
+Every section is described by a schema: key -> (default, converter, what is
+expected). The schema is the single table of defaults and types; a key that
+is not in it is an error (ganglia once lost a setting to a typo), and a value
+the converter refuses becomes a one-line ConfigError naming the file, the
+dotted key and the expectation. Defaults derived from other values (the
+heartbeat is twice the step) are computed in :func:`_derive`.
+"""
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from affair import archive as archive_maths
+from affair.errors import ConfigError, InvalidName
+from affair.names import check_name
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "affair.toml"
+
+AFFAIR_LADDER = ("10s:360", "1min:360", "4min:360", "30min:336", "2h:372", "6h:368", "1d:366")
+
+
+# --- converters: each returns the clean value or raises ValueError/TypeError ---
+
+
+def _int(minimum):
+    def convert(value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError
+        return value
+
+    return convert
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError
+    return float(value)
+
+
+def _optional_number(value):
+    return None if value == "U" else _number(value)
+
+
+def _non_negative(value):
+    value = _number(value)
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _seconds(value):
+    return archive_maths.parse_duration(value)
+
+
+def _bool(value):
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+def _string(value):
+    if not isinstance(value, str):
+        raise ValueError
+    return value
+
+
+def _string_list(value):
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError
+    return tuple(value)
+
+
+def _endpoint(value):
+    value = _string(value)
+    if not value.startswith(("tcp://", "ipc://", "inproc://")):
+        raise ValueError
+    return value
+
+
+def _one_of(*choices):
+    def convert(value):
+        if value not in choices:
+            raise ValueError
+        return value
+
+    return convert
+
+
+_POSITIVE = (_int(1), "a positive whole number")
+_SECONDS = (_seconds, "a duration in seconds or like '10s', '5min', '1h'")
+
+RECORDER_SCHEMA = {
+    "listen": ("tcp://127.0.0.1:5678", _endpoint, "a ZeroMQ endpoint like 'tcp://*:5678'"),
+    "data_dir": ("data", _string, "a directory path"),
+    "step": (10, *_SECONDS),
+    "heartbeat": (None, *_SECONDS),
+    "accept_undeclared": (True, _bool, "true or false"),
+    "max_series_per_host": (256, *_POSITIVE),
+    "max_variables_per_dataset": (64, *_POSITIVE),
+    "max_message_bytes": (1 << 20, *_POSITIVE),
+    "max_future_skew": (300, *_SECONDS),
+    "max_sample_age": (7 * 86400, *_SECONDS),
+    "self_host": ("affair", _string, "a host name for the recorder's own metrics"),
+    "self_interval": (10, *_SECONDS),
+    "write_delay": (0, _non_negative, "a number of seconds >= 0"),
+    "queue_limit": (200_000, *_POSITIVE),
+    "journal_sync": ("normal", _one_of("normal", "full"), "'normal' or 'full'"),
+    "journal_days": (7, *_POSITIVE),
+}
+
+ARCHIVE_SCHEMA = {
+    "ladder": (AFFAIR_LADDER, _string_list, "a list of 'STEP:ROWS' strings like '10s:360'"),
+    "consolidations": (
+        ("AVERAGE", "MIN", "MAX"),
+        _string_list,
+        f"a list drawn from {list(archive_maths.CONSOLIDATIONS)}",
+    ),
+    "xff": (0.5, _number, "a fraction between 0 and 1 (exclusive of 1)"),
+}
+
+COLLECTOR_SCHEMA = {
+    "recorder": ("tcp://127.0.0.1:5678", _endpoint, "a ZeroMQ endpoint like 'tcp://station:5678'"),
+    "host": ("", _string, "a host name, or '' for this machine's name"),
+    "interval": (10, *_SECONDS),
+    "probes": (("system",), _string_list, "a list of probe names"),
+    "buffer_seconds": (3600, *_SECONDS),
+    "resend_timeout": (5, *_SECONDS),
+    "max_in_flight": (64, *_POSITIVE),
+}
+
+VARIABLE_SCHEMA = {
+    "type": (
+        "GAUGE",
+        _one_of(*archive_maths.VARIABLE_TYPES),
+        "one of GAUGE, COUNTER, DERIVE, ABSOLUTE",
+    ),
+    "unit": ("", _string, "a unit string like '%' or 'B/s'"),
+    "label": ("", _string, "a human-readable label"),
+    "min": (None, _optional_number, "a number or 'U'"),
+    "max": (None, _optional_number, "a number or 'U'"),
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    type: str = "GAUGE"
+    unit: str = ""
+    label: str = ""
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def title(self):
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    description: str = ""
+    variables: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    listen: str
+    data_dir: str
+    step: int
+    heartbeat: int
+    accept_undeclared: bool
+    max_series_per_host: int
+    max_variables_per_dataset: int
+    max_message_bytes: int
+    max_future_skew: int
+    max_sample_age: int
+    self_host: str
+    self_interval: int
+    write_delay: float
+    queue_limit: int
+    journal_sync: str
+    journal_days: int
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    recorder: str
+    host: str
+    interval: int
+    probes: tuple
+    buffer_seconds: int
+    resend_timeout: int
+    max_in_flight: int
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    recorder: RecorderConfig
+    archives: tuple
+    consolidations: tuple
+    xff: float
+    collector: CollectorConfig
+    datasets: dict
+
+    def variable(self, dataset, name):
+        """The declared variable, or the default GAUGE definition for an undeclared one."""
+        declared = self.datasets.get(dataset)
+        if declared and name in declared.variables:
+            return declared.variables[name]
+        return Variable(name)
+
+    def is_declared(self, dataset, name=None):
+        declared = self.datasets.get(dataset)
+        if declared is None:
+            return False
+        return name is None or name in declared.variables
+
+    def with_overrides(self, **recorder_changes):
+        """A copy with recorder settings replaced (command-line flags); None means keep."""
+        changes = {k: v for k, v in recorder_changes.items() if v is not None}
+        return dataclasses.replace(self, recorder=dataclasses.replace(self.recorder, **changes))
+
+
+def load_config(path=None):
+    """Read, validate and freeze the config file at ``path`` (default: the shipped one)."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(path, "(file)", "an existing TOML file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(path, "(syntax)", f"valid TOML ({error})") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw, path="<config>"):
+    """Validate an already-parsed TOML document (tests feed dicts straight in)."""
+    sections = {"recorder", "archive", "collector", "datasets"}
+    _reject_unknown(raw, sections, path, "")
+    recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
+    archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
+    collector = _section(raw.get("collector", {}), COLLECTOR_SCHEMA, path, "collector")
+    recorder = _derive(recorder, path)
+    archives = _ladder(archive, recorder["step"], path)
+    datasets = _datasets(raw.get("datasets", {}), path)
+    from affair.selfmetrics import builtin_datasets  # noqa: PLC0415 - it imports this module
+
+    for name, dataset in builtin_datasets().items():
+        datasets.setdefault(name, dataset)
+    return Config(
+        path=str(path),
+        recorder=RecorderConfig(**recorder),
+        archives=archives,
+        consolidations=archive["consolidations"],
+        xff=archive["xff"],
+        collector=CollectorConfig(**collector),
+        datasets=datasets,
+    )
+
+
+def _derive(recorder, path):
+    if recorder["heartbeat"] is None:
+        recorder["heartbeat"] = 2 * recorder["step"]
+    if recorder["heartbeat"] < recorder["step"]:
+        raise ConfigError(
+            path,
+            "recorder.heartbeat",
+            f"at least the step ({recorder['step']}s)",
+            recorder["heartbeat"],
+        )
+    try:
+        check_name("host", recorder["self_host"])
+    except InvalidName as error:
+        raise ConfigError(path, "recorder.self_host", error.reason, recorder["self_host"]) from None
+    return recorder
+
+
+def _ladder(archive, step, path):
+    for cf in archive["consolidations"]:
+        if cf not in archive_maths.CONSOLIDATIONS:
+            raise ConfigError(
+                path,
+                "archive.consolidations",
+                f"names from {list(archive_maths.CONSOLIDATIONS)}",
+                cf,
+            )
+    if not 0 <= archive["xff"] < 1:
+        raise ConfigError(
+            path, "archive.xff", "a fraction from 0 up to (not including) 1", archive["xff"]
+        )
+    try:
+        archives = tuple(archive_maths.parse_archive(spec) for spec in archive["ladder"])
+        archive_maths.validate_ladder(archives, step)
+    except ValueError as error:
+        raise ConfigError(path, "archive.ladder", f"a valid ladder ({error})") from None
+    return archives
+
+
+def _datasets(raw, path):
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "datasets", "a table of datasets", raw)
+    datasets = {}
+    for name, table in raw.items():
+        key = f"datasets.{name}"
+        _check_name_at(path, key, "dataset", name)
+        if not isinstance(table, dict):
+            raise ConfigError(path, key, "a table with 'variables'", table)
+        _reject_unknown(table, {"description", "variables"}, path, key)
+        variables_raw = table.get("variables", {})
+        if not isinstance(variables_raw, dict):
+            raise ConfigError(path, f"{key}.variables", "a table of variables", variables_raw)
+        variables = {}
+        for var_name, var_table in variables_raw.items():
+            var_key = f"{key}.variables.{var_name}"
+            _check_name_at(path, var_key, "variable", var_name)
+            if not isinstance(var_table, dict):
+                raise ConfigError(
+                    path, var_key, "a table like { type = 'GAUGE', unit = '%' }", var_table
+                )
+            values = _section(var_table, VARIABLE_SCHEMA, path, var_key)
+            if (
+                values["min"] is not None
+                and values["max"] is not None
+                and values["min"] >= values["max"]
+            ):
+                raise ConfigError(
+                    path, f"{var_key}.max", f"more than min ({values['min']})", values["max"]
+                )
+            variables[var_name] = Variable(name=var_name, **values)
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise ConfigError(path, f"{key}.description", "a string", description)
+        datasets[name] = Dataset(name=name, description=description, variables=variables)
+    return datasets
+
+
+def _check_name_at(path, key, kind, name):
+    try:
+        check_name(kind, name)
+    except InvalidName as error:
+        raise ConfigError(path, key, f"a valid {kind} name ({error.reason})", name) from None
+
+
+def _section(table, schema, path, prefix):
+    if not isinstance(table, dict):
+        raise ConfigError(path, prefix, "a table", table)
+    _reject_unknown(table, schema, path, prefix)
+    values = {}
+    for key, (default, convert, expected) in schema.items():
+        if key not in table:
+            values[key] = default
+            continue
+        try:
+            values[key] = convert(table[key])
+        except (ValueError, TypeError):
+            raise ConfigError(path, f"{prefix}.{key}", expected, table[key]) from None
+    return values
+
+
+def _reject_unknown(table, allowed, path, prefix):
+    for key in table:
+        if key not in allowed:
+            dotted = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(
+                path, dotted, f"a known key (one of: {', '.join(sorted(allowed))})", key
+            )

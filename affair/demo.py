@@ -1,0 +1,148 @@
+"""``affair demo``: the whole data path on one machine, on loopback.
+
+Starts a recorder process, this machine's real collector process and K
+simulated nodes (in this process, through the same Sender a collector
+uses), backfills a day of history for the simulated nodes so the archives
+are not empty, then runs live until --seconds pass or Ctrl-C.
+"""
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from affair.config import load_config
+from affair.daemon import stop_on_signals
+from affair.names import is_valid
+from affair.sender import Sender
+from affair.simulation import SimulatedNode, host_names
+
+log = logging.getLogger("affair.demo")
+
+
+def free_tcp_endpoint():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def local_host_name():
+    name = socket.gethostname().split(".")[0]
+    return name if is_valid("host", name) else "localhost"
+
+
+def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
+    config = load_config(config_path)
+    workdir = Path(workdir).resolve()
+    data_dir = workdir / "data"
+    workdir.mkdir(parents=True, exist_ok=True)
+    endpoint = free_tcp_endpoint()
+    step = config.recorder.step
+    stop = stop_on_signals()
+    started = time.monotonic()
+    children = []
+    try:
+        children.append(
+            _spawn(
+                "recorder",
+                ["-m", "affair", "record", "--listen", endpoint, "--data-dir", str(data_dir)],
+                config_path,
+                workdir,
+            )
+        )
+        children.append(
+            _spawn(
+                "collector",
+                [
+                    "-m",
+                    "collectors.main",
+                    "--recorder",
+                    endpoint,
+                    "--host",
+                    local_host_name(),
+                    "--interval",
+                    str(step),
+                ],
+                config_path,
+                workdir,
+            )
+        )
+        simulated = [SimulatedNode(name) for name in host_names(nodes)]
+        sender = Sender(
+            endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
+        )
+        if simulated:
+            _backfill(sender, simulated, backfill_seconds, step, stop)
+        print(
+            f"affair demo: recorder on {endpoint}; RRDs for {nodes} simulated nodes and "
+            f"{local_host_name()} under {data_dir}",
+            flush=True,
+        )
+        print(
+            f"  e.g. rrdtool fetch {data_dir}/{(simulated[0].name if simulated else local_host_name())}"
+            "/system.rrd AVERAGE -s -1h",
+            flush=True,
+        )
+        _run_live(sender, simulated, step, stop, started, seconds, children)
+        sender.flush(5.0)
+        sender.close()
+    finally:
+        _stop_children(children)
+    return 0
+
+
+def _spawn(what, arguments, config_path, workdir):
+    command = [sys.executable, *arguments]
+    if config_path:
+        command += ["--config", str(config_path)]
+    log.info("starting the %s: %s", what, " ".join(command))
+    return subprocess.Popen(command, cwd=workdir)
+
+
+def _backfill(sender, simulated, backfill_seconds, step, stop):
+    """Send ``backfill_seconds`` of history for every simulated node, an hour at a time."""
+    now = time.time()
+    first = (int(now - backfill_seconds) // step + 1) * step
+    last = int(now) // step * step
+    log.info(
+        "backfilling %d s of history for %d simulated nodes...", backfill_seconds, len(simulated)
+    )
+    chunk_start = first
+    while chunk_start <= last and not stop.is_set():
+        chunk_end = min(last, chunk_start + 3600)
+        for ts in range(chunk_start, chunk_end + 1, step):
+            for node in simulated:
+                sender.submit(float(ts), node.name, "system", "", node.sample(ts))
+        if not sender.flush(timeout=120):
+            log.warning("backfill: %d samples still unacknowledged", sender.buffered)
+        chunk_start = chunk_end + step
+    log.info("backfill done: %d samples acknowledged", sender.stats.acked)
+
+
+def _run_live(sender, simulated, step, stop, started, seconds, children):
+    next_tick = (time.time() // step + 1) * step
+    while not stop.is_set():
+        if seconds is not None and time.monotonic() - started >= seconds:
+            break
+        for child in children:
+            if child.poll() is not None:
+                raise RuntimeError(f"a demo process exited unexpectedly (code {child.returncode})")
+        if time.time() >= next_tick:
+            for node in simulated:
+                sender.submit(float(next_tick), node.name, "system", "", node.sample(next_tick))
+            next_tick += step
+        sender.pump(0.2)
+
+
+def _stop_children(children):
+    for child in reversed(children):  # the collector first, so its last samples reach the recorder
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

@@ -1,0 +1,55 @@
+"""Our own exceptions, each carrying the context a person needs to act on it."""
+
+
+class AffairError(Exception):
+    """Base of every error affair raises on purpose."""
+
+
+class ConfigError(AffairError):
+    """A config value is missing, unknown or of the wrong shape.
+
+    The message always names the file, the dotted key and what was expected,
+    so one line is enough to fix it.
+    """
+
+    def __init__(self, path, key, expected, got=None):
+        self.path = str(path)
+        self.key = key
+        self.expected = expected
+        self.got = got
+        message = f"{self.path}: {key}: expected {expected}"
+        if got is not None:
+            message += f", got {got!r}"
+        super().__init__(message)
+
+
+class InvalidName(AffairError):
+    """A host, dataset, instance or variable name that cannot become a path or a DS."""
+
+    def __init__(self, kind, name, reason):
+        self.kind = kind
+        self.name = name
+        self.reason = reason
+        super().__init__(f"invalid {kind} name {_short_repr(name)}: {reason}")
+
+
+class WireError(AffairError):
+    """A message that cannot be decoded; ``reason`` is a short counter name."""
+
+    def __init__(self, reason, detail=""):
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class StoreError(AffairError):
+    """librrd refused an operation on a file; carries the file's path."""
+
+    def __init__(self, path, operation, cause):
+        self.path = str(path)
+        self.operation = operation
+        super().__init__(f"{self.path}: rrdtool {operation} failed: {cause}")
+
+
+def _short_repr(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,76 @@
+"""Names that become paths and RRD data sources.
+
+Every host, dataset, instance and variable name arrives from the network, so
+each is checked against a strict pattern before it touches the file system.
+Host names may hold dots (FQDNs); dataset and instance names may not, because
+the dot separates them in a file name (``disks.var_log.rrd``). No name may
+start with anything but a letter or digit, so ``.``, ``..`` and hidden files
+are impossible, and our own directories under the data dir start with ``_``.
+"""
+
+import re
+from pathlib import Path
+
+from affair.errors import InvalidName
+
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+_INSTANCE = _DATASET
+# rrdtool's own rule for data-source names: 1 to 19 of [a-zA-Z0-9_].
+_VARIABLE = re.compile(r"[A-Za-z0-9_]{1,19}")
+
+_PATTERNS = {
+    "host": (_HOST, "1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"),
+    "dataset": (_DATASET, "1-40 of A-Z a-z 0-9 _ -, starting with a letter or digit"),
+    "instance": (_INSTANCE, "1-40 of A-Z a-z 0-9 _ -, starting with a letter or digit"),
+    "variable": (_VARIABLE, "1-19 of A-Z a-z 0-9 _ (rrdtool's data-source rule)"),
+}
+
+
+def check_name(kind, name):
+    """Return ``name`` if it is a valid ``kind`` name, else raise InvalidName."""
+    pattern, rule = _PATTERNS[kind]
+    if not isinstance(name, str):
+        raise InvalidName(kind, name, "not a string")
+    if not pattern.fullmatch(name):
+        raise InvalidName(kind, name, f"must be {rule}")
+    return name
+
+
+def is_valid(kind, name):
+    pattern, _ = _PATTERNS[kind]
+    return isinstance(name, str) and pattern.fullmatch(name) is not None
+
+
+def rrd_file_name(dataset, instance=""):
+    """``system.rrd`` or ``disks.var_log.rrd``."""
+    return f"{dataset}.{instance}.rrd" if instance else f"{dataset}.rrd"
+
+
+def parse_rrd_file_name(file_name):
+    """Inverse of :func:`rrd_file_name`: ``(dataset, instance)`` or None."""
+    if not file_name.endswith(".rrd"):
+        return None
+    parts = file_name[:-4].split(".")
+    if len(parts) == 1 and is_valid("dataset", parts[0]):
+        return parts[0], ""
+    if len(parts) == 2 and is_valid("dataset", parts[0]) and is_valid("instance", parts[1]):
+        return parts[0], parts[1]
+    return None
+
+
+def rrd_path(data_dir, host, dataset, instance=""):
+    """The RRD of one series, after checking every name that forms it.
+
+    The resolved path is compared with the data dir as a second fence, so a
+    future change to the patterns cannot silently open an escape.
+    """
+    check_name("host", host)
+    check_name("dataset", dataset)
+    if instance:
+        check_name("instance", instance)
+    root = Path(data_dir).resolve()
+    path = (root / host / rrd_file_name(dataset, instance)).resolve()
+    if path.parent.parent != root:
+        raise InvalidName("host", host, "resolves outside the data directory")
+    return path

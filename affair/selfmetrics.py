@@ -1,0 +1,125 @@
+"""The recorder's view of itself, recorded like any node's data.
+
+Two built-in datasets on the recorder's own host (``recorder.self_host``):
+
+* ``affair``: counters of everything that happened (stored as DERIVE, so
+  graphs show rates per second and a restart is a gap, not a spike), the
+  writer's queue depth and write latency, and the delivery latency from a
+  sample's own timestamp to its RRD write.
+* ``delivery``: one instance per sender, with that sender's delivery latency.
+
+The config may declare these datasets itself; otherwise these definitions apply.
+"""
+
+import re
+import threading
+from collections import defaultdict
+
+from affair.config import Dataset, Variable
+from affair.validate import REASONS
+
+COUNTERS = (
+    "messages",
+    "received",
+    "accepted",
+    "duplicates",
+    "written",
+    "acks",
+    "resends",
+    "rrd_updates",
+)
+
+
+def _counter(name, label):
+    return Variable(name, "DERIVE", "/s", label, 0.0, None)
+
+
+def builtin_datasets():
+    variables = {name: _counter(name, f"{name.replace('_', ' ')} per second") for name in COUNTERS}
+    for reason in REASONS:
+        name = f"rej_{reason}"
+        variables[name] = _counter(name, f"rejected ({reason.replace('_', ' ')}) per second")
+    variables["queue_depth"] = Variable(
+        "queue_depth", "GAUGE", "samples", "samples waiting for the writer", 0.0
+    )
+    variables["write_latency"] = Variable(
+        "write_latency", "GAUGE", "s", "seconds per rrdtool update call", 0.0
+    )
+    variables["delivery_avg"] = Variable(
+        "delivery_avg", "GAUGE", "s", "sample time to RRD write, mean", 0.0
+    )
+    variables["delivery_max"] = Variable(
+        "delivery_max", "GAUGE", "s", "sample time to RRD write, worst", 0.0
+    )
+    delivery = {
+        "latency_avg": Variable("latency_avg", "GAUGE", "s", "sample time to RRD write, mean", 0.0),
+        "latency_max": Variable(
+            "latency_max", "GAUGE", "s", "sample time to RRD write, worst", 0.0
+        ),
+        "samples": Variable("samples", "GAUGE", "samples", "samples written in the interval", 0.0),
+    }
+    return {
+        "affair": Dataset("affair", "the recorder's own health", variables),
+        "delivery": Dataset("delivery", "delivery latency per sender", delivery),
+    }
+
+
+def sender_instance(sender):
+    """A sender's name as a safe instance name (dots and the like become '_')."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", sender)[:40].lstrip("_-")
+    return cleaned or "unknown"
+
+
+class Metrics:
+    """Counters shared by the receiving and writing threads.
+
+    Each counter is only ever incremented by one thread, so plain dict
+    arithmetic under the GIL is enough; the lock guards the interval
+    statistics that are read and reset together.
+    """
+
+    def __init__(self):
+        self.counts = defaultdict(float)
+        self._lock = threading.Lock()
+        self._delivery = {}  # sender -> [count, total, worst]
+
+    def add(self, name, amount=1):
+        self.counts[name] += amount
+
+    def observe_delivery(self, seconds, sender=""):
+        with self._lock:
+            for key in ("", sender) if sender else ("",):
+                entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
+                entry[0] += 1
+                entry[1] += seconds
+                entry[2] = max(entry[2], seconds)
+
+    def take_interval(self):
+        """Return and reset the per-interval delivery statistics."""
+        with self._lock:
+            delivery, self._delivery = self._delivery, {}
+        return delivery
+
+    def self_samples(self, queue_depth, write_calls_before, write_seconds_before):
+        """Values for the ``affair`` and ``delivery`` datasets; see :class:`~affair.recorder.Recorder`."""
+        counts = self.counts
+        values = {name: counts[name] for name in COUNTERS}
+        for reason in REASONS:
+            values[f"rej_{reason}"] = counts[f"rej_{reason}"]
+        values["queue_depth"] = float(queue_depth)
+        calls = counts["rrd_updates"] - write_calls_before
+        seconds = counts["write_seconds"] - write_seconds_before
+        values["write_latency"] = seconds / calls if calls else None
+        delivery = self.take_interval()
+        overall = delivery.pop("", None)
+        values["delivery_avg"] = overall[1] / overall[0] if overall else None
+        values["delivery_max"] = overall[2] if overall else None
+        per_sender = {
+            sender_instance(sender): {
+                "latency_avg": total / count,
+                "latency_max": worst,
+                "samples": float(count),
+            }
+            for sender, (count, total, worst) in delivery.items()
+        }
+        return values, per_sender
