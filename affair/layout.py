@@ -1,0 +1,34 @@
+"""Where the stages put their files: the contract between plot, site and export.
+
+The files on disk are the interfaces between processes (a plotter on one
+machine, the site builder on another), so their names are decided here,
+once, and every stage asks this module instead of building paths itself.
+
+Graph windows are a fixed vocabulary; note ``1m`` is a month here (a graph
+window), while in durations (``archive.ladder``) ``1min`` is a minute.
+"""
+
+from pathlib import Path
+
+from affair.names import rrd_file_name
+
+WINDOWS = {
+    "1h": 3600,
+    "6h": 6 * 3600,
+    "1d": 86400,
+    "1w": 7 * 86400,
+    "1m": 31 * 86400,
+    "3m": 92 * 86400,
+    "1y": 366 * 86400,
+}
+
+
+def node_graph_path(out_dir, host, dataset, instance, window):
+    """The default per-node graph of one series: ``node/<host>/<dataset>[.<instance>].<window>.png``."""
+    stem = rrd_file_name(dataset, instance)[: -len(".rrd")]
+    return Path(out_dir) / "node" / host / f"{stem}.{window}.png"
+
+
+def graph_path(out_dir, name, mode, window):
+    """A configured graph: ``<name>.<mode>.<window>.png`` (name, mode and window in the file name)."""
+    return Path(out_dir) / f"{name}.{mode}.{window}.png"

@@ -1,0 +1,123 @@
+"""Shared fixtures: real recorder and collector processes on loopback, temp configs."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+BASE_CONFIG = """
+[recorder]
+step = 10
+
+[datasets.system.variables]
+cpu_user = { type = "GAUGE", unit = "%", min = 0, max = 100 }
+load1 = { type = "GAUGE" }
+net_in = { type = "DERIVE", unit = "B/s", min = 0 }
+"""
+
+
+def free_endpoint():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def write_config(directory, text=BASE_CONFIG, name="affair.toml"):
+    path = Path(directory) / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RecorderProcess:
+    """``affair record`` as a real child process."""
+
+    def __init__(self, config_path, data_dir, endpoint=None, extra_args=()):
+        self.config_path = Path(config_path)
+        self.data_dir = Path(data_dir)
+        self.endpoint = endpoint or free_endpoint()
+        self.extra_args = list(extra_args)
+        self.log_path = self.data_dir.parent / f"recorder-{self.endpoint.rsplit(':', 1)[1]}.log"
+        self.process = None
+
+    def start(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "affair",
+                "record",
+                "--config",
+                str(self.config_path),
+                "--listen",
+                self.endpoint,
+                "--data-dir",
+                str(self.data_dir),
+                *self.extra_args,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        wait_for(
+            lambda: "recorder listening" in self.log() or self.process.poll() is not None,
+            what="the recorder to listen",
+        )
+        assert self.process.poll() is None, f"recorder exited:\n{self.log()}"
+        return self
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def terminate(self, timeout=15):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        try:
+            self.terminate()
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._log.close()
+
+
+@pytest.fixture
+def recorder(tmp_path):
+    """A factory: ``recorder(config_text=...)`` starts one; all are stopped at teardown."""
+    started = []
+
+    def start(config_text=BASE_CONFIG, data_dir=None, endpoint=None, extra_args=()):
+        config_path = write_config(tmp_path, config_text, name=f"affair-{len(started)}.toml")
+        process = RecorderProcess(config_path, data_dir or tmp_path / "data", endpoint, extra_args)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
