@@ -144,6 +144,58 @@ VARIABLE_SCHEMA = {
 }
 
 
+GRAPH_MODES = ("node", "aggregate", "overlay")
+WINDOW_NAMES = (
+    "1h",
+    "6h",
+    "1d",
+    "1w",
+    "1m",
+    "3m",
+    "1y",
+)  # affair.layout.WINDOWS gives their seconds
+
+GRAPH_SCHEMA = {
+    "title": ("", _string, "a title string"),
+    "dataset": (None, _string, "the name of a dataset declared under [datasets]"),
+    "variables": ((), _string_list, "a list of variable names of the graph's dataset"),
+    "unit": ("", _string, "a unit string (default: the first variable's)"),
+    "label": ("", _string, "an axis label (default: the first variable's)"),
+    "hosts": (("*",), _string_list, "a list of host names or glob patterns like 'gdc*'"),
+    "instance": ("", _string, "an instance name, or '' for the dataset's single series"),
+    "mode": ("node", _one_of(*GRAPH_MODES), f"one of {', '.join(GRAPH_MODES)}"),
+    "aggregate": ("sum", _one_of("sum", "average"), "'sum' or 'average'"),
+    "windows": (
+        ("1h", "6h", "1d", "1w"),
+        _string_list,
+        f"a list drawn from {', '.join(WINDOW_NAMES)}",
+    ),
+    "consolidations": (
+        ("AVERAGE", "MAX", "MIN"),
+        _string_list,
+        "a list drawn from AVERAGE, MIN, MAX",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One configured graph (``[graphs.<name>]``); per-node default graphs need none."""
+
+    name: str
+    title: str
+    dataset: str
+    variables: tuple
+    unit: str
+    label: str
+    hosts: tuple
+    instance: str
+    mode: str
+    aggregate: str
+    windows: tuple
+    consolidations: tuple
+
+
 @dataclass(frozen=True)
 class Variable:
     name: str
@@ -205,6 +257,7 @@ class Config:
     xff: float
     collector: CollectorConfig
     datasets: dict
+    graphs: dict = field(default_factory=dict)  # name -> Graph, in file order
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -240,7 +293,7 @@ def load_config(path=None):
 
 def parse_config(raw, path="<config>"):
     """Validate an already-parsed TOML document (tests feed dicts straight in)."""
-    sections = {"recorder", "archive", "collector", "datasets"}
+    sections = {"recorder", "archive", "collector", "datasets", "graphs"}
     _reject_unknown(raw, sections, path, "")
     recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
     archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
@@ -252,6 +305,7 @@ def parse_config(raw, path="<config>"):
 
     for name, dataset in builtin_datasets().items():
         datasets.setdefault(name, dataset)
+    graphs = _graphs(raw.get("graphs", {}), datasets, path)
     return Config(
         path=str(path),
         recorder=RecorderConfig(**recorder),
@@ -260,6 +314,7 @@ def parse_config(raw, path="<config>"):
         xff=archive["xff"],
         collector=CollectorConfig(**collector),
         datasets=datasets,
+        graphs=graphs,
     )
 
 
@@ -337,6 +392,48 @@ def _datasets(raw, path):
             raise ConfigError(path, f"{key}.description", "a string", description)
         datasets[name] = Dataset(name=name, description=description, variables=variables)
     return datasets
+
+
+def _graphs(raw, datasets, path):
+    """Graph definitions; every dataset and variable they name must be declared."""
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "graphs", "a table of graphs", raw)
+    graphs = {}
+    for name, table in raw.items():
+        key = f"graphs.{name}"
+        _check_name_at(path, key, "dataset", name)  # same safe charset: it becomes a file name
+        values = _section(table, GRAPH_SCHEMA, path, key)
+        dataset = datasets.get(values["dataset"])
+        if dataset is None:
+            raise ConfigError(
+                path,
+                f"{key}.dataset",
+                f"a dataset declared under [datasets] ({', '.join(datasets)})",
+                values["dataset"],
+            )
+        if not values["variables"]:
+            values["variables"] = tuple(dataset.variables)
+        for variable in values["variables"]:
+            if variable not in dataset.variables:
+                raise ConfigError(
+                    path, f"{key}.variables", f"variables of dataset {dataset.name!r}", variable
+                )
+        for window in values["windows"]:
+            if window not in WINDOW_NAMES:
+                raise ConfigError(
+                    path, f"{key}.windows", f"windows from {', '.join(WINDOW_NAMES)}", window
+                )
+        for cf in values["consolidations"]:
+            if cf not in ("AVERAGE", "MIN", "MAX"):
+                raise ConfigError(path, f"{key}.consolidations", "AVERAGE, MIN or MAX", cf)
+        if values["instance"]:
+            _check_name_at(path, f"{key}.instance", "instance", values["instance"])
+        first = dataset.variables[values["variables"][0]]
+        values["unit"] = values["unit"] or first.unit
+        values["label"] = values["label"] or first.title
+        values["title"] = values["title"] or name.replace("_", " ")
+        graphs[name] = Graph(name=name, **values)
+    return graphs
 
 
 def _check_name_at(path, key, kind, name):
