@@ -104,7 +104,12 @@ class Recorder:
         self.allowed_keys = allowed_keys
         self.metrics = Metrics()
         self.store = RrdStore(config, self.data_dir)
-        self.journal = Journal(self.data_dir / "_journal", config.recorder.journal_sync, clock)
+        self.journal = Journal(
+            self.data_dir / "_journal",
+            config.recorder.journal_sync,
+            clock,
+            future_skew=config.recorder.max_future_skew,
+        )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.writer = RrdWriter(
             self.store, self.metrics, self.watermark, config.recorder.write_delay, clock=clock
