@@ -144,6 +144,34 @@ VARIABLE_SCHEMA = {
 }
 
 
+def _hour(value):
+    value = _int(0)(value)
+    if value > 23:
+        raise ValueError
+    return value
+
+
+def _resolution(value):
+    return "raw" if value == "raw" else archive_maths.parse_duration(value)
+
+
+EXPORT_SCHEMA = {
+    "enabled": (False, _bool, "true or false"),
+    "directory": ("exports", _string, "a directory path for the daily ROOT files"),
+    "hour": (1, _hour, "an hour of the day, 0 to 23 (UTC)"),
+    "resolution": ("raw", _resolution, "'raw' or a resolution of the ladder like '1min'"),
+}
+
+QUERY_SCHEMA = {
+    "timeout": (30, *_SECONDS),
+    "max_rows": (1000, _int(1), "a positive whole number of rows to print as a table"),
+}
+
+NAMED_QUERY_SCHEMA = {
+    "sql": ("", _string, "an SQL SELECT statement"),
+    "description": ("", _string, "a one-line description"),
+}
+
 GRAPH_MODES = ("node", "aggregate", "overlay")
 WINDOW_NAMES = (
     "1h",
@@ -249,6 +277,32 @@ class CollectorConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """``[export]``: the scheduler's daily ROOT export of the previous day."""
+
+    enabled: bool = False
+    directory: str = "exports"
+    hour: int = 1
+    resolution: object = "raw"  # "raw" or seconds
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    sql: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    """``[query]`` limits and the ``[queries.<name>]`` saved queries."""
+
+    timeout: int = 30
+    max_rows: int = 1000
+    named: dict = field(default_factory=dict)  # name -> NamedQuery
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     recorder: RecorderConfig
@@ -258,6 +312,8 @@ class Config:
     collector: CollectorConfig
     datasets: dict
     graphs: dict = field(default_factory=dict)  # name -> Graph, in file order
+    export: ExportConfig = field(default_factory=ExportConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -294,6 +350,7 @@ def load_config(path=None):
 def parse_config(raw, path="<config>"):
     """Validate an already-parsed TOML document (tests feed dicts straight in)."""
     sections = {"recorder", "archive", "collector", "datasets", "graphs"}
+    sections |= {"export", "query", "queries"}
     _reject_unknown(raw, sections, path, "")
     recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
     archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
@@ -315,6 +372,8 @@ def parse_config(raw, path="<config>"):
         collector=CollectorConfig(**collector),
         datasets=datasets,
         graphs=graphs,
+        export=ExportConfig(**_section(raw.get("export", {}), EXPORT_SCHEMA, path, "export")),
+        query=_query(raw.get("query", {}), raw.get("queries", {}), path),
     )
 
 
@@ -434,6 +493,21 @@ def _graphs(raw, datasets, path):
         values["title"] = values["title"] or name.replace("_", " ")
         graphs[name] = Graph(name=name, **values)
     return graphs
+
+
+def _query(query_raw, queries_raw, path):
+    limits = _section(query_raw, QUERY_SCHEMA, path, "query")
+    if not isinstance(queries_raw, dict):
+        raise ConfigError(path, "queries", "a table of named queries", queries_raw)
+    named = {}
+    for name, table in queries_raw.items():
+        key = f"queries.{name}"
+        _check_name_at(path, key, "dataset", name)  # same safe charset: typed on command lines
+        values = _section(table, NAMED_QUERY_SCHEMA, path, key)
+        if not values["sql"].strip():
+            raise ConfigError(path, f"{key}.sql", "an SQL SELECT statement", values["sql"])
+        named[name] = NamedQuery(name=name, **values)
+    return QueryConfig(**limits, named=named)
 
 
 def _check_name_at(path, key, kind, name):
