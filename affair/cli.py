@@ -185,10 +185,16 @@ def cmd_export(args):
 
 
 def cmd_query(args):
+    import os
+
     from affair.query import main as query_main
 
     config = _load(args).with_overrides(data_dir=args.data_dir)
-    return query_main(config, args)
+    try:
+        return query_main(config, args)
+    except BrokenPipeError:  # `affair query ... | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -372,7 +372,7 @@ def parse_config(raw, path="<config>"):
         collector=CollectorConfig(**collector),
         datasets=datasets,
         graphs=graphs,
-        export=ExportConfig(**_section(raw.get("export", {}), EXPORT_SCHEMA, path, "export")),
+        export=_export(raw.get("export", {}), archives, path),
         query=_query(raw.get("query", {}), raw.get("queries", {}), path),
     )
 
@@ -493,6 +493,19 @@ def _graphs(raw, datasets, path):
         values["title"] = values["title"] or name.replace("_", " ")
         graphs[name] = Graph(name=name, **values)
     return graphs
+
+
+def _export(raw, archives, path):
+    values = _section(raw, EXPORT_SCHEMA, path, "export")
+    steps = [archive.step for archive in archives]
+    if values["resolution"] != "raw" and values["resolution"] not in steps:
+        raise ConfigError(
+            path,
+            "export.resolution",
+            f"'raw' or a step of the archive ladder ({', '.join(f'{s}s' for s in steps)})",
+            raw.get("resolution"),
+        )
+    return ExportConfig(**values)
 
 
 def _query(query_raw, queries_raw, path):
