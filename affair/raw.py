@@ -152,12 +152,16 @@ def decode_values(chunk, rows, columns, width):
     matrix = np.full((len(rows), width), np.nan)
     widths = chunk.widths[rows]
     blobs = chunk.blobs
+    every_row = len(rows) == len(chunk)  # rows are distinct indices, so they are all of them
     for count in np.unique(widths):
         if count == 0:
             continue
         where = np.flatnonzero(widths == count)
-        picked = rows[where]
-        data = np.frombuffer(b"".join([blobs[i] for i in picked]), "<f8").reshape(-1, count)
+        if every_row and len(where) == len(rows):  # the usual case: one dataset, one width
+            joined = b"".join(blobs)
+        else:
+            joined = b"".join([blobs[i] for i in rows[where]])
+        data = np.frombuffer(joined, "<f8").reshape(-1, count)
         for position in range(count):
             column = columns[position]
             if column >= 0:

@@ -1,8 +1,14 @@
 """ROOT exports of the raw archive and of the RRDs, read back with uproot."""
 
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 
 import numpy as np
 import pytest
@@ -10,6 +16,7 @@ import uproot
 from conftest import REPO
 
 from affair.config import parse_config
+from affair.errors import ConfigError
 from affair.export import ExportError, branch_names, export_root, run_daily_export
 from affair.journal import Journal
 from affair.store import RrdStore
@@ -242,3 +249,57 @@ def test_export_command_line(tmp_path):
     )
     assert bad.returncode != 0
     assert "not a time: 'last tuesday'" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"resolution": "7s"}, "export.resolution: expected 'raw' or a step of the archive ladder"),
+        ({"hour": 24}, "export.hour: expected an hour of the day, 0 to 23 (UTC), got 24"),
+        ({"enabled": "yes"}, "export.enabled: expected true or false"),
+        ({"dir": "x"}, "export.dir: expected a known key"),
+    ],
+)
+def test_export_config_is_checked_at_load(tmp_path, section, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_config(tmp_path, export=section)
+
+
+def test_export_config_defaults(tmp_path):
+    export = make_config(tmp_path).export
+    assert (export.enabled, export.directory, export.hour, export.resolution) == (
+        False,
+        "exports",
+        1,
+        "raw",
+    )
+    assert make_config(tmp_path, export={"resolution": "1min"}).export.resolution == 60
+
+
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path):
+    config = make_config(tmp_path)
+    journal_two_days(config)
+    (tmp_path / "affair.toml").write_text("")
+    command = [sys.executable, "-m", "affair", "export", "--config", str(tmp_path / "affair.toml")]
+    command += ["--data-dir", str(tmp_path / "data"), "--output", str(tmp_path / "p.root")]
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    try:
+        process = subprocess.Popen(command, stderr=follower, stdout=subprocess.PIPE, cwd=REPO)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            seen += data
+        assert process.wait(timeout=60) == 0
+        process.stdout.close()
+    finally:
+        os.close(leader)
+    assert b"export: 100%" in seen and b"8.00/8.00 [" in seen and b"samples/s]" in seen
+    piped = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == ""
