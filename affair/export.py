@@ -207,9 +207,9 @@ def export_root(
         )
     if progress is None:
         progress = sys.stderr.isatty()
-    output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
         with uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink:
             if resolution == "raw":
                 summary = _export_raw(
@@ -221,6 +221,8 @@ def export_root(
                 )
             summary.path = output
         os.replace(temporary, output)
+    except OSError as error:
+        raise ExportError(f"cannot write {output}: {error.strerror or error}") from None
     finally:
         temporary.unlink(missing_ok=True)
     return summary

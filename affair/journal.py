@@ -309,7 +309,11 @@ class Journal:
         cursor.execute("BEGIN")
         try:
             for sample in samples:
-                if sample.ts < self._day_start + self.future_skew and self._held_earlier(sample):
+                if (
+                    sample.ts < self._day_start + self.future_skew
+                    and getattr(sample, "attempt", 2) > 1  # a first attempt is new by definition
+                    and self._held_earlier(sample)
+                ):
                     positions.append(None)
                     continue
                 series_id = self._writer.series_id(
@@ -341,8 +345,8 @@ class Journal:
         stored twice. The first copy was received on the sample's own day or
         later, or the day before when it was stamped ahead of the recorder's
         clock (up to ``future_skew``); all those files are checked. Only
-        samples stamped before today + ``future_skew`` can be in one, so the
-        cost is paid around midnight and for late samples only.
+        resends (attempt > 1) stamped before today + ``future_skew`` can be
+        in one, so the cost is paid for late resends only.
         """
         first = day_name(sample.ts - 86400)
         for day in self._earlier_days(first):

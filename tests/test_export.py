@@ -303,3 +303,11 @@ def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path):
     assert b"export: 100%" in seen and b"8.00/8.00 [" in seen and b"samples/s]" in seen
     piped = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_an_unwritable_output_is_a_clear_error_and_leaves_no_temporary(tmp_path):
+    config = make_config(tmp_path)
+    journal_two_days(config)
+    with pytest.raises(ExportError, match=f"cannot write {re.escape(str(tmp_path))}: Is a directory"):
+        export_root(config, tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
