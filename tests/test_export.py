@@ -308,6 +308,8 @@ def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path):
 def test_an_unwritable_output_is_a_clear_error_and_leaves_no_temporary(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)
-    with pytest.raises(ExportError, match=f"cannot write {re.escape(str(tmp_path))}: Is a directory"):
+    with pytest.raises(
+        ExportError, match=f"cannot write {re.escape(str(tmp_path))}: Is a directory"
+    ):
         export_root(config, tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
