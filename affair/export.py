@@ -231,10 +231,11 @@ def export_root(
 def run_daily_export(config, day=None, now=None):
     """Export one whole UTC day (default: yesterday) to ``[export] directory``; return the file.
 
-    Written as ``affair-YYYY-MM-DD.root`` at ``[export] resolution``. The
-    scheduler runs it at ``[export] hour``: samples of the day that arrive
-    later than that (a collector back from a long outage) are in the next
-    export of that day, if one is made.
+    Written as ``affair-YYYY-MM-DD.root`` at ``[export] resolution``,
+    replacing an earlier export of the same day. The caller decides whether
+    and when to run it (``[export] enabled`` and ``hour``, UTC): samples of
+    the day that arrive after the run (a collector back from a long outage)
+    are only in a later export of that day, if one is made.
     """
     now = time.time() if now is None else now
     if day is None:
