@@ -10,6 +10,7 @@ senders keep their samples until acks resume (carbon's "cache full" pause).
 """
 
 import fcntl
+import json
 import logging
 import os
 import queue
@@ -136,6 +137,7 @@ class Recorder:
                 self._queue.put(_STOP)
                 self._writer_thread.join()
                 self.journal.close()
+                self._write_metrics_file()
                 log.info(
                     "recorder stopped: %d samples accepted, %d written, %d rejected",
                     self.metrics.counts["accepted"],
@@ -268,12 +270,23 @@ class Recorder:
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
         positions = self.journal.append(admitted)
         fresh = [(p, s) for p, s in zip(positions, admitted, strict=True) if p is not None]
         if fresh:
             self._enqueued += len(fresh)
             self._queue.put(fresh)
+
+    def _write_metrics_file(self):
+        """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
+        path = self.data_dir / "_state" / "metrics.json"
+        temporary = path.with_suffix(".tmp")
+        counts = dict(self.metrics.counts)
+        counts["queue_depth"] = self.queue_depth()
+        counts["time"] = self.clock()
+        temporary.write_text(json.dumps(counts, indent=1, sort_keys=True))
+        os.replace(temporary, path)
 
     def _apply_retention(self, now):
         keep_days = self.config.recorder.journal_days

@@ -92,8 +92,9 @@ class RrdStore:
         path = self.path(host, dataset, instance)
         wanted = self._wanted_variables(dataset, variables)
         if not path.exists():
-            self._create(path, wanted, int(first_timestamp) - 1)
-            series_file = SeriesFile(path, wanted, int(first_timestamp) - 1)
+            start = _slot_start(int(first_timestamp), self.config.recorder.step)
+            self._create(path, wanted, start)
+            series_file = SeriesFile(path, wanted, start)
         else:
             present = self.variables(path)
             missing = [name for name in wanted if name not in present]
@@ -219,6 +220,17 @@ class RrdStore:
             return function(str(path), *[str(a) for a in arguments])
         except rrdtool.OperationalError as error:
             raise StoreError(path, operation, error) from None
+
+
+def _slot_start(second, step):
+    """Where a new file starts so its first sample fills its whole slot.
+
+    A sample at ``second`` closes the slot ``(second - step, second]`` when
+    on the grid, else the slot it falls in; librrd applies a GAUGE value to
+    the time since the last update, so starting the file at the slot's
+    start makes the first row known instead of a sliver of one.
+    """
+    return -(-second // step) * step - step
 
 
 def _format_value(value, whole):
