@@ -46,6 +46,12 @@ CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
 """
 
 
+_INSERT = (
+    "INSERT OR IGNORE INTO samples (ts, host, dataset, instance, vals, received)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def day_name(timestamp):
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
@@ -88,24 +94,33 @@ class Journal:
         """
         day, connection = self._connection_for_now()
         received = self.clock()
-        positions = []
+        rows = [
+            (
+                sample.ts,
+                sample.host,
+                sample.dataset,
+                sample.instance,
+                json.dumps(sample.values, allow_nan=False, separators=(",", ":")),
+                received,
+            )
+            for sample in samples
+        ]
         cursor = connection.cursor()
         cursor.execute("BEGIN")
         try:
-            for sample in samples:
-                cursor.execute(
-                    "INSERT OR IGNORE INTO samples (ts, host, dataset, instance, vals, received)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        sample.ts,
-                        sample.host,
-                        sample.dataset,
-                        sample.instance,
-                        json.dumps(sample.values, allow_nan=False, separators=(",", ":")),
-                        received,
-                    ),
-                )
-                positions.append((day, cursor.lastrowid) if cursor.rowcount == 1 else None)
+            before = connection.total_changes
+            cursor.executemany(_INSERT, rows)
+            if connection.total_changes - before == len(rows):
+                # The usual case, no resends: one transaction, consecutive row ids.
+                (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+                positions = [(day, row_id) for row_id in range(last - len(rows) + 1, last + 1)]
+            else:
+                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN")
+                positions = []
+                for row in rows:  # some were resends: find out which, row by row
+                    cursor.execute(_INSERT, row)
+                    positions.append((day, cursor.lastrowid) if cursor.rowcount == 1 else None)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")

@@ -40,6 +40,13 @@ class SeriesFile:
         if self.counters is None:
             self.counters = set()
 
+    @property
+    def known_names(self):
+        """The DS names as a set, rebuilt only when the list grows (the writer asks per batch)."""
+        if getattr(self, "_known", None) is None or len(self._known) != len(self.variables):
+            self._known = set(self.variables)
+        return self._known
+
 
 @dataclass(frozen=True)
 class FetchResult:
