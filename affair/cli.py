@@ -63,7 +63,45 @@ def build_parser():
         "--backfill", default="1d", help="history to backfill for simulated nodes (default 1d)"
     )
     demo.set_defaults(handler=cmd_demo)
+
+    status = commands.add_parser(
+        "status",
+        help="print every host's status colour; exit 1 when anything is red",
+        description="Read the newest rows of every host's RRDs, apply [status] rules and print "
+        "one line per host (coloured on a terminal) and the counts. Exit 1 when any host is red, "
+        "0 otherwise, 2 on a config error, so it can drive other tooling.",
+    )
+    _common(status)
+    status.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    status.add_argument(
+        "--problems", action="store_true", help="list only hosts that are not green"
+    )
+    status.add_argument(
+        "--colour",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the status column (default: auto, when stdout is a terminal and NO_COLOR is unset)",
+    )
+    status.set_defaults(handler=cmd_status)
+
+    site = commands.add_parser(
+        "site",
+        help="render the static status pages once",
+        description="Render index.html, a page per host and per aggregate/overlay graph, and "
+        "status.json from the RRDs and the plotter's PNGs; every file is replaced atomically.",
+    )
+    _common(site)
+    _site_dirs(site)
+    site.set_defaults(handler=cmd_site)
     return parser
+
+
+def _site_dirs(parser):
+    parser.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    parser.add_argument(
+        "--graphs", help="where the plotter draws (default: [site] graphs_dir, else [plot] out_dir)"
+    )
+    parser.add_argument("--out", help="where the pages go (default: [site] out_dir)")
 
 
 def main(argv=None):
@@ -116,6 +154,30 @@ def cmd_demo(args):
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
     return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill)
+
+
+def cmd_status(args):
+    import os
+
+    from affair.status import collect, render_table
+
+    config = _load(args)
+    statuses = collect(config, args.data_dir)
+    colour = args.colour == "always" or (
+        args.colour == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    import time
+
+    for line in render_table(statuses, time.time(), colour, args.problems):
+        print(line)
+    return 1 if any(s.colour == "red" for s in statuses) else 0
+
+
+def cmd_site(args):
+    from affair.site import build_site
+
+    summary = build_site(_load(args), args.data_dir, args.graphs, args.out)
+    print(f"affair site: {summary.describe()}")
 
 
 if __name__ == "__main__":
