@@ -47,9 +47,10 @@ def build_parser():
 
     demo = commands.add_parser(
         "demo",
-        help="run a recorder, simulated nodes and this machine's collector",
+        help="run a recorder, simulated nodes, this machine's collector and the status pages",
         description="Start a recorder, K simulated nodes with a day of backfilled history and "
-        "this machine's real collector, all on loopback; run for --seconds or until Ctrl-C.",
+        "this machine's real collector, all on loopback, then the scheduler (plot and site) and "
+        "a web server for the pages on http://127.0.0.1:8080; run for --seconds or until Ctrl-C.",
     )
     _common(demo)
     demo.add_argument(
@@ -61,6 +62,9 @@ def build_parser():
     demo.add_argument("--nodes", type=int, default=20, help="simulated nodes (default 20)")
     demo.add_argument(
         "--backfill", default="1d", help="history to backfill for simulated nodes (default 1d)"
+    )
+    demo.add_argument(
+        "--port", type=int, default=8080, help="serve the pages here, or the next free port (8080)"
     )
     demo.set_defaults(handler=cmd_demo)
 
@@ -93,6 +97,18 @@ def build_parser():
     _common(site)
     _site_dirs(site)
     site.set_defaults(handler=cmd_site)
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="run plot and site on their [schedule] intervals until SIGTERM",
+        description="Run the plotter (when installed) and the site builder on the intervals of "
+        "[schedule], each pass logged, no pass overlapping the next. SIGTERM or Ctrl-C lets "
+        "running passes finish, then exits.",
+    )
+    _common(schedule)
+    _site_dirs(schedule)
+    schedule.add_argument("--seconds", type=float, help="stop after this many seconds")
+    schedule.set_defaults(handler=cmd_schedule)
     return parser
 
 
@@ -153,7 +169,7 @@ def cmd_demo(args):
         backfill = parse_duration(args.backfill)
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
-    return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill)
+    return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill, args.port)
 
 
 def cmd_status(args):
@@ -168,8 +184,10 @@ def cmd_status(args):
     )
     import time
 
-    for line in render_table(statuses, time.time(), colour, args.problems):
-        print(line)
+    try:
+        print("\n".join(render_table(statuses, time.time(), colour, args.problems)), flush=True)
+    except BrokenPipeError:  # `affair status | head`: the reader left; the exit code still counts
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 1 if any(s.colour == "red" for s in statuses) else 0
 
 
@@ -178,6 +196,15 @@ def cmd_site(args):
 
     summary = build_site(_load(args), args.data_dir, args.graphs, args.out)
     print(f"affair site: {summary.describe()}")
+
+
+def cmd_schedule(args):
+    from affair.daemon import stop_on_signals
+    from affair.schedule import schedule_forever
+
+    config = _load(args)
+    stop = stop_on_signals()
+    schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,12 @@ def _interval(value):
     return _seconds(value)
 
 
+def _table_list(value):
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError
+    return tuple(value)
+
+
 def _globs(value):
     if isinstance(value, str):
         value = [value]
@@ -207,7 +213,7 @@ SCHEDULE_SCHEMA = {
 
 STATUS_SCHEMA = {
     "stale_steps": (6, _int(0), "a whole number of steps >= 0 (0: hosts never turn grey)"),
-    "rules": ([], list, "a list of [[status.rules]] tables"),
+    "rules": ((), _table_list, "a list of [[status.rules]] tables"),
 }
 
 STATUS_COLOURS = ("green", "yellow", "red", "grey")

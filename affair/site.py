@@ -102,43 +102,54 @@ class SiteBuilder:
         self.environment = make_environment()
 
     def build(self):
+        """One pass: read the RRDs, write every page, return a SiteSummary."""
         started = time.monotonic()
         now = self.clock()
         statuses = collect(self.config, self.data_dir, now)
         previous = self._previous_last_samples()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        asset_version = self._write_assets()
-        common = self._common(now, asset_version)
-        written = {"host": set(), "graph": set()}
+        written = self.write_pages(statuses, now)
+        pages_written_at = self.clock()
+        latencies = _latencies(statuses, previous, pages_written_at)
+        counts = count_colours(statuses)
+        write_atomic(self.out_dir / "status.json", _status_json(statuses, counts, now, latencies))
+        return SiteSummary(
+            hosts=len(statuses),
+            pages=written,
+            seconds=time.monotonic() - started,
+            counts=counts,
+            latencies=tuple(latencies),
+        )
 
+    def write_pages(self, statuses, now):
+        """Write the index, the host and graph pages and the assets; return the page count."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        common = self._common(now, self._write_assets())
+        written = {"host": set(), "graph": set()}
         for index, status in enumerate(statuses):
             neighbours = (
                 statuses[index - 1] if index > 0 else None,
                 statuses[index + 1] if index + 1 < len(statuses) else None,
             )
-            page = self._host_page(status, neighbours, now)
-            self._render("host.html", self.out_dir / "host" / page_file(status.host), common, page)
+            html = self.render("host.html", common, self._host_page(status, neighbours, now))
+            write_atomic(self.out_dir / "host" / page_file(status.host), html)
             written["host"].add(page_file(status.host))
         for graph in self.config.graphs.values():
             if graph.mode in PAGE_GRAPH_MODES:
-                page = self._graph_page(graph)
-                self._render(
-                    "graph.html", self.out_dir / "graph" / page_file(graph.name), common, page
-                )
+                html = self.render("graph.html", common, self._graph_page(graph))
+                write_atomic(self.out_dir / "graph" / page_file(graph.name), html)
                 written["graph"].add(page_file(graph.name))
-        self._render("index.html", self.out_dir / "index.html", common, self._index(statuses, now))
-        pages_written_at = self.clock()
-
-        latencies = _latencies(statuses, previous, pages_written_at)
-        counts = count_colours(statuses)
-        write_atomic(self.out_dir / "status.json", _status_json(statuses, counts, now, latencies))
+        html = self.render("index.html", common, self._index(statuses, now))
+        write_atomic(self.out_dir / "index.html", html)
         self._remove_stale_pages(written)
-        return SiteSummary(
-            hosts=len(statuses),
-            pages=1 + sum(len(names) for names in written.values()),
-            seconds=time.monotonic() - started,
-            counts=counts,
-            latencies=tuple(latencies),
+        return 1 + sum(len(names) for names in written.values())
+
+    def render_index(self, statuses, now):
+        """The index page as a string (what write_pages writes)."""
+        return self.render("index.html", self._common(now, 0), self._index(statuses, now))
+
+    def render_host(self, status, now):
+        return self.render(
+            "host.html", self._common(now, 0), self._host_page(status, (None, None), now)
         )
 
     # --- page models ---
@@ -182,7 +193,7 @@ class SiteBuilder:
             "attention": [
                 {
                     "host": s.host,
-                    "file": page_file(s.host),
+                    "file": page_href(s.host),
                     "colour": s.colour,
                     "why": s.summary(now),
                 }
@@ -196,7 +207,7 @@ class SiteBuilder:
                 if rows
             ],
             "graphs": [
-                {"title": graph.title, "file": page_file(graph.name)}
+                {"title": graph.title, "file": page_href(graph.name)}
                 for graph in self.config.graphs.values()
                 if graph.mode in PAGE_GRAPH_MODES
             ],
@@ -214,7 +225,7 @@ class SiteBuilder:
             )
         return {
             "host": status.host,
-            "file": page_file(status.host),
+            "file": page_href(status.host),
             "colour": status.colour,
             "severity": SEVERITY[status.colour],
             "last_sample": status.last_sample,
@@ -237,8 +248,8 @@ class SiteBuilder:
             "last_sample": status.last_sample,
             "clock": format_clock(status.last_sample, now) if status.last_sample else "never",
             "age": format_age(now - status.last_sample) if status.last_sample else "",
-            "previous": previous and {"host": previous.host, "file": page_file(previous.host)},
-            "next": following and {"host": following.host, "file": page_file(following.host)},
+            "previous": previous and {"host": previous.host, "file": page_href(previous.host)},
+            "next": following and {"host": following.host, "file": page_href(following.host)},
             "rules": [
                 {"colour": r.colour, "name": _rule_name(r), "detail": r.detail}
                 for r in sorted(status.results, key=lambda r: -SEVERITY[r.colour])
@@ -324,9 +335,8 @@ class SiteBuilder:
 
     # --- files ---
 
-    def _render(self, template, path, common, page):
-        html = self.environment.get_template(template).render({**common, **page})
-        write_atomic(path, html)
+    def render(self, template, common, page):
+        return self.environment.get_template(template).render({**common, **page})
 
     def _write_assets(self):
         """Copy CSS and JS when they changed; their combined mtime versions the page links."""
@@ -373,7 +383,13 @@ def make_environment():
 
 
 def page_file(name):
+    """The file name of a host's or graph's page."""
     return f"{name}.html"
+
+
+def page_href(name):
+    """The same, as a link (valid names need no quoting; this is a second fence)."""
+    return quote(page_file(name))
 
 
 def discover_node_graphs(graphs_dir, host):

@@ -318,7 +318,7 @@ def _read_series(store, host, dataset, instance, end, rows):
     path = store.path(host, dataset, instance)
     last = store.last_update(path)
     fetched = store.fetch(path, "AVERAGE", end - rows * step, end, resolution=step)
-    if last < end - rows * step:
+    if last <= end - rows * step:
         # Silent for longer than the window: read the rows up to its last sample
         # instead, so its page still shows the values it had when it stopped.
         last_row = last // step * step
