@@ -38,6 +38,7 @@ from affair import layout
 from affair.status import (
     COLOURS,
     SEVERITY,
+    HostSnapshot,
     collect,
     count_colours,
     format_age,
@@ -100,6 +101,7 @@ class SiteBuilder:
         self.out_dir = Path(out_dir or config.site.out_dir)
         self.clock = clock
         self.environment = make_environment()
+        self._graphs_urls = {}
 
     def build(self):
         """One pass: read the RRDs, write every page, return a SiteSummary."""
@@ -236,7 +238,7 @@ class SiteBuilder:
         }
 
     def _host_page(self, status, neighbours, now):
-        snapshot = status.snapshot
+        snapshot = self._in_config_order(status.snapshot)
         page_dir = self.out_dir / "host"
         previous, following = neighbours
         return {
@@ -257,6 +259,14 @@ class SiteBuilder:
             "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir),
             "values": [self._latest_values(series, now) for series in snapshot.series],
         }
+
+    def _in_config_order(self, snapshot):
+        """Series in the order the config declares their datasets (undeclared ones last)."""
+        order = {name: index for index, name in enumerate(self.config.datasets)}
+        ranked = sorted(
+            snapshot.series, key=lambda s: (order.get(s.dataset, len(order)), s.dataset, s.instance)
+        )
+        return HostSnapshot(snapshot.host, tuple(ranked))
 
     def _latest_values(self, series, now):
         rows = []
@@ -282,7 +292,7 @@ class SiteBuilder:
         gets one placeholder slot.
         """
         found = discover_node_graphs(self.graphs_dir, host)
-        base = _relative_url(self.graphs_dir, page_dir)
+        base = self._graphs_url(page_dir)
         labels = sorted((s.label for s in snapshot.series), key=len, reverse=True)
         sections = {s.label: [] for s in snapshot.series}
         for stem in sorted(found):
@@ -303,6 +313,12 @@ class SiteBuilder:
             for label, slots in sections.items()
         ]
 
+    def _graphs_url(self, page_dir):
+        """The graphs dir as a relative URL from ``page_dir`` (worked out once per folder)."""
+        if page_dir not in self._graphs_urls:
+            self._graphs_urls[page_dir] = _relative_url(self.graphs_dir, page_dir)
+        return self._graphs_urls[page_dir]
+
     def _graph_title(self, stem):
         graph = self.config.graphs.get(stem)
         if graph:
@@ -313,7 +329,7 @@ class SiteBuilder:
         return stem
 
     def _graph_page(self, graph):
-        base = _relative_url(self.graphs_dir, self.out_dir / "graph")
+        base = self._graphs_url(self.out_dir / "graph")
         urls = {}
         for window in graph.windows:
             path = layout.graph_path(self.graphs_dir, graph.name, graph.mode, window)
@@ -379,6 +395,7 @@ def make_environment():
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 

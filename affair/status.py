@@ -27,6 +27,7 @@ This module is pure apart from :func:`read_host`/:func:`collect`, which
 read RRDs; the clock is always passed in.
 """
 
+import bisect
 import fnmatch
 import logging
 import math
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 
 from affair.errors import StoreError
-from affair.names import is_valid
+from affair.names import is_valid, rrd_file_name
 from affair.store import RrdStore
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class HostStatus:
             if self.last_sample is None:
                 return "no samples at all"
             return f"no sample for {format_age(now - self.last_sample)}"
-        return "; ".join(r.text for r in self.problems) or "ok"
+        return "; ".join(r.text for r in self.problems) or "all rules pass"
 
 
 # --- evaluation (pure) ---
@@ -315,7 +316,9 @@ def read_host(store, host, now, rows):
 
 def _read_series(store, host, dataset, instance, end, rows):
     step = store.config.recorder.step
-    path = store.path(host, dataset, instance)
+    # The names came from listing the data dir and passed validation: no need to
+    # re-check and resolve them (store.path) for every series of every pass.
+    path = store.data_dir / host / rrd_file_name(dataset, instance)
     last = store.last_update(path)
     fetched = store.fetch(path, "AVERAGE", end - rows * step, end, resolution=step)
     if last <= end - rows * step:
@@ -323,14 +326,14 @@ def _read_series(store, host, dataset, instance, end, rows):
         # instead, so its page still shows the values it had when it stopped.
         last_row = last // step * step
         fetched = store.fetch(path, "AVERAGE", last_row - rows * step, last_row, step)
-    keep = [i for i, t in enumerate(fetched.times) if t <= max(end, last)]
+    keep = bisect.bisect_right(fetched.times, max(end, last))  # rrdtool adds a row past the end
     return SeriesSnapshot(
         dataset=dataset,
         instance=instance,
         last_update=last,
         step=fetched.step,
-        times=tuple(fetched.times[i] for i in keep),
-        columns={n: tuple(fetched.columns[n][i] for i in keep) for n in fetched.names},
+        times=tuple(fetched.times[:keep]),
+        columns={name: tuple(fetched.columns[name][:keep]) for name in fetched.names},
     )
 
 
