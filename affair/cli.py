@@ -174,11 +174,16 @@ def cmd_demo(args):
 
 def cmd_status(args):
     import os
+    from pathlib import Path
 
+    from affair.errors import AffairError
     from affair.status import collect, render_table
 
     config = _load(args)
-    statuses = collect(config, args.data_dir)
+    data_dir = Path(args.data_dir or config.recorder.data_dir)
+    if not data_dir.is_dir():  # a typo must not read as "0 hosts, nothing red"
+        raise AffairError(f"no data directory at {data_dir}")
+    statuses = collect(config, data_dir)
     colour = args.colour == "always" or (
         args.colour == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )

@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web_static"
 ASSETS = ("style.css", "site.js")
 PAGE_GRAPH_MODES = ("aggregate", "overlay")  # configured graphs that get a page of their own
-ATTENTION_LIMIT = 60  # problem hosts listed at the top of the index; the rest by filter
+ATTENTION_LIMIT = (
+    24  # problem hosts listed at the top of the index (worst first); the rest by filter
+)
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,10 @@ class SiteBuilder:
         groups = {name: [] for name in self.config.site.groups}
         for status in statuses:
             groups.setdefault(status.group, []).append(self._host_row(status, key_columns, now))
-        problems = sorted(
-            (s for s in statuses if s.colour != "green"), key=lambda s: -SEVERITY[s.colour]
+        group_rank = {name: rank for rank, name in enumerate(groups)}
+        problems = sorted(  # statuses come in natural host order; the sort is stable
+            (s for s in statuses if s.colour != "green"),
+            key=lambda s: (-SEVERITY[s.colour], group_rank.get(s.group, len(group_rank))),
         )
         return {
             "root": "",
@@ -202,6 +206,8 @@ class SiteBuilder:
                 for s in problems[:ATTENTION_LIMIT]
             ],
             "attention_more": max(0, len(problems) - ATTENTION_LIMIT),
+            # Every host silent at once is rarely every node: say what it more likely is.
+            "all_silent": len(statuses) > 1 and all(s.stale for s in statuses),
             "key_columns": key_columns,
             "groups": [
                 {"name": name, "hosts": rows, "counts": _row_counts(rows)}

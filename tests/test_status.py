@@ -496,3 +496,18 @@ def test_affair_status_command_exit_code_and_table(tmp_path):
         f"affair status: {config_path}: status.rules[0].variable: expected a variable of "
         "dataset 'system' (cpu_user, load1, mem_used), got 'system.idle'"
     )
+
+
+def test_affair_status_without_a_data_dir_is_an_error_not_all_clear(tmp_path):
+    config_path = tmp_path / "affair.toml"
+    config_path.write_text(SITE_CONFIG)
+    missing = tmp_path / "nope"
+    result = subprocess.run(
+        [sys.executable, "-m", "affair", "status", "--config", str(config_path)]
+        + ["--data-dir", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"affair status: no data directory at {missing}"
