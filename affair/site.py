@@ -252,6 +252,7 @@ class SiteBuilder:
             "host": status.host,
             "group": status.group,
             "colour": status.colour,
+            "stale": status.stale,
             "why": status.summary(now),
             "last_sample": status.last_sample,
             "clock": format_clock(status.last_sample, now) if status.last_sample else "never",

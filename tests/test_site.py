@@ -101,6 +101,10 @@ def test_host_page_rules_values_and_graph_windows(cluster):
     assert '<section class="host-head s-green">' in page
     assert '<a href="ldc02.html" rel="next">ldc02 →</a>' in page
     assert "daq.events increasing" in page and "system.cpu_user 20 %" in page
+    assert "as of the last sample" not in page
+    silent = (out / "host" / "gdc02.html").read_text()
+    assert '<section class="host-head s-grey">' in silent
+    assert "as of the last sample: they do not colour a silent host" in silent
 
     figure = re.search(r'<figure class="graph"([^>]*)>', page).group(1)
     urls = dict(re.findall(r'data-w(\w+)="([^"]+)"', figure))
