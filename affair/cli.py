@@ -174,26 +174,18 @@ def cmd_demo(args):
 
 def cmd_status(args):
     import os
-    from pathlib import Path
 
-    from affair.errors import AffairError
-    from affair.status import collect, render_table
+    from affair.status import status_report
 
-    config = _load(args)
-    data_dir = Path(args.data_dir or config.recorder.data_dir)
-    if not data_dir.is_dir():  # a typo must not read as "0 hosts, nothing red"
-        raise AffairError(f"no data directory at {data_dir}")
-    statuses = collect(config, data_dir)
     colour = args.colour == "always" or (
         args.colour == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
-    import time
-
+    lines, code = status_report(_load(args), args.data_dir, colour, args.problems)
     try:
-        print("\n".join(render_table(statuses, time.time(), colour, args.problems)), flush=True)
+        print("\n".join(lines), flush=True)
     except BrokenPipeError:  # `affair status | head`: the reader left; the exit code still counts
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 1 if any(s.colour == "red" for s in statuses) else 0
+    return code
 
 
 def cmd_site(args):

@@ -72,8 +72,10 @@ class SitePasses:
 
 def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
     """The jobs ``[schedule]`` asks for: plot (when the plotter is installed) and site."""
-    from affair.site import SiteBuilder  # noqa: PLC0415 - keep `affair --help` light
+    from affair.site import SiteBuilder, graphs_dir_of  # noqa: PLC0415 - keep `affair --help` light
 
+    # One graphs dir for both stages, so the pages look where the plotter draws.
+    graphs_dir = graphs_dir or graphs_dir_of(config)
     jobs = []
     if config.schedule.plot:
         run_plot = _find_plotter()

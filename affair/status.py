@@ -34,8 +34,9 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from affair.errors import StoreError
+from affair.errors import AffairError, StoreError
 from affair.names import is_valid, rrd_file_name
 from affair.store import RrdStore
 
@@ -365,6 +366,18 @@ def natural_sorted(names):
 
 
 # --- the terminal table (affair status) ---
+
+
+def status_report(config, data_dir=None, colour=False, problems_only=False, now=None):
+    """``affair status``: the table's lines and the exit code (1 when any host is red)."""
+    data_dir = Path(data_dir or config.recorder.data_dir)
+    if not data_dir.is_dir():  # a typo must not read as "0 hosts, nothing red"
+        raise AffairError(f"no data directory at {data_dir}")
+    now = time.time() if now is None else now
+    statuses = collect(config, data_dir, now)
+    lines = render_table(statuses, now, colour, problems_only)
+    return lines, 1 if any(s.colour == "red" for s in statuses) else 0
+
 
 _ANSI = {"red": "\033[1;31m", "yellow": "\033[1;33m", "grey": "\033[2m", "green": "\033[32m"}
 _RESET = "\033[0m"

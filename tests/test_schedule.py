@@ -99,6 +99,9 @@ def test_default_jobs_call_the_plotter_when_it_exists(monkeypatch, tmp_path):
     assert [(j.name, j.interval) for j in jobs] == [("plot", 120)]
     assert jobs[0].run() == "12 graphs drawn, 3 skipped in 0.25 s"
     assert calls == [(config, "data-x", "graphs-x")]
+    # without --graphs, plotter and site share the configured graphs dir
+    default_jobs(config, "data-x")[0].run()
+    assert calls[-1] == (config, "data-x", "graphs")
 
 
 def test_site_passes_gather_latency_over_the_run(tmp_path):
