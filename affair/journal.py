@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
 """
 
+_INSERT = "INSERT OR IGNORE INTO samples (series, ts, received, vals) VALUES (?, ?, ?, ?)"
+
 NULL_BITS = 0x7FF8000000000000  # the canonical quiet NaN: a value sent as unknown
 ABSENT_BITS = 0x7FF800000A85E7A1  # a quiet NaN with a payload: the sample had no such variable
 _BITS = struct.Struct("<Q")
@@ -304,38 +306,53 @@ class Journal:
         """
         day, connection = self._connection_for_now()
         received = self.clock()
-        positions = []
         cursor = connection.cursor()
         cursor.execute("BEGIN")
         try:
-            for sample in samples:
-                if (
-                    sample.ts < self._day_start + self.future_skew
-                    and getattr(sample, "attempt", 2) > 1  # a first attempt is new by definition
-                    and self._held_earlier(sample)
-                ):
-                    positions.append(None)
-                    continue
-                series_id = self._writer.series_id(
-                    cursor, sample.host, sample.dataset, sample.instance
-                )
-                cursor.execute(
-                    "INSERT OR IGNORE INTO samples (series, ts, received, vals)"
-                    " VALUES (?, ?, ?, ?)",
-                    (
-                        series_id,
-                        sample.ts,
-                        received,
-                        self._writer.pack(cursor, sample.dataset, sample.values),
-                    ),
-                )
-                positions.append((day, cursor.lastrowid) if cursor.rowcount == 1 else None)
+            rows = self._rows(cursor, samples, received)
+            fresh = [row for row in rows if row is not None]
+            before = connection.total_changes
+            cursor.executemany(_INSERT, fresh)
+            if connection.total_changes - before == len(fresh):
+                # The usual case, no resends: one statement, consecutive row ids.
+                (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+                ids = iter(range(last - len(fresh) + 1, last + 1))
+                positions = [None if row is None else (day, next(ids)) for row in rows]
+            else:
+                # Some were resends: start over and find out which, row by row.
+                cursor.execute("ROLLBACK")
+                self._writer.forget()  # the series and variables it added are gone too
+                cursor.execute("BEGIN")
+                positions = []
+                for row in self._rows(cursor, samples, received):
+                    if row is not None:
+                        cursor.execute(_INSERT, row)
+                    inserted = row is not None and cursor.rowcount == 1
+                    positions.append((day, cursor.lastrowid) if inserted else None)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
             self._writer.forget()
             raise
         return positions
+
+    def _rows(self, cursor, samples, received):
+        """The samples' rows (adding series and variables as needed); None: in an earlier file."""
+        rows = []
+        writer = self._writer
+        recheck_before = self._day_start + self.future_skew
+        for sample in samples:
+            if (
+                sample.ts < recheck_before
+                and getattr(sample, "attempt", 2) > 1  # a first attempt is new by definition
+                and self._held_earlier(sample)
+            ):
+                rows.append(None)
+                continue
+            series_id = writer.series_id(cursor, sample.host, sample.dataset, sample.instance)
+            blob = writer.pack(cursor, sample.dataset, sample.values)
+            rows.append((series_id, sample.ts, received, blob))
+        return rows
 
     def _held_earlier(self, sample):
         """Is this sample (stamped before today, or just after midnight) in an earlier file?

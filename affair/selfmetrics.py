@@ -86,13 +86,24 @@ class Metrics:
     def add(self, name, amount=1):
         self.counts[name] += amount
 
-    def observe_delivery(self, seconds, sender=""):
+    def observe_delivery(self, latencies_by_sender):
+        """``{sender: [seconds, ...]}`` for the rows just written."""
         with self._lock:
-            for key in ("", sender) if sender else ("",):
-                entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
-                entry[0] += 1
-                entry[1] += seconds
-                entry[2] = max(entry[2], seconds)
+            for sender, latencies in latencies_by_sender.items():
+                for key in ("", sender) if sender else ("",):
+                    entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
+                    entry[0] += len(latencies)
+                    entry[1] += sum(latencies)
+                    entry[2] = max(entry[2], max(latencies))
+
+    def merge_delivery(self, delivery):
+        """Add another process's ``take_interval()`` result to ours."""
+        with self._lock:
+            for sender, (count, total, worst) in delivery.items():
+                entry = self._delivery.setdefault(sender, [0, 0.0, 0.0])
+                entry[0] += count
+                entry[1] += total
+                entry[2] = max(entry[2], worst)
 
     def take_interval(self):
         """Return and reset the per-interval delivery statistics."""

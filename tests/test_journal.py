@@ -1,5 +1,6 @@
 """The journal as the raw archive: storage format, idempotence, rotation, replay reading."""
 
+import json
 import sqlite3
 
 import pytest
@@ -9,12 +10,14 @@ from affair.journal import (
     DayCatalog,
     Journal,
     JournalError,
+    Watermark,
     day_name,
     open_day_readonly,
     pack_values,
     read_after,
     unpack_values,
 )
+from affair.query import value_at
 from affair.validate import Sample
 
 DAY1 = 1_700_006_400 - 86_400  # 2023-11-14 00:00 UTC
@@ -150,3 +153,69 @@ def test_a_file_of_another_format_is_refused_with_its_path(tmp_path):
         journal.append([sample(DAY1 + 1)])
     with pytest.raises(JournalError, match="journal format 0"):
         list(read_after(tmp_path, None))
+
+
+def test_rotation_and_reading_after_a_watermark(tmp_path):
+    clock = Clock(DAY1 + 100)
+    journal = Journal(tmp_path, clock=clock)
+    journal.append([sample(DAY1 + 10), sample(DAY1 + 20)])
+    clock.now = DAY2 + 100
+    journal.append([sample(DAY2 + 10, values={"a": 5.0, "b": None})])
+    journal.close()
+    assert [p.name for p in journal.day_files()] == ["2023-11-14.sqlite", "2023-11-15.sqlite"]
+    everything = list(read_after(tmp_path, None))
+    assert [(row[0], row[1]) for row in everything] == [
+        (("2023-11-14", 1), DAY1 + 10),
+        (("2023-11-14", 2), DAY1 + 20),
+        (("2023-11-15", 1), DAY2 + 10),
+    ]
+    assert everything[2][5] == {"a": 5.0, "b": None}
+    after = list(read_after(tmp_path, ("2023-11-14", 1)))
+    assert [row[0] for row in after] == [("2023-11-14", 2), ("2023-11-15", 1)]
+
+
+def test_values_are_plain_sql_for_affair_query_and_the_file_is_wal(tmp_path):
+    journal = Journal(tmp_path, clock=Clock(DAY1 + 10))
+    journal.append([sample(DAY1 + 1, values={"cpu_user": 2.5, "load1": None})])
+    journal.close()
+    connection = sqlite3.connect(tmp_path / "2023-11-14.sqlite")
+    connection.create_function("value_at", 2, value_at)
+    row = connection.execute(
+        "SELECT host, ts, value_at(vals, 0), value_at(vals, 1), value_at(vals, 2)"
+        " FROM samples JOIN series ON series.id = samples.series"
+    ).fetchone()
+    assert row == ("h1", DAY1 + 1, 2.5, None, None)
+    positions = connection.execute("SELECT name, position FROM variables").fetchall()
+    assert sorted(positions) == [("cpu_user", 0), ("load1", 1)]
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    connection.close()
+
+
+def test_watermark_survives_and_tolerates_garbage(tmp_path):
+    mark = Watermark(tmp_path / "state" / "w")
+    assert mark.load() is None
+    mark.save(("2027-01-15", 42))
+    assert mark.load() == ("2027-01-15", 42)
+    assert json.loads((tmp_path / "state" / "w").read_text()) == ["2027-01-15", 42]
+    (tmp_path / "state" / "w").write_text("garbage")
+    assert mark.load() is None
+
+
+def test_a_batch_mixing_resends_and_new_samples_gets_each_its_own_answer(tmp_path):
+    journal = Journal(tmp_path, clock=Clock(DAY1 + 100))
+    journal.append([sample(DAY1 + 10)])
+    positions = journal.append(
+        [
+            sample(DAY1 + 20, "new-host", {"fresh": 1.0}),  # a new series and variable...
+            sample(DAY1 + 10),  # ...in the batch with a resend: the slow path redoes them
+            sample(DAY1 + 30),
+        ]
+    )
+    assert positions == [("2023-11-14", 2), None, ("2023-11-14", 3)]
+    rows = [(r[0], r[2], r[5]) for r in read_after(tmp_path, None)]
+    assert rows == [
+        (("2023-11-14", 1), "h1", {"a": 1.0}),
+        (("2023-11-14", 2), "new-host", {"fresh": 1.0}),
+        (("2023-11-14", 3), "h1", {"a": 1.0}),
+    ]
+    journal.close()
