@@ -23,7 +23,7 @@ Why SQLite, one file per UTC day of receipt, in WAL mode:
   id) and replay rely on rows only ever being added at the end of the newest
   file, and a late sample never reopens (or resurrects) an old file.
   Readers therefore pick files by their timestamp span, not by name
-  (:func:`affair.raw.day_files`).
+  (:func:`affair.raw.day_spans`).
 
 Storage of values, chosen for the raw archive's readers: the values of a
 sample are one BLOB of little-endian float64, one per variable position,
@@ -33,9 +33,11 @@ of 1,000 hosts x 10 variables (8.64 M samples) costs ~2 us a row this way,
 against ~14 us for a JSON object per sample (json.loads dominates) and ~5 us
 for one REAL column per variable (a Python float per cell); that is what
 keeps ``affair export`` of a day within a minute. Host, dataset and
-instance are stored once per file in ``series``. SQL users get per-dataset
-views with one column per variable from ``affair query``, which knows how
-to unpack the BLOB.
+instance are stored once per file in ``series``, so appending is cheaper
+too (no json.dumps, no names per row: half the CPU per sample of the JSON
+format it replaced). SQL users get per-dataset views with one column per
+variable from ``affair query``; any other client can unpack a value with
+the same few lines (:func:`affair.query.value_at`).
 
 A value that is unknown (None, rrdtool's U) is a NaN; a variable that the
 sample did not carry at all is a NaN with a distinct payload, so replay
