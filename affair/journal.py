@@ -275,12 +275,12 @@ class _DayWriter:
 class Journal:
     """Append-only, day-rotated store of accepted samples (the receiving side)."""
 
-    def __init__(self, directory, sync="normal", clock=time.time, future_skew=300):
+    def __init__(self, directory, sync="normal", clock=time.time, lookback=0):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.sync = sync
         self.clock = clock
-        self.future_skew = future_skew  # how far ahead of receipt a sample may be stamped
+        self.lookback = lookback  # how far ahead of its receipt a sample's time may be
         self._day = None
         self._day_start = None
         self._connection = None
@@ -342,13 +342,9 @@ class Journal:
         """The samples' rows (adding series and variables as needed); None: in an earlier file."""
         rows = []
         writer = self._writer
-        recheck_before = self._day_start + self.future_skew
+        recheck_before = self._day_start + self.lookback
         for sample in samples:
-            if (
-                sample.ts < recheck_before
-                and getattr(sample, "attempt", 2) > 1  # a first attempt is new by definition
-                and self._held_earlier(sample)
-            ):
+            if sample.ts < recheck_before and self._held_earlier(sample):
                 rows.append(None)
                 continue
             series_id = writer.series_id(cursor, sample.host, sample.dataset, sample.instance)
@@ -361,13 +357,14 @@ class Journal:
 
         A sample lands in the file of the day it was received, so a resend
         whose first copy was received before midnight would otherwise be
-        stored twice. The first copy was received on the sample's own day or
-        later, or the day before when it was stamped ahead of the recorder's
-        clock (up to ``future_skew``); all those files are checked. Only
-        resends (attempt > 1) stamped before today + ``future_skew`` can be
-        in one, so the cost is paid for late resends only.
+        stored twice. The first copy was received on the day of the sample's
+        own time or later, or earlier when it was stamped ahead of the
+        recorder's clock (up to ``lookback``, the accepted future skew); all
+        those files are checked. Only samples stamped before today +
+        ``lookback`` can be in one, so the cost is paid for late samples and
+        for a few seconds after midnight.
         """
-        first = day_name(sample.ts - 86400)
+        first = day_name(max(0.0, sample.ts - self.lookback))
         for day in self._earlier_days(first):
             found = (
                 self._earlier[day]

@@ -109,7 +109,7 @@ class Recorder:
             self.data_dir / "_journal",
             config.recorder.journal_sync,
             clock,
-            future_skew=config.recorder.max_future_skew,
+            lookback=config.recorder.max_future_skew,
         )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)

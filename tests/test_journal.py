@@ -32,9 +32,8 @@ class Clock:
         return self.now
 
 
-def sample(ts, host="h1", values=None, dataset="system", instance="", attempt=1):
-    values = values if values is not None else {"a": 1.0}
-    return Sample(0, ts, host, dataset, instance, values, attempt)
+def sample(ts, host="h1", values=None, dataset="system", instance=""):
+    return Sample(0, ts, host, dataset, instance, values if values is not None else {"a": 1.0})
 
 
 def test_values_round_trip_keeps_unknown_apart_from_absent():
@@ -80,13 +79,13 @@ def test_files_rotate_by_day_of_receipt_and_a_resend_across_midnight_is_still_re
     tmp_path,
 ):
     clock = Clock(DAY2 - 5)
-    journal = Journal(tmp_path, clock=clock)
+    journal = Journal(tmp_path, clock=clock, lookback=300)  # samples may be 300 s ahead
     journal.append([sample(DAY2 - 10), sample(DAY2 + 200)])  # the second is stamped ahead
     clock.now = DAY2 + 5
     positions = journal.append(
         [
-            sample(DAY2 - 10, attempt=2),  # resend of a sample journaled yesterday
-            sample(DAY2 + 200, attempt=3),  # resend of the one stamped ahead
+            sample(DAY2 - 10),  # resend of a sample journaled yesterday
+            sample(DAY2 + 200),  # resend of the one stamped ahead, within the lookback
             sample(DAY2 - 3600, "late"),  # a late sample: stays in today's file
             sample(DAY2 + 1),
         ]
@@ -112,7 +111,7 @@ def test_retention_removes_whole_old_days_and_forgets_them_for_resends(tmp_path)
     assert journal.remove_days_before(day_name(DAY2)) == ["2023-11-14"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("2023-11-14")] == []
     # no file left to ask
-    assert journal.append([sample(DAY1 + 1, attempt=2)]) == [("2023-11-15", 2)]
+    assert journal.append([sample(DAY1 + 1)]) == [("2023-11-15", 2)]
     journal.close()
 
 
