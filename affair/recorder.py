@@ -117,12 +117,15 @@ class Recorder:
         self._dequeued = 0  # samples taken by the writer (writer thread only)
         self._writer_thread = None
         self._writer_error = None
+        self.graphite = None  # the Graphite plaintext listener, when [graphite] listen is set
 
     # --- life cycle ---
 
     def run(self, stop, ready=None):
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            if self.config.graphite.listen:
+                self.graphite = self._start_graphite()
             socket = self._bind()
             log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
             self._writer_thread = threading.Thread(target=self._writer_main, name="rrd-writer")
@@ -133,6 +136,9 @@ class Recorder:
                 self._serve(socket, stop)
             finally:
                 socket.close(linger=0)
+                if self.graphite is not None:
+                    self.graphite.stop()
+                    self._journal_graphite()
                 self._queue.put(_STOP)
                 self._writer_thread.join()
                 self.journal.close()
@@ -173,6 +179,8 @@ class Recorder:
                 time.sleep(0.05)  # backpressure: let ZeroMQ and the senders hold the data
             elif poller.poll(100):
                 self._receive_burst(socket)
+            if self.graphite is not None and self.queue_depth() <= self.config.recorder.queue_limit:
+                self._journal_graphite()
             now = self.clock()
             if now >= next_self_sample:
                 self._record_self(now, write_calls, write_seconds)
@@ -258,6 +266,33 @@ class Recorder:
         if isinstance(sender, bytes):
             sender = sender.hex()
         self.reject_log(reason, sender, detail)
+
+    # --- Graphite plaintext (affair.graphite_server), journaled on this thread ---
+
+    def _start_graphite(self):
+        from affair.graphite_server import GraphiteListener  # noqa: PLC0415 - only when enabled
+
+        return GraphiteListener(
+            self.config.graphite, self.config, clock=self.clock, reject_log=RejectionLog()
+        ).start()
+
+    def _journal_graphite(self):
+        samples = []
+        for sample in self.graphite.take():
+            if self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+                samples.append(sample)
+            else:
+                self._reject(
+                    "series_cap", sample.sender, f"host {sample.host} is at its series cap"
+                )
+        if samples:
+            positions = self.journal.append(samples)
+            fresh = [(p, s) for p, s in zip(positions, samples, strict=True) if p is not None]
+            self.metrics.add("accepted", len(fresh))
+            self.metrics.add("duplicates", len(samples) - len(fresh))
+            if fresh:
+                self._enqueued += len(fresh)
+                self._queue.put(fresh)
 
     # --- the recorder's own data ---
 
