@@ -298,49 +298,75 @@ def map_path(rules, path):
     return host, dataset, instance, variable
 
 
+class PathMapper:
+    """:func:`map_path` with a memory: agents send the same paths every interval.
+
+    Holds at most ``limit`` answers (failures too); when full it starts
+    afresh, so a flood of unique paths costs time, never memory.
+    """
+
+    def __init__(self, rules, limit=100_000):
+        self.rules = rules
+        self.limit = limit
+        self._known = {}
+
+    def __call__(self, path):
+        answer = self._known.get(path)
+        if answer is None:
+            try:
+                answer = map_path(self.rules, path)
+            except BadLine as bad:
+                answer = bad
+            if len(self._known) >= self.limit:
+                self._known.clear()
+            self._known[path] = answer
+        if isinstance(answer, BadLine):
+            raise answer
+        return answer
+
+
 # --- merging lines into samples ---
 
 
 class SampleMerger:
     """Gathers the one-value lines of a series and timestamp into one sample.
 
-    A series' sample is complete when a line for a different timestamp of
-    the same series arrives, or ``hold_seconds`` after its first line (an
-    agent sends one reading's lines together). At most ``max_open`` series
-    are held; past that the oldest is let go early.
+    A sample is complete ``hold_seconds`` after its first line arrived (an
+    agent sends one reading's lines together), whatever else came in
+    between, so lines in any order merge. At most ``max_open`` samples are
+    held; past that the oldest is let go early.
     """
 
-    def __init__(self, hold_seconds=1.0, max_open=10_000):
+    def __init__(self, hold_seconds=1.0, max_open=50_000):
         self.hold_seconds = hold_seconds
         self.max_open = max_open
-        self._open = OrderedDict()  # (host, dataset, instance) -> [ts, values, since, sender]
+        self._open = OrderedDict()  # (series, ts) -> [values, first seen, sender], oldest first
 
     def __len__(self):
         return len(self._open)
 
     def add(self, series, ts, variable, value, now, sender=""):
-        """Add one value; returns the samples it completed, as (ts, series, values, sender)."""
+        """Add one value; returns the samples let go early, as (ts, series, values, sender)."""
         done = []
-        held = self._open.get(series)
-        if held is not None and held[0] != ts:
-            done.append(self._close(series))
-            held = None
+        held = self._open.get((series, ts))
         if held is None:
             if len(self._open) >= self.max_open:
                 done.append(self._close(next(iter(self._open))))
-            held = self._open[series] = [ts, {}, now, sender]
-        held[1][variable] = value
+            held = self._open[(series, ts)] = [{}, now, sender]
+        held[0][variable] = value
         return done
 
     def due(self, now, force=False):
         """Samples held for ``hold_seconds`` or more (all of them when ``force``)."""
-        ready = [
-            series
-            for series, held in self._open.items()
-            if force or now - held[2] >= self.hold_seconds
-        ]
-        return [self._close(series) for series in ready]
+        done = []
+        while self._open:
+            key, (_values, since, _sender) = next(iter(self._open.items()))
+            if not force and now - since < self.hold_seconds:
+                break  # the rest arrived later still
+            done.append(self._close(key))
+        return done
 
-    def _close(self, series):
-        ts, values, _since, sender = self._open.pop(series)
+    def _close(self, key):
+        values, _since, sender = self._open.pop(key)
+        series, ts = key
         return ts, series, values, sender

@@ -23,19 +23,18 @@ the recorder is killed. A stop (SIGTERM) journals it.
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from affair.graphite import (
     BAD,
     COUNTERS,
     BadLine,
     LineSplitter,
+    PathMapper,
     SampleMerger,
     is_allowed,
-    map_path,
     parse_line,
 )
 from affair.validate import Rejected, Sample, validate_sample
@@ -57,8 +56,11 @@ class GraphiteListener:
         self.reject_log = reject_log or (lambda reason, sender, detail: None)
         self.counts = defaultdict(float)
         self.address = None  # (host, port) actually bound, once started
-        self._queue = queue.Queue(maxsize=queue_limit)
+        # deque appends and pops are atomic: the listener appends, the recorder pops
+        self._queue = deque()
+        self.queue_limit = queue_limit
         self._merger = SampleMerger(settings.merge_seconds)
+        self._map_path = PathMapper(settings.rules)
         self._open = 0
         self._loop = None
         self._stopping = None  # an asyncio.Event, created on the loop
@@ -92,11 +94,10 @@ class GraphiteListener:
     def take(self, limit=10_000):
         """Up to ``limit`` validated samples, oldest first, without waiting."""
         taken = []
-        while len(taken) < limit:
-            try:
-                taken.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        pop = self._queue.popleft
+        with contextlib.suppress(IndexError):
+            while len(taken) < limit:
+                taken.append(pop())
         return taken
 
     # --- the listener thread ---
@@ -187,7 +188,7 @@ class GraphiteListener:
                 if parsed is None:
                     continue
                 path, value, ts = parsed
-                host, dataset, instance, variable = map_path(self.settings.rules, path)
+                host, dataset, instance, variable = self._map_path(path)
             except BadLine as bad:
                 self._bad(bad.reason, sender, bad.detail)
                 continue
@@ -206,18 +207,15 @@ class GraphiteListener:
                 self._bad(rejection.reason, sender, rejection.detail)
                 continue
             self.counts["samples"] += 1
-            await self._put(sample, wait)
+            if len(self._queue) < self.queue_limit:
+                self._queue.append(sample)
+            else:
+                await self._put(sample, wait)
 
     async def _put(self, sample, wait=True):
-        while True:
-            try:
-                self._queue.put_nowait(sample)
-                return
-            except queue.Full:
-                if not wait:
-                    log.error("graphite: the recorder's queue is full; a sample is lost")
-                    return
-                await asyncio.sleep(0.05)  # the recorder is behind: everyone waits
+        while wait and len(self._queue) >= self.queue_limit:
+            await asyncio.sleep(0.05)  # the recorder is behind: everyone waits
+        self._queue.append(sample)  # at stop, over the limit rather than lost
 
     def _bad(self, reason, sender, detail):
         self.counts[f"bad_{reason}"] += 1
