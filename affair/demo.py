@@ -1,9 +1,11 @@
 """``affair demo``: the whole data path on one machine, on loopback.
 
-Starts a recorder process, this machine's real collector process and K
-simulated nodes (in this process, through the same Sender a collector
-uses), backfills a day of history for the simulated nodes so the archives
-are not empty, then runs live until --seconds pass or Ctrl-C.
+Starts a recorder process (also taking Graphite plaintext), this
+machine's real collector process, a simulated event builder that publishes
+its own ``daq`` dataset through :mod:`affair.client`, and K simulated
+nodes (in this process, through the same Sender a collector uses),
+backfills a day of history for the simulated nodes so the archives are not
+empty, then runs live until --seconds pass or Ctrl-C.
 """
 
 import logging
@@ -40,6 +42,7 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
     data_dir = workdir / "data"
     workdir.mkdir(parents=True, exist_ok=True)
     endpoint = free_tcp_endpoint()
+    graphite_port = int(free_tcp_endpoint().rsplit(":", 1)[1])
     step = config.recorder.step
     stop = stop_on_signals()
     started = time.monotonic()
@@ -48,7 +51,17 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
         children.append(
             _spawn(
                 "recorder",
-                ["-m", "affair", "record", "--listen", endpoint, "--data-dir", str(data_dir)],
+                [
+                    "-m",
+                    "affair",
+                    "record",
+                    "--listen",
+                    endpoint,
+                    "--data-dir",
+                    str(data_dir),
+                    "--graphite",
+                    str(graphite_port),
+                ],
                 config_path,
                 workdir,
             )
@@ -70,6 +83,23 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
                 workdir,
             )
         )
+        children.append(  # an application recording itself through affair.client
+            _spawn(
+                "event builder",
+                [
+                    "-m",
+                    "affair.eventbuilder",
+                    "--recorder",
+                    endpoint,
+                    "--host",
+                    local_host_name(),
+                    "--interval",
+                    str(step),
+                ],
+                None,
+                workdir,
+            )
+        )
         simulated = [SimulatedNode(name) for name in host_names(nodes)]
         sender = Sender(
             endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
@@ -84,6 +114,11 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
         print(
             f"  e.g. rrdtool fetch {data_dir}/{(simulated[0].name if simulated else local_host_name())}"
             "/system.rrd AVERAGE -s -1h",
+            flush=True,
+        )
+        print(
+            f"  the simulated event builders publish {local_host_name()}/daq.eb01.rrd ...; "
+            f"Graphite plaintext (collectd, telegraf) is taken on 127.0.0.1:{graphite_port}",
             flush=True,
         )
         _run_live(sender, simulated, step, stop, started, seconds, children)
