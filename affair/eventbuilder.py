@@ -43,16 +43,18 @@ class EventBuilder:
         rnd = self.random
         running = in_run(now)
         self.series.set(running=running, run_number=1000 + int(now // RUN_PERIOD))
+        events, size = 0, 0.0
         if running:
             events = max(0, round(rnd.gauss(self.rate * seconds, (self.rate * seconds) ** 0.5)))
             size = max(0.2 * MB, rnd.gauss(2.0 * MB, 0.3 * MB))
-            self.series.increment("events", events)
-            self.series.increment("bytes_out", round(events * size))
             self._size_sum += size * events
             self._size_count += events
             self.buffer = min(100.0, max(0.0, self.buffer + rnd.gauss(0, 3)))
         else:
             self.buffer = max(0.0, self.buffer - 10 * seconds)
+        # counted between runs too, so the graph shows 0 events/s there, not unknown
+        self.series.increment("events", events)
+        self.series.increment("bytes_out", round(events * size))
         self.series.set(buffer_pct=round(self.buffer, 1))
 
     def publish_level(self):
