@@ -186,7 +186,7 @@ GRAPHITE_SCHEMA = {
     "max_connections": (256, *_POSITIVE),
     "max_line_bytes": (1024, *_POSITIVE),
     "lines_per_second": (20_000, *_POSITIVE),
-    "merge_seconds": (1.0, _non_negative, "seconds a series' lines are gathered into one sample"),
+    "merge_seconds": (30.0, _non_negative, "the longest a reading waits for more of its lines"),
     "rules": ((), _table_list, "a list of tables [[graphite.rules]]"),
 }
 GRAPHITE_RULE_SCHEMA = {
@@ -345,7 +345,7 @@ class GraphiteConfig:
     max_connections: int = 256
     max_line_bytes: int = 1024
     lines_per_second: int = 20_000
-    merge_seconds: float = 1.0
+    merge_seconds: float = 30.0
     rules: tuple = ()  # affair.graphite.GraphiteRule, tried in order
 
 

@@ -331,33 +331,42 @@ class PathMapper:
 class SampleMerger:
     """Gathers the one-value lines of a series and timestamp into one sample.
 
-    A sample is complete ``hold_seconds`` after its first line arrived (an
-    agent sends one reading's lines together), whatever else came in
-    between, so lines in any order merge. At most ``max_open`` samples are
-    held; past that the oldest is let go early.
+    An agent sends each reading's lines together, but may split them across
+    two of its buffer flushes seconds apart (collectd's write_graphite
+    sends when its buffer is full). A reading is therefore complete when
+    the same series' next reading begins (a line with a later timestamp),
+    or at the latest ``hold_seconds`` after its first line. Lines that are
+    out of order still merge while their reading is held. At most
+    ``max_open`` readings are held; past that the oldest is let go early.
     """
 
-    def __init__(self, hold_seconds=1.0, max_open=50_000):
+    def __init__(self, hold_seconds=30.0, max_open=50_000):
         self.hold_seconds = hold_seconds
         self.max_open = max_open
         self._open = OrderedDict()  # (series, ts) -> [values, first seen, sender], oldest first
+        self._newest = {}  # series -> ts of its newest held reading
 
     def __len__(self):
         return len(self._open)
 
     def add(self, series, ts, variable, value, now, sender=""):
-        """Add one value; returns the samples let go early, as (ts, series, values, sender)."""
+        """Add one value; returns the readings it completed, as (ts, series, values, sender)."""
         done = []
         held = self._open.get((series, ts))
         if held is None:
+            newest = self._newest.get(series)
+            if newest is not None and newest < ts:
+                done.append(self._close((series, newest)))  # the next reading has begun
             if len(self._open) >= self.max_open:
                 done.append(self._close(next(iter(self._open))))
             held = self._open[(series, ts)] = [{}, now, sender]
+            if newest is None or newest < ts:
+                self._newest[series] = ts
         held[0][variable] = value
         return done
 
     def due(self, now, force=False):
-        """Samples held for ``hold_seconds`` or more (all of them when ``force``)."""
+        """Readings held for ``hold_seconds`` or more (all of them when ``force``)."""
         done = []
         while self._open:
             key, (_values, since, _sender) = next(iter(self._open.items()))
@@ -369,4 +378,6 @@ class SampleMerger:
     def _close(self, key):
         values, _since, sender = self._open.pop(key)
         series, ts = key
+        if self._newest.get(series) == ts:
+            del self._newest[series]
         return ts, series, values, sender

@@ -180,6 +180,7 @@ class GraphiteListener:
 
     async def _lines(self, lines, sender):
         now = self.clock()
+        recorder = self.config.recorder
         completed = []
         for line in lines:
             self.counts["lines"] += 1
@@ -188,6 +189,9 @@ class GraphiteListener:
                 if parsed is None:
                     continue
                 path, value, ts = parsed
+                if not now - recorder.max_sample_age <= ts <= now + recorder.max_future_skew:
+                    # refused before merging: a stray timestamp must not complete a reading
+                    raise BadLine("future" if ts > now else "past", f"{ts:.0f} in {path[:80]!r}")
                 host, dataset, instance, variable = self._map_path(path)
             except BadLine as bad:
                 self._bad(bad.reason, sender, bad.detail)

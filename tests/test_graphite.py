@@ -247,17 +247,31 @@ def test_config_graphite_section():
 
 
 def test_merger_gathers_one_series_and_timestamp_into_one_sample():
-    merger = SampleMerger(hold_seconds=1.0)
-    cpu = ("n1", "cpu", "")
+    merger = SampleMerger(hold_seconds=30)
+    cpu, memory = ("n1", "cpu", ""), ("n1", "memory", "")
     assert merger.add(cpu, 100.0, "user", 1.0, now=0.0) == []
-    assert merger.add(("n1", "memory", ""), 100.0, "used", 5.0, now=0.1) == []
-    assert merger.add(cpu, 110.0, "user", 3.0, now=0.2) == []
-    assert merger.add(cpu, 100.0, "system", 2.0, now=0.3) == []  # out of order: still merged
-    assert merger.due(now=0.5) == []
-    assert merger.due(now=1.05) == [(100.0, cpu, {"user": 1.0, "system": 2.0}, "")]
-    assert merger.due(now=1.15) == [(100.0, ("n1", "memory", ""), {"used": 5.0}, "")]
-    assert merger.due(now=1.15, force=True) == [(110.0, cpu, {"user": 3.0}, "")]
-    assert len(merger) == 0
+    assert merger.add(memory, 100.0, "used", 5.0, now=0.1) == []
+    assert merger.add(cpu, 100.0, "system", 2.0, now=2.5) == []  # a later flush: still merged
+    # the series' next reading completes the previous one at once
+    assert merger.add(cpu, 110.0, "user", 3.0, now=10.0) == [
+        (100.0, cpu, {"user": 1.0, "system": 2.0}, "")
+    ]
+    assert merger.due(now=29.0) == []
+    assert merger.due(now=30.1) == [(100.0, memory, {"used": 5.0}, "")]  # no next reading came
+    assert merger.due(now=30.1, force=True) == [(110.0, cpu, {"user": 3.0}, "")]
+    assert len(merger) == 0 and merger._newest == {}
+
+
+def test_merger_keeps_late_lines_of_an_older_reading_apart():
+    merger = SampleMerger(hold_seconds=30)
+    cpu = ("n1", "cpu", "")
+    merger.add(cpu, 110.0, "user", 3.0, now=0)
+    assert merger.add(cpu, 100.0, "user", 1.0, now=0) == []  # older: held on its own
+    assert merger.add(cpu, 110.0, "system", 4.0, now=0) == []
+    assert merger.due(now=0, force=True) == [
+        (110.0, cpu, {"user": 3.0, "system": 4.0}, ""),
+        (100.0, cpu, {"user": 1.0}, ""),
+    ]
 
 
 def test_merger_lets_the_oldest_go_when_too_many_are_open():

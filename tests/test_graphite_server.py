@@ -23,6 +23,9 @@ self_interval = 1
 
 [archive]
 ladder = ["1s:900"]
+
+[graphite]
+merge_seconds = 1
 """
 
 
