@@ -90,6 +90,7 @@ class Sender:
         self._timeouts_in_a_row = 0
         self._backoff = 1.0
         self._reconnect_at = 0.0
+        self._wake_at = None
         self._socket = None
         self._connect()
 
@@ -129,11 +130,15 @@ class Sender:
         while True:
             self._send_due()
             remaining = deadline - self.clock()
-            wait_ms = max(0, int(min(remaining, 0.05) * 1000))
+            # Sleep until an ack arrives or something falls due (a resend, a reconnect):
+            # an idle collector wakes a few times a second, not twenty.
+            if self._wake_at is not None:
+                remaining = min(remaining, max(0.0, self._wake_at - self.clock()))
+            wait_ms = max(0, int(remaining * 1000))
             if self._socket is not None and self._socket.poll(wait_ms, zmq.POLLIN):
                 self._read_acks()
             elif self._socket is None and remaining > 0:
-                time.sleep(min(remaining, 0.05))
+                time.sleep(remaining)
             if self.clock() >= deadline:
                 return
 
@@ -178,8 +183,10 @@ class Sender:
 
     def _send_due(self):
         now = self.clock()
+        self._wake_at = None  # when pump() must look again even if no ack comes
         if self._socket is None:
             if now < self._reconnect_at:
+                self._wake_at = self._reconnect_at
                 return
             self._connect()
         in_flight = 0
@@ -187,6 +194,7 @@ class Sender:
         for entry in self._pending.values():
             if entry.sent_at is not None and now - entry.sent_at < self.resend_timeout:
                 in_flight += 1
+                self._wake_up_by(entry.sent_at + self.resend_timeout)
                 continue
             due.append(entry)
             if in_flight + len(due) >= self.max_in_flight:
@@ -198,6 +206,7 @@ class Sender:
             if self._timeouts_in_a_row >= self.reconnect_after:
                 self._timeouts_in_a_row = 0
                 self._reconnect()
+                self._wake_at = self._reconnect_at
                 return
         for start in range(0, len(due), self.batch_size):
             batch = due[start : start + self.batch_size]
@@ -211,13 +220,20 @@ class Sender:
             try:
                 self._socket.send(payload, zmq.NOBLOCK)
             except zmq.Again:
-                return  # not connected (ZeroMQ keeps reconnecting) or peer full: next pump
+                # not connected (ZeroMQ keeps reconnecting) or peer full: try again soon
+                self._wake_up_by(now + 0.25)
+                return
             for entry in batch:
                 entry.attempts += 1
                 if entry.attempts > 1:
                     self.stats.resends += 1
                 entry.sent_at = now
+            self._wake_up_by(now + self.resend_timeout)
             self.stats.sent += len(batch)
+
+    def _wake_up_by(self, moment):
+        if self._wake_at is None or moment < self._wake_at:
+            self._wake_at = moment
 
     def _read_acks(self):
         while True:

@@ -9,6 +9,7 @@ import time
 from collections import namedtuple
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from affair.config import DiskSettings, NetSettings, ProcessSelector, parse_config
@@ -16,7 +17,8 @@ from affair.errors import ConfigError
 from collectors.probes import make_probe, probe_class
 from collectors.probes.disks import DisksProbe, disk_values, mount_instance
 from collectors.probes.net import NetProbe
-from collectors.probes.processes import ProcessesProbe
+from collectors.probes.processes import ProcessesProbe, scan_proc
+from tests.conftest import wait_for
 
 Partition = namedtuple("Partition", "device mountpoint fstype opts")
 
@@ -153,7 +155,7 @@ def sleeper(tmp_path):
 
 def test_processes_by_pidfile_and_cmdline(sleeper, tmp_path):
     child, pidfile = sleeper
-    time.sleep(0.3)  # let it allocate its 30 MB
+    wait_for(lambda: psutil.Process(child.pid).memory_info().rss > 30 << 20, what="its 30 MB")
     probe = ProcessesProbe(
         [
             ProcessSelector("bypid", pidfile=str(pidfile)),
@@ -189,14 +191,34 @@ def test_processes_by_pidfile_and_cmdline(sleeper, tmp_path):
     assert probe.sample()["bypid"]["alive"] == 0.0
 
 
+def test_scan_proc_reads_a_canned_proc_tree(tmp_path):
+    for pid, comm, cmdline in (
+        (1, b"init\n", b"/sbin/init\0"),
+        (42, b"affair\n", b"python\0-m\0affair\0record\0"),
+    ):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_bytes(comm)
+        (tmp_path / str(pid) / "cmdline").write_bytes(cmdline)
+    (tmp_path / "77").mkdir()  # vanished mid-scan: no files
+    (tmp_path / "self").mkdir()
+    found = sorted(scan_proc(str(tmp_path), need_cmdline=True))
+    assert found == [(1, "init", "/sbin/init"), (42, "affair", "python -m affair record")]
+    assert sorted(scan_proc(str(tmp_path))) == [(1, "init", ""), (42, "affair", "")]
+
+
 def test_processes_by_name_sum_every_match(tmp_path):
     program = tmp_path / "affsleep7f"  # a name no other process has
     shutil.copy("/bin/sleep", program)
     children = [subprocess.Popen([str(program), "30"]) for _ in range(2)]
     try:
         probe = ProcessesProbe([ProcessSelector("sleepers", name="affsleep7f")])
-        values = probe.sample()["sleepers"]
-        assert values["count"] == 2.0 and values["alive"] == 1.0
+        # until both have exec'd, a child still bears its parent's name
+        values = wait_for(
+            lambda: (lambda v: v if v["count"] == 2.0 else None)(probe.sample()["sleepers"]),
+            timeout=10,
+            what="both children",
+        )
+        assert values["alive"] == 1.0
         assert values["threads"] == 2.0
     finally:
         for child in children:
