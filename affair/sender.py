@@ -260,9 +260,12 @@ class Sender:
         entry = self._pending.pop(seq, None)
         if entry is None:
             return False
-        series = self._per_series.get((entry.host, entry.dataset, entry.instance))
+        key = (entry.host, entry.dataset, entry.instance)
+        series = self._per_series.get(key)
         if series and series[0] == seq:
             series.popleft()  # the usual case: acks come oldest first
         elif series and seq in series:
             series.remove(seq)
+        if not series:  # a series that stops (an unmounted disk) leaves nothing behind
+            self._per_series.pop(key, None)
         return True
