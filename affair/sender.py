@@ -18,6 +18,7 @@ because this runs on every node.
 """
 
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class Sender:
             # an idle collector wakes a few times a second, not twenty.
             if self._wake_at is not None:
                 remaining = min(remaining, max(0.0, self._wake_at - self.clock()))
-            wait_ms = max(0, int(remaining * 1000))
+            wait_ms = max(0, math.ceil(remaining * 1000))  # ceil: no busy spin at the end
             if self._socket is not None and self._socket.poll(wait_ms, zmq.POLLIN):
                 self._read_acks()
             elif self._socket is None and remaining > 0:

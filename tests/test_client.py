@@ -1,5 +1,6 @@
 """affair.client: an application publishes its variables through a real recorder."""
 
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,11 +30,22 @@ event_size = { type = "GAUGE", unit = "B", min = 0 }
 """
 
 
+def journal_rows(data_dir):
+    """Every journaled sample as (position, ts, host, dataset, instance, values), oldest first.
+
+    Empty while the recorder is still creating its day file (no table yet).
+    """
+    try:
+        return list(read_after(data_dir / "_journal", None))
+    except sqlite3.OperationalError:
+        return []
+
+
 def journaled(data_dir, host, dataset, instance=""):
     """The raw archive's samples of one series, oldest first: [(ts, values)]."""
     return [
         (ts, values)
-        for _position, ts, h, d, i, values in read_after(data_dir / "_journal", None)
+        for _position, ts, h, d, i, values in journal_rows(data_dir)
         if (h, d, i) == (host, dataset, instance)
     ]
 

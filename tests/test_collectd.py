@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from affair.journal import read_after
 from tests.conftest import free_endpoint, wait_for
+from tests.test_client import journal_rows
 
 COLLECTD = shutil.which("collectd") or shutil.which("collectd", path="/usr/sbin:/sbin")
 PLUGIN_DIR = Path("/usr/lib/collectd")
@@ -89,9 +89,7 @@ def test_collectd_cpu_and_memory_land_in_the_recorder(recorder, tmp_path):
         def latest():
             """The newest journaled sample (one collectd reading) of cpu and of memory."""
             found = {}
-            for _, _, host, dataset, _instance, values in read_after(
-                process.data_dir / "_journal", None
-            ):
+            for _, _, host, dataset, _instance, values in journal_rows(process.data_dir):
                 if host == "collectdtest" and (dataset != "cpu" or "percent_idle" in values):
                     found[dataset] = values
             return found if {"cpu", "memory"} <= set(found) else None

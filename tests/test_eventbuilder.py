@@ -8,10 +8,9 @@ import pytest
 
 from affair.client import Series
 from affair.eventbuilder import EventBuilder
-from affair.journal import read_after
 from affair.simulation import RUN_LENGTH, RUN_PERIOD
 from tests.conftest import wait_for
-from tests.test_client import DAQ_CONFIG
+from tests.test_client import DAQ_CONFIG, journal_rows
 
 
 def test_a_builder_builds_during_runs_only():
@@ -63,9 +62,7 @@ def test_the_event_builder_application_records_through_the_client(recorder):
     def instances():
         return {
             instance: values
-            for _, _, host, dataset, instance, values in read_after(
-                process.data_dir / "_journal", None
-            )
+            for _, _, host, dataset, instance, values in journal_rows(process.data_dir)
             if (host, dataset) == ("gdc01", "daq")
         }
 
