@@ -11,8 +11,8 @@
     ...
     daq.close()                                   # sends what is still buffered
 
-Calls from the application only update a dictionary under a lock (about a
-microsecond); a background thread owns the socket (ZeroMQ sockets must stay
+Calls from the application only update a dictionary under a lock (a few
+microseconds); a background thread owns the socket (ZeroMQ sockets must stay
 on one thread) and, every ``interval`` seconds on the wall-clock grid,
 sends each series' current values through a :class:`~affair.sender.Sender`:
 the collector's acked, buffered, resent and (with ``curve=``) authenticated

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from affair import archive as archive_maths
 from affair.errors import ConfigError, InvalidName
-from affair.names import check_name
+from affair.names import check_name, safe_name
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "affair.toml"
 
@@ -454,8 +454,6 @@ def _probe_settings(collector, path):
         if len(given) != 1:
             raise ConfigError(path, key, "exactly one of name, cmdline, pidfile", table)
         if not values["instance"]:
-            from affair.names import safe_name  # noqa: PLC0415
-
             text = values[given[0]]
             if given[0] == "pidfile":
                 text = Path(text).name.removesuffix(".pid")
