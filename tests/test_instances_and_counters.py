@@ -1,5 +1,8 @@
 """Through a real recorder: instances that come and go, and counters that reset."""
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections import namedtuple
@@ -12,6 +15,7 @@ from affair.store import RrdStore
 from collectors.collector import Collector
 from collectors.probes.disks import DisksProbe, mount_instance
 from tests.conftest import wait_for
+from tests.test_client import journal_rows
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +110,41 @@ def test_a_counter_reset_is_an_unknown_slot_not_a_spike(recorder):
     assert rows.columns["counted"][:11] == [1000.0] * 5 + [None] + [1000.0] * 5
     # COUNTER without a max: the spike the config's advice is there to prevent
     assert rows.columns["wild"][5] > 1e9
+
+
+def test_the_collector_process_sends_every_probe(recorder, tmp_path):
+    config = CONFIG + textwrap.dedent(
+        """
+        [collector]
+        probes = ["system", "disks", "net", "processes"]
+
+        [collector.net]
+        exclude = []
+
+        [[collector.processes]]
+        instance = "recorder"
+        cmdline = "affair record"
+        """
+    )
+    process = recorder(config)
+    config_path = process.config_path
+    result = subprocess.run(
+        [sys.executable, "-m", "collectors.main", "--config", str(config_path)]
+        + ["--recorder", process.endpoint, "--host", "node09", "--interval", "1", "--count", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    series = {}
+    for _, _, host, dataset, instance, values in journal_rows(process.data_dir):
+        if host == "node09":
+            series.setdefault(dataset, {})[instance] = values
+    # a container whose only file systems are overlays has no disk to report
+    has_disks = bool(DisksProbe(DiskSettings()).sample())
+    assert set(series) == {"system", "net", "processes"} | ({"disks"} if has_disks else set())
+    assert "lo" in series["net"] and series["net"]["lo"]["bytes_in"] >= 0
+    assert all(v["size"] > 0 for v in series.get("disks", {}).values())
+    recorder_values = series["processes"]["recorder"]
+    assert recorder_values["alive"] == 1.0 and recorder_values["rss"] > 10 * 2**20
+    assert "ERROR" not in result.stderr
