@@ -92,6 +92,7 @@ class Sender:
         self._backoff = 1.0
         self._reconnect_at = 0.0
         self._wake_at = None
+        self._retry_in = 0.01  # after a send found no connection; see _send_due
         self._socket = None
         self._connect()
 
@@ -221,9 +222,13 @@ class Sender:
             try:
                 self._socket.send(payload, zmq.NOBLOCK)
             except zmq.Again:
-                # not connected (ZeroMQ keeps reconnecting) or peer full: try again soon
-                self._wake_up_by(now + 0.25)
+                # Not connected yet (ZeroMQ keeps reconnecting) or the peer is full: try
+                # again soon, then less and less often (10 ms doubling to 0.5 s), so a
+                # fresh connection is used at once and a long outage costs little CPU.
+                self._wake_up_by(now + self._retry_in)
+                self._retry_in = min(self._retry_in * 2, 0.5)
                 return
+            self._retry_in = 0.01
             for entry in batch:
                 entry.attempts += 1
                 if entry.attempts > 1:

@@ -64,6 +64,25 @@ def test_an_unanswered_sample_is_resent_on_schedule_while_pumping_long():
         context.term()
 
 
+def test_a_fresh_connection_is_used_at_once():
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    sender = Sender(f"tcp://127.0.0.1:{port}", name="fresh", context=context)
+    try:
+        sender.submit(time.time(), "h1", "d", "", {"v": 1.0})
+        calls = counting_send_due(sender)
+        sender.pump(2.0)
+        assert router.poll(0), "not sent within 2 s of connecting"
+        # tried at 10, 20, 40... ms while connecting, then quiet until a resend is due:
+        # a handful of looks in two seconds, not a busy loop
+        assert len(calls) <= 12
+    finally:
+        sender.close()
+        router.close(linger=0)
+        context.term()
+
+
 def test_an_ack_wakes_the_pump_at_once():
     context = zmq.Context()
     router = context.socket(zmq.ROUTER)
@@ -71,7 +90,11 @@ def test_an_ack_wakes_the_pump_at_once():
     sender = Sender(f"tcp://127.0.0.1:{port}", name="acked", context=context)
     try:
         seq = sender.submit(time.time(), "h1", "d", "", {"v": 1.0})
-        sender.pump(0.2)  # sent
+        for _ in range(50):  # sent as soon as the connection is up
+            sender.pump(0.1)
+            if router.poll(0):
+                break
+        assert router.poll(0), "the sample was never sent"
         identity, _payload = router.recv_multipart()
         router.send_multipart([identity, wire.encode_ack([seq])])
         started = time.monotonic()
