@@ -122,22 +122,30 @@ class Recorder:
         self._writer_ready = False  # set by its first report, after its replay
         self._to_writer = None  # PUSH socket of batches
         self._from_writer = None  # PULL socket of reports
+        self.graphite = None  # the Graphite plaintext listener, when [graphite] listen is set
 
     # --- life cycle ---
 
     def run(self, stop, ready=None):
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            # Everything that can fail on a bad address binds first, before a
+            # writer process exists that would have to be stopped again.
             self._open_writer_sockets()
-            self._start_writer(stop)
             socket = self._bind()
-            log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
-            if ready is not None:
-                ready.set()
             try:
+                if self.config.graphite.listen:
+                    self.graphite = self._start_graphite()
+                self._start_writer(stop)
+                log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
+                if ready is not None:
+                    ready.set()
                 self._serve(socket, stop)
             finally:
                 socket.close(linger=0)
+                if self.graphite is not None:
+                    self.graphite.stop()
+                    self._journal_graphite()  # the writer takes these before it stops
                 self._stop_writer()
                 self.journal.close()
                 self._write_metrics_file()
@@ -205,8 +213,12 @@ class Recorder:
         self._start_writer(stop)
 
     def _stop_writer(self):
-        if self._writer is None:
-            return
+        if self._writer is not None:
+            self._finish_writer()
+        self._to_writer.close()
+        self._from_writer.close()
+
+    def _finish_writer(self):
         if self._writer.is_alive():
             self._to_writer.send(STOP)
             deadline = time.monotonic() + WRITER_STOP_TIMEOUT
@@ -214,12 +226,11 @@ class Recorder:
                 if self._from_writer.poll(100):
                     self._read_reports()
             if self._writer.is_alive():
-                log.error("the RRD writer did not finish in %ds; stopping it", WRITER_STOP_TIMEOUT)
-                self._writer.terminate()
+                # It ignores SIGTERM by design; what it held is in the journal.
+                log.error("the RRD writer did not finish in %ds; killing it", WRITER_STOP_TIMEOUT)
+                self._writer.kill()
         self._writer.join()
         self._read_reports()
-        self._to_writer.close()
-        self._from_writer.close()
 
     def _read_reports(self):
         while True:
@@ -278,6 +289,8 @@ class Recorder:
                 self._read_reports()
             if socket in events:
                 self._receive_burst(socket)
+            if self.graphite is not None and self.queue_depth() <= self.config.recorder.queue_limit:
+                self._journal_graphite()
             now = self.clock()
             if now >= next_self_sample:
                 self._record_self(now, write_calls, write_seconds)
@@ -363,6 +376,32 @@ class Recorder:
         if isinstance(sender, bytes):
             sender = sender.hex()
         self.reject_log(reason, sender, detail)
+
+    # --- Graphite plaintext (affair.graphite_server), journaled on this thread ---
+
+    def _start_graphite(self):
+        from affair.graphite_server import GraphiteListener  # noqa: PLC0415 - only when enabled
+
+        return GraphiteListener(
+            self.config.graphite, self.config, clock=self.clock, reject_log=RejectionLog()
+        ).start()
+
+    def _journal_graphite(self):
+        samples = []
+        for sample in self.graphite.take():
+            if self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+                samples.append(sample)
+            else:
+                self._reject(
+                    "series_cap", sample.sender, f"host {sample.host} is at its series cap"
+                )
+        if samples:
+            positions = self.journal.append(samples)
+            fresh = [(p, s) for p, s in zip(positions, samples, strict=True) if p is not None]
+            self.metrics.add("accepted", len(fresh))
+            self.metrics.add("duplicates", len(samples) - len(fresh))
+            if fresh:
+                self._enqueue(fresh)
 
     # --- the recorder's own data ---
 

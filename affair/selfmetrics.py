@@ -16,6 +16,7 @@ import threading
 from collections import defaultdict
 
 from affair.config import Dataset, Variable
+from affair.graphite import graphite_dataset
 from affair.validate import REASONS
 
 COUNTERS = (
@@ -61,6 +62,7 @@ def builtin_datasets():
     return {
         "affair": Dataset("affair", "the recorder's own health", variables),
         "delivery": Dataset("delivery", "delivery latency per sender", delivery),
+        "graphite": graphite_dataset(),
     }
 
 

@@ -18,6 +18,7 @@ because this runs on every node.
 """
 
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ class Sender:
         self._timeouts_in_a_row = 0
         self._backoff = 1.0
         self._reconnect_at = 0.0
+        self._wake_at = None
+        self._retry_in = 0.01  # after a send found no connection; see _send_due
         self._socket = None
         self._connect()
 
@@ -133,11 +136,15 @@ class Sender:
         while True:
             self._send_due()
             remaining = deadline - time.monotonic()
-            wait_ms = max(0, int(min(remaining, 0.05) * 1000))
+            # Sleep until an ack arrives or something falls due (a resend, a reconnect):
+            # an idle collector wakes a few times a second, not twenty.
+            if self._wake_at is not None:
+                remaining = min(remaining, max(0.0, self._wake_at - self.clock()))
+            wait_ms = max(0, math.ceil(remaining * 1000))  # ceil: no busy spin at the end
             if self._socket is not None and self._socket.poll(wait_ms, zmq.POLLIN):
                 self._read_acks()
             elif self._socket is None and remaining > 0:
-                time.sleep(min(remaining, 0.05))
+                time.sleep(remaining)
             if time.monotonic() >= deadline:
                 return
 
@@ -182,8 +189,10 @@ class Sender:
 
     def _send_due(self):
         now = self.clock()
+        self._wake_at = None  # when pump() must look again even if no ack comes
         if self._socket is None:
             if now < self._reconnect_at:
+                self._wake_at = self._reconnect_at
                 return
             self._connect()
         in_flight = 0
@@ -191,6 +200,7 @@ class Sender:
         for entry in self._pending.values():
             if entry.sent_at is not None and now - entry.sent_at < self.resend_timeout:
                 in_flight += 1
+                self._wake_up_by(entry.sent_at + self.resend_timeout)
                 continue
             due.append(entry)
             if in_flight + len(due) >= self.max_in_flight:
@@ -202,6 +212,7 @@ class Sender:
             if self._timeouts_in_a_row >= self.reconnect_after:
                 self._timeouts_in_a_row = 0
                 self._reconnect()
+                self._wake_at = self._reconnect_at
                 return
         for start in range(0, len(due), self.batch_size):
             batch = due[start : start + self.batch_size]
@@ -215,13 +226,24 @@ class Sender:
             try:
                 self._socket.send(payload, zmq.NOBLOCK)
             except zmq.Again:
-                return  # not connected (ZeroMQ keeps reconnecting) or peer full: next pump
+                # Not connected yet (ZeroMQ keeps reconnecting) or the peer is full: try
+                # again soon, then less and less often (10 ms doubling to 0.5 s), so a
+                # fresh connection is used at once and a long outage costs little CPU.
+                self._wake_up_by(now + self._retry_in)
+                self._retry_in = min(self._retry_in * 2, 0.5)
+                return
+            self._retry_in = 0.01
             for entry in batch:
                 entry.attempts += 1
                 if entry.attempts > 1:
                     self.stats.resends += 1
                 entry.sent_at = now
+            self._wake_up_by(now + self.resend_timeout)
             self.stats.sent += len(batch)
+
+    def _wake_up_by(self, moment):
+        if self._wake_at is None or moment < self._wake_at:
+            self._wake_at = moment
 
     def _read_acks(self):
         while True:
@@ -248,9 +270,12 @@ class Sender:
         entry = self._pending.pop(seq, None)
         if entry is None:
             return False
-        series = self._per_series.get((entry.host, entry.dataset, entry.instance))
+        key = (entry.host, entry.dataset, entry.instance)
+        series = self._per_series.get(key)
         if series and series[0] == seq:
             series.popleft()  # the usual case: acks come oldest first
         elif series and seq in series:
             series.remove(seq)
+        if not series:  # a series that stops (an unmounted disk) leaves nothing behind
+            self._per_series.pop(key, None)
         return True
