@@ -109,6 +109,7 @@ class Panel:
     legend: list = field(default_factory=list)
     compact_legend: bool = False  # overlays: many short entries in columns
     floor: float | None = None  # declared minimum: the axis starts there when data allow
+    ceiling: float | None = None  # declared maximum: the axis stops there when data allow
     note: str = ""  # said in the middle of an empty plot, e.g. "no data"
 
 
@@ -167,7 +168,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         title = f"{host} · {series}"
     panels = []
     for unit, label, names in groups:
-        panel = Panel(unit=unit, label=label, floor=_floor(config, job.dataset, names))
+        panel = Panel(unit, label, **_bounds(config, job.dataset, names))
         for index, name in enumerate(names):
             column = rows.names.index(name)
             color = PALETTE[index % len(PALETTE)]
@@ -236,7 +237,7 @@ def _aggregate_chart(job, config, store, graph, grid, span, cfs):
         combined[cf], counts = aggregate(stacks[cf], graph.aggregate)
         if cf == "AVERAGE" or reporting is None:
             reporting = counts
-    panel = Panel(unit=graph.unit, label=graph.label, floor=_floor(config, job.dataset, variables))
+    panel = Panel(graph.unit, graph.label, **_bounds(config, job.dataset, variables))
     for index, name in enumerate(variables):
         color = PALETTE[index % len(PALETTE)]
         by_cf = {cf: combined[cf][:, index] for cf in cfs}
@@ -270,10 +271,7 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
     cf = "AVERAGE" if "AVERAGE" in cfs else cfs[-1]
     hosts, stacks, problems = _gather(job, store, grid, span, [cf], [variable])
     panel = Panel(
-        unit=graph.unit,
-        label=graph.label,
-        floor=_floor(config, job.dataset, [variable]),
-        compact_legend=True,
+        graph.unit, graph.label, compact_legend=True, **_bounds(config, job.dataset, [variable])
     )
     colors = {host: HOST_PALETTE[i % len(HOST_PALETTE)] for i, host in enumerate(job.hosts)}
     styles = ("solid", "dashed", "dotted")
@@ -338,12 +336,15 @@ def _has_data(panel):
     return any(np.isfinite(line.values).any() for line in panel.lines)
 
 
-def _floor(config, dataset, names):
-    """The lowest declared minimum of the variables, or None when one has none."""
-    minimums = [config.variable(dataset, name).min for name in names]
-    if not minimums or any(value is None for value in minimums):
-        return None
-    return min(minimums)
+def _bounds(config, dataset, names):
+    """The lowest declared minimum and highest declared maximum, None where one is open."""
+    variables = [config.variable(dataset, name) for name in names]
+    minimums = [variable.min for variable in variables]
+    maximums = [variable.max for variable in variables]
+    return {
+        "floor": None if not names or None in minimums else min(minimums),
+        "ceiling": None if not names or None in maximums else max(maximums),
+    }
 
 
 def _series_name(dataset, instance):

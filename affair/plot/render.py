@@ -204,7 +204,9 @@ class Renderer:
             *(band.lower for band in panel.bands),
             *(band.upper for band in panel.bands),
         )
-        bottom, top, ticks = value_axis(low, high, panel.floor, max_ticks=_max_ticks(box))
+        bottom, top, ticks = value_axis(
+            low, high, panel.floor, panel.ceiling, max_ticks=_max_ticks(box)
+        )
         power = prefix_power(max(abs(bottom), abs(top)), panel.unit)
         labels = tick_labels(ticks, 1000.0**power)
 
@@ -244,8 +246,12 @@ class Renderer:
         self.text.draw(renderer, gc, box.left, box.header, header, TICK, MUTED)
 
         # data
+        # A pixel of slack, so a line on the frame (a value at the axis' end) is drawn whole.
         clip = Bbox.from_extents(
-            box.left, canvas.shape.height - box.bottom, box.right, canvas.shape.height - box.top
+            box.left,
+            canvas.shape.height - box.bottom - 1,
+            box.right,
+            canvas.shape.height - box.top + 1,
         )
         xs = to_x(grid.row_ends() - grid.step / 2)  # each row drawn at the middle of its interval
         for band in panel.bands:

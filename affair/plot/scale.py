@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+HEADROOM = 0.04  # of the data's span, above its maximum
 _PREFIXES = {
     -4: "p",
     -3: "n",
@@ -63,27 +64,35 @@ def nice_step(span, max_ticks=5):
     return 10 * base  # pragma: no cover - the loop always returns
 
 
-def value_axis(low, high, floor=None, max_ticks=5):
+def value_axis(low, high, floor=None, ceiling=None, max_ticks=5):
     """Axis limits and ticks ``(bottom, top, ticks)`` for data spanning ``low..high``.
 
-    ``floor`` is the variable's declared minimum (e.g. 0 for a rate): the axis
-    starts there when the data stay above it, so a small value is not drawn
-    as if it were large. With no data at all the axis is 0..1.
+    ``floor`` is the variables' declared minimum (e.g. 0 for a rate): the
+    axis starts there when the data stay above it, so a small value is not
+    drawn as if it were large. The top leaves a little headroom, so a line
+    at the maximum is not hidden in the frame, but does not pass a declared
+    ``ceiling`` the data respect (CPU stops at 100 %). With no data at all
+    the axis is 0..1.
     """
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        low, high = 0.0, 1.0
+        return 0.0, 1.0, [0.0, 0.25, 0.5, 0.75, 1.0]
+    data_high = high
     if floor is not None and low >= floor:
         low = floor
     elif low > 0:
         low = 0.0  # levels and rates read best against zero
     if high <= low:
-        high = low + (abs(low) if low else 1.0)
+        high = low + (abs(low) if low else 1.0)  # a flat line at the floor: show a unit above
+    else:
+        high += (high - low) * HEADROOM
     step = nice_step(high - low, max_ticks)
     bottom = math.floor(low / step + 1e-9) * step
     top = math.ceil(high / step - 1e-9) * step
+    if ceiling is not None and data_high <= ceiling < top and ceiling > bottom:
+        top = ceiling
     if top <= bottom:
         top = bottom + step
-    count = int(round((top - bottom) / step))
+    count = int(math.floor((top - bottom) / step + 1e-9))
     ticks = [bottom + index * step for index in range(count + 1)]
     return bottom, top, ticks
 

@@ -1,0 +1,173 @@
+"""Rows at the window's resolution from real RRDs, and aggregates checked by hand."""
+
+import numpy as np
+import pytest
+from plot_helpers import STEP, T_END, make_store, plot_config, write_series
+
+from affair.plot.chart import build_chart
+from affair.plot.data import Grid, aggregate, fetch_rows
+from affair.plot.plan import plan_jobs
+
+NAN = np.nan
+START = T_END - 7 * 3600
+H3_SILENT = (T_END - 1800, T_END - 1200)  # h3 sends unknowns for these 10 minutes
+ALL_SILENT = (T_END - 600, T_END - 540)  # nobody knows this minute
+
+
+def h1(ts):
+    return 1000.0 + (ts // STEP) % 7 * 100
+
+
+def h2(ts):
+    return 5000.0 + (ts // STEP) % 5 * 10
+
+
+def h3(ts):
+    return None if H3_SILENT[0] < ts <= H3_SILENT[1] else 300.0
+
+
+def h4(ts):
+    return 7.0 if ts <= T_END - 30 else None
+
+
+HOSTS = {"h1": h1, "h2": h2, "h3": h3}
+
+
+def known(function, ts):
+    if ALL_SILENT[0] < ts <= ALL_SILENT[1]:
+        return None
+    return function(ts)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("plotdata")
+    config = plot_config(directory)
+    store = make_store(config, directory / "data")
+    for host, function in HOSTS.items():
+        write_series(
+            store,
+            host,
+            lambda ts, f=function: {"net_in": known(f, ts), "net_out": 1.0, "cpu_user": 50.0},
+            START,
+            T_END,
+        )
+    # h4 stopped 30 s before the end: its last update is older than "now".
+    write_series(store, "h4", lambda ts: {"net_in": known(h4, ts)}, START, T_END - 30)
+    return config, store
+
+
+def by_hand(grid, how, rows_per_point=1, reduce=np.mean, hosts=("h1", "h2", "h3", "h4")):
+    """The aggregate computed from the written values, row by row."""
+    functions = dict(HOSTS, h4=h4)
+    expected = []
+    for end in grid.row_ends():
+        end = int(end)
+        per_host = []
+        for host in hosts:
+            if end > (T_END - 30 if host == "h4" else T_END):
+                continue  # the file has not reached this row: librrd has not consolidated it
+            samples = [
+                known(functions[host], ts)
+                for ts in range(end - (rows_per_point - 1) * STEP, end + 1, STEP)
+            ]
+            samples = [value for value in samples if value is not None]
+            if len(samples) * 2 >= rows_per_point:  # xff 0.5: half may be unknown
+                per_host.append(reduce(samples))
+        if not per_host:
+            expected.append(NAN)
+        else:
+            expected.append(sum(per_host) if how == "sum" else sum(per_host) / len(per_host))
+    return np.array(expected)
+
+
+def job_named(config, store, key):
+    return next(job for job in plan_jobs(config, store) if job.key == key)
+
+
+def test_aggregate_sum_and_average_leave_missing_hosts_out():
+    stack = np.array(
+        [
+            [1.0, 2.0, NAN, NAN],
+            [10.0, NAN, 30.0, NAN],
+            [100.0, 200.0, 300.0, NAN],
+        ]
+    )
+    total, reporting = aggregate(stack, "sum")
+    np.testing.assert_array_equal(total, [111.0, 202.0, 330.0, NAN])
+    np.testing.assert_array_equal(reporting, [3, 2, 2, 0])
+    mean, _ = aggregate(stack, "average")
+    np.testing.assert_array_equal(mean, [37.0, 101.0, 165.0, NAN])  # not (1+0+100)/3
+    with pytest.raises(ValueError):
+        aggregate(stack, "median")
+
+
+def test_fetch_rows_at_10s_even_when_the_file_lags_behind_now(world):
+    config, store = world
+    grid = Grid.for_window(T_END + 5, 3600, 10)
+    rows = fetch_rows(store, store.path("h4", "system"), ["AVERAGE"], grid, 3600)
+    column = rows.values["AVERAGE"][:, rows.names.index("net_in")]
+    assert grid.count == 360 and len(column) == 360
+    # librrd would have answered at 1 min for the full hour up to now; we asked for 10 s
+    assert np.isnan(column[-3:]).all()  # the last 30 s: not written yet, a gap
+    assert (column[:-4][np.isfinite(column[:-4])] == 7.0).all()
+    assert np.isfinite(column[:-4]).sum() == 356 - 6  # all but the minute nobody knew
+
+
+def test_the_1h_aggregate_equals_the_sum_by_hand(world):
+    config, store = world
+    for name, how in (("net_sum", "sum"), ("net_avg", "average")):
+        chart = build_chart(
+            job_named(config, store, f"{name}.aggregate.1h.png"), config, store, T_END + 5
+        )
+        (line,) = chart.panels[0].lines  # at 10 s, MIN = MAX = AVERAGE: one line
+        expected = by_hand(chart.grid, how)
+        np.testing.assert_allclose(line.values, expected, rtol=1e-12)
+        assert np.isnan(line.values).sum() == 6  # the silent minute is a gap, not a zero
+        h3_gap = (chart.grid.row_ends() > H3_SILENT[0]) & (chart.grid.row_ends() <= H3_SILENT[1])
+        if how == "sum":  # h3 missing lowers the sum, and nothing else
+            np.testing.assert_allclose(
+                line.values[h3_gap], [h1(t) + h2(t) + 7.0 for t in chart.grid.row_ends()[h3_gap]]
+            )
+
+
+def test_the_6h_aggregate_uses_librrds_1min_rows_min_avg_max(world):
+    config, store = world
+    chart = build_chart(
+        job_named(config, store, "net_sum.aggregate.6h.png"), config, store, T_END + 5
+    )
+    assert chart.grid.step == 60 and chart.grid.count == 360
+    lines = {line.style: line.values for line in chart.panels[0].lines}
+    for style, reduce in (("solid", np.mean), ("dashed", max), ("dotted", min)):
+        expected = by_hand(chart.grid, "sum", rows_per_point=6, reduce=reduce)
+        np.testing.assert_allclose(lines[style], expected, rtol=1e-9)
+    (band,) = chart.panels[0].bands
+    np.testing.assert_array_equal(band.lower, lines["dotted"])
+    np.testing.assert_array_equal(band.upper, lines["dashed"])
+    assert chart.band and chart.styles == ("AVERAGE", "MAX", "MIN")
+
+
+def test_node_graph_groups_variables_by_unit_and_keeps_gaps(world):
+    config, store = world
+    chart = build_chart(job_named(config, store, "node/h3/system.1h.png"), config, store, T_END + 5)
+    units = [panel.unit for panel in chart.panels]
+    assert units == ["%", "B/s"]
+    assert [entry.label for entry in chart.panels[1].legend] == ["network in", "network out"]
+    net_in = chart.panels[1].lines[0].values
+    silent = (chart.grid.row_ends() > H3_SILENT[0]) & (chart.grid.row_ends() <= H3_SILENT[1])
+    assert np.isnan(net_in[silent]).all() and silent.sum() == 60
+    assert (net_in[~silent & np.isfinite(net_in)] == 300.0).all()
+    assert chart.panels[1].legend[0].values == ("300 B/s", "300 B/s", "300 B/s", "300 B/s")
+    assert chart.title == "h3 · system"
+
+
+def test_overlay_has_a_line_per_host_with_stable_colours(world):
+    config, store = world
+    chart = build_chart(
+        job_named(config, store, "cpu_all.overlay.1h.png"), config, store, T_END + 5
+    )
+    panel = chart.panels[0]
+    assert [entry.label for entry in panel.legend] == ["h1", "h2", "h3", "h4"]
+    assert len({entry.color for entry in panel.legend}) == 4
+    assert panel.legend[0].values == ("50.0 %",)
+    assert np.isnan(panel.lines[3].values).all()  # h4 never sent cpu_user: all gap
