@@ -114,6 +114,17 @@ def test_fetch_rows_at_10s_even_when_the_file_lags_behind_now(world):
     assert np.isfinite(column[:-4]).sum() == 356 - 6  # all but the minute nobody knew
 
 
+def test_fetch_rows_at_10s_when_the_file_is_ahead_of_now(world):
+    config, store = world
+    grid = Grid.for_window(T_END - 120, 3600, 10)  # the file's last row is 2 minutes later
+    rows = fetch_rows(store, store.path("h1", "system"), ["AVERAGE"], grid, 3600)
+    column = rows.values["AVERAGE"][:, rows.names.index("net_in")]
+    # the 10 s archive no longer holds the grid's first 2 minutes: gaps, still at 10 s
+    assert np.isnan(column[:12]).all()
+    expected = [known(h1, int(t)) for t in grid.row_ends()[12:]]
+    np.testing.assert_array_equal(column[12:], np.array(expected, dtype=float))
+
+
 def test_the_1h_aggregate_equals_the_sum_by_hand(world):
     config, store = world
     for name, how in (("net_sum", "sum"), ("net_avg", "average")):

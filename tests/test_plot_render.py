@@ -34,8 +34,8 @@ def colour_mask(pixels, color, tolerance=120):
 def test_png_round_trips_exactly():
     rng = np.random.default_rng(7)
     rgba = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
-    decoded = decode(encode_png(rgba))
-    np.testing.assert_array_equal(decoded, rgba[:, :, :3])
+    decoded = np.asarray(Image.open(io.BytesIO(encode_png(rgba))))
+    np.testing.assert_array_equal(decoded, rgba)
 
 
 def test_a_gap_in_the_data_is_a_gap_in_the_picture():

@@ -12,10 +12,11 @@ sending shows as a gap at the right, not as a graph that ends early.
 
 librrd picks the archive itself, and prefers one that covers the whole
 requested span: asking a 10 s x 360 archive for the hour up to *now* while
-its last update is a few seconds older would silently get 1 min rows. So
-each file is asked for exactly the span its finest archive holds, ending at
-its own last update (``rrdtool last``, a header read), and the rows are then
-placed on the grid by their timestamps.
+its last update is a few seconds older (or newer: samples may be stamped a
+little in the future) would silently get 1 min rows. So each file is asked
+only for what its archive at the grid's step still holds, found from its
+last update (``rrdtool last``, a header read), and the rows are then placed
+on the grid by their timestamps.
 """
 
 from dataclasses import dataclass
@@ -73,12 +74,15 @@ def fetch_rows(store, path, consolidations, grid, span):
     ResolutionMismatch when librrd has no archive at the grid's step.
     """
     last_update = store.last_update(path)
-    fetch_end = min(grid.end, align(last_update, grid.step))
-    if fetch_end <= grid.start:  # nothing of the window is in the file (a host long silent)
+    newest = align(last_update, grid.step)  # the end of the archive's newest row
+    fetch_end = min(grid.end, newest)
+    # Never ask for more than the archive still holds, or librrd answers from a coarser one.
+    # (Its newest row can be ahead of the grid: samples may come a little from the future.)
+    fetch_start = max(fetch_end - grid.count * grid.step, newest - span)
+    if fetch_end <= max(grid.start, fetch_start):  # nothing of the window is in the file
         names = tuple(store.variables(path))
         empty = {cf: np.full((grid.count, len(names)), np.nan) for cf in consolidations}
         return SeriesRows(names, empty, last_update)
-    fetch_start = fetch_end - min(span, grid.count * grid.step)
     values = {}
     names = ()
     for cf in consolidations:

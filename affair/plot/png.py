@@ -1,11 +1,13 @@
 """PNG out: a small, fast encoder and the atomic write every graph goes through.
 
-A graph is mostly flat colour, so the cheapest encoding that still
-compresses well wins: RGB (the alpha channel is always opaque), the PNG
-"up" filter on every row (a row of a flat graph is much like the one above
-it: numpy does it in one subtraction) and zlib level 1. Measured here on a
-720 x 320 graph that is ~3x faster than Pillow's default encoder (adaptive
-filters, level 6) for files ~1.5x as large, around 25 kB.
+Encoding was half of a graph's cost with Pillow or zlib, so: the canvas's
+RGBA bytes as they are (dropping the always-opaque alpha costs a strided
+copy that takes longer than compressing the alpha away), no PNG row filter
+(a plain row of a flat graph compresses as well as a filtered one here),
+and ISA-L's deflate at level 1 (``isal``, zlib-compatible). Measured on a
+720 x 325 week graph: 2.2 ms and 135 kB, against 9 ms for zlib level 1
+with the "up" filter and 50 ms for Pillow's defaults. Plain zlib is the
+fallback where isal is not installed.
 """
 
 import os
@@ -15,24 +17,28 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - isal is a dependency; keep working without it
+    _deflate = zlib
+
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_FILTER_UP = 2
+_NO_FILTER = 0
+_RGBA = 6  # PNG colour type: 8-bit RGB with alpha
 
 
 def encode_png(rgba, level=1):
-    """Bytes of an RGB PNG of the ``(height, width, 4)`` uint8 array ``rgba`` (alpha dropped)."""
+    """Bytes of a PNG of the ``(height, width, 4)`` uint8 array ``rgba``."""
     height, width = rgba.shape[:2]
-    rgb = rgba[:, :, :3].reshape(height, width * 3)
-    rows = np.empty((height, width * 3 + 1), np.uint8)
-    rows[:, 0] = _FILTER_UP
-    rows[0, 1:] = rgb[0]
-    np.subtract(rgb[1:], rgb[:-1], out=rows[1:, 1:])  # wraps modulo 256, as PNG wants
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    rows = np.empty((height, width * 4 + 1), np.uint8)
+    rows[:, 0] = _NO_FILTER
+    rows[:, 1:] = rgba.reshape(height, width * 4)
+    header = struct.pack(">IIBBBBB", width, height, 8, _RGBA, 0, 0, 0)
     return b"".join(
         (
             _SIGNATURE,
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)),
+            _chunk(b"IDAT", _deflate.compress(rows.tobytes(), level)),
             _chunk(b"IEND", b""),
         )
     )

@@ -64,7 +64,7 @@ COMPACT_COLUMN = 132  # width of an overlay legend column
 COMPACT_GAP = 6  # between the time labels and a compact legend
 LINE_WIDTH = {"solid": 1.6, "dashed": 1.0, "dotted": 1.2}
 LINE_ALPHA = {"solid": 1.0, "dashed": 0.8, "dotted": 0.8}  # the average stands out
-DASHES = {"solid": (0, None), "dashed": (0, (5, 3)), "dotted": (0, (1.2, 2.2))}
+DASHES = {"solid": (0, None), "dashed": (0, (5, 3)), "dotted": (0, (1.2, 2.6))}
 STAT_NAMES = ("last", "min", "avg", "max")
 
 
@@ -413,8 +413,9 @@ class Renderer:
         gc.set_foreground((*self._rgb(color), LINE_ALPHA[style]), isRGBA=True)
         gc.set_linewidth(LINE_WIDTH[style])
         gc.set_dashes(*DASHES[style])
-        gc.set_joinstyle("round")
-        gc.set_capstyle("butt" if style != "solid" else "round")
+        # Round joins on every dot of a dotted line cost Agg 2x its time; dashes do not need them.
+        gc.set_joinstyle("round" if style == "solid" else "miter")
+        gc.set_capstyle("round" if style == "solid" else "butt")
         gc.set_antialiased(True)
         return gc
 
