@@ -73,13 +73,18 @@ class PanelShape:
     plot_height: int
     legend_rows: int
     legend_columns: int  # 0: a table with stat columns; n: a compact legend in n columns
+    legend: tuple = ()  # (label, color, style) per entry: drawn once, in the background
 
 
 @dataclass(frozen=True)
 class Shape:
+    """Everything of a graph that does not change with its data: drawn once per process."""
+
     width: int
     panels: tuple
     key: bool  # a row under the panels for the line-style key and footnotes
+    styles: tuple = ()  # consolidations explained in the key
+    band: bool = False
 
     @property
     def height(self):
@@ -93,13 +98,15 @@ def shape_of(chart, width):
     plot_height = PLOT_HEIGHT if len(chart.panels) == 1 else PANEL_PLOT_HEIGHT
     panels = []
     for panel in chart.panels:
+        legend = tuple((entry.label, entry.color, entry.style) for entry in panel.legend)
         if panel.compact_legend:
             columns = _compact_columns(width)
             rows = -(-len(panel.legend) // columns)
-            panels.append(PanelShape(plot_height, rows, columns))
+            panels.append(PanelShape(plot_height, rows, columns, legend))
         else:
-            panels.append(PanelShape(plot_height, len(panel.legend), 0))
-    return Shape(width, tuple(panels), bool(chart.styles or chart.band or chart.footnote))
+            panels.append(PanelShape(plot_height, len(panel.legend), 0, legend))
+    key = bool(chart.styles or chart.band or chart.footnote)
+    return Shape(width, tuple(panels), key, tuple(chart.styles), chart.band)
 
 
 def _compact_columns(width):
@@ -122,12 +129,13 @@ class _PanelBox:
 class Renderer:
     """Draws charts to PNG bytes; keeps one canvas per shape (a few dozen at most)."""
 
-    def __init__(self, width=720, max_shapes=32):
+    def __init__(self, width=720, max_shapes=48):
         self.width = width
         self.text = TextPainter(DPI)
         self._canvases = OrderedDict()
         self._max_shapes = max_shapes
         self._colors = {}
+        self._ticks = {}
 
     def png(self, chart):
         return encode_png(self.draw(chart))
@@ -139,8 +147,8 @@ class Renderer:
         self._draw_title(canvas, chart)
         for panel, box in zip(chart.panels, canvas.boxes, strict=True):
             self._draw_panel(canvas, chart, panel, box)
-        if canvas.shape.key:
-            self._draw_key(canvas, chart)
+        if chart.footnote:
+            self._draw_footnote(canvas, chart.footnote)
         return np.asarray(canvas.renderer.buffer_rgba())
 
     # --- shapes ---
@@ -162,12 +170,13 @@ class Renderer:
         self._fill(renderer, gc, (0, 0, shape.width, shape.height), PAGE)
         for box in canvas.boxes:
             self._fill(renderer, gc, (box.left, box.top, box.right, box.bottom), PLOT_FACE)
-            if box.shape.legend_columns == 0 and box.shape.legend_rows:
-                for index, name in enumerate(reversed(STAT_NAMES)):
-                    x = box.right - index * STAT_COLUMN
-                    self.text.draw(
-                        renderer, gc, x, box.legend_top + 11, name, HEADING, FAINT, "right"
-                    )
+            self._stroke_rect(renderer, (box.left, box.top, box.right, box.bottom), FRAME)
+            if box.shape.legend_columns:
+                self._compact_legend_labels(renderer, gc, box)
+            elif box.shape.legend_rows:
+                self._table_legend_labels(renderer, gc, box)
+        if shape.key:
+            self._draw_key(canvas)
         canvas.background = renderer.copy_from_bbox(Bbox.from_bounds(0, 0, *_size(shape)))
         return canvas
 
@@ -218,27 +227,20 @@ class Renderer:
         def to_x(times):
             return box.left + (times - grid.start) * ((box.right - box.left) / span)
 
-        # grid lines and tick labels
+        # grid lines (a pixel short of the frame, which is in the background) and tick labels
         segments = []
         for tick, label in zip(ticks, labels, strict=True):
             y = float(to_y(tick))
-            if box.top < y < box.bottom:
-                segments.append(((box.left, y), (box.right, y)))
+            if box.top + 1 < y < box.bottom - 1:
+                segments.append(((box.left + 1, y), (box.right - 1, y)))
             baseline = round(y + self.text.cap_height(TICK) / 2)
             self.text.draw(renderer, gc, box.left - 6, baseline, label, TICK, MUTED, "right")
-        last_label_end = -math.inf
-        for stamp, label in time_ticks(grid.start, grid.end, chart.window):
-            x = float(to_x(stamp))
-            if x < box.right - 0.5:
-                segments.append(((x, box.top), (x, box.bottom)))
-            half = self.text.width(label, TICK) / 2
-            x = min(max(x, box.left + half), canvas.shape.width - MARGIN - half)
-            if x - half < last_label_end + 6:
-                continue  # never let two labels touch
-            self.text.draw(renderer, gc, x, box.bottom + 13, label, TICK, MUTED, "center")
-            last_label_end = x + half
+        for x, at, label in self._time_labels(chart, box):
+            if box.left + 1 < x < box.right - 1:
+                segments.append(((x, box.top + 1), (x, box.bottom - 1)))
+            if label:
+                self.text.draw(renderer, gc, at, box.bottom + 13, label, TICK, MUTED, "center")
         self._stroke_segments(renderer, segments, GRID)
-        self._stroke_rect(renderer, (box.left, box.top, box.right, box.bottom), FRAME)
 
         # the axis label
         unit = prefixed_unit(power, panel.unit)
@@ -269,46 +271,91 @@ class Renderer:
         else:
             self._table_legend(renderer, gc, panel, box)
 
+    def _table_legend_labels(self, renderer, gc, box):
+        for index, name in enumerate(reversed(STAT_NAMES)):
+            x = box.right - index * STAT_COLUMN
+            self.text.draw(renderer, gc, x, box.legend_top + 11, name, HEADING, FAINT, "right")
+        for row, (label, color, style) in enumerate(box.shape.legend):
+            baseline = box.legend_top + ROW * (row + 1) + 12
+            self._stroke_sample(renderer, box.left, baseline - 4, 18, color, style)
+            self.text.draw(renderer, gc, box.left + 24, baseline, label, LEGEND, INK)
+
     def _table_legend(self, renderer, gc, panel, box):
         for row, entry in enumerate(panel.legend):
             baseline = box.legend_top + ROW * (row + 1) + 12
-            middle = baseline - 4
-            self._stroke_sample(renderer, box.left, middle, 18, entry.color, entry.style)
-            self.text.draw(renderer, gc, box.left + 24, baseline, entry.label, LEGEND, INK)
             for index, value in enumerate(reversed(entry.values)):
                 x = box.right - index * STAT_COLUMN
                 self.text.draw(renderer, gc, x, baseline, value, LEGEND, INK, "right")
 
-    def _compact_legend(self, renderer, gc, panel, box):
+    def _compact_cells(self, box, count):
+        """``(x, baseline)`` of each compact legend entry, filling down the columns."""
         rows = box.shape.legend_rows
-        for index, entry in enumerate(panel.legend):
-            column, row = divmod(index, rows)  # fill down the columns: names read in order
-            x = box.left + column * COMPACT_COLUMN
-            baseline = box.legend_top + ROW * row + 12
-            self._stroke_sample(renderer, x, baseline - 4, 14, entry.color, entry.style)
-            self.text.draw(renderer, gc, x + 19, baseline, entry.label, LEGEND, INK)
+        for index in range(count):
+            column, row = divmod(index, rows)
+            yield box.left + column * COMPACT_COLUMN, box.legend_top + ROW * row + 12
+
+    def _compact_legend_labels(self, renderer, gc, box):
+        cells = self._compact_cells(box, len(box.shape.legend))
+        for (x, baseline), (label, color, style) in zip(cells, box.shape.legend, strict=True):
+            self._stroke_sample(renderer, x, baseline - 4, 14, color, style)
+            self.text.draw(renderer, gc, x + 19, baseline, label, LEGEND, INK)
+
+    def _compact_legend(self, renderer, gc, panel, box):
+        cells = self._compact_cells(box, len(panel.legend))
+        for (x, baseline), entry in zip(cells, panel.legend, strict=True):
             value = entry.values[0] if entry.values else ""
             right = x + COMPACT_COLUMN - 10
             self.text.draw(renderer, gc, right, baseline, value, LEGEND, MUTED, "right")
 
-    def _draw_key(self, canvas, chart):
+    def _key_baseline(self, shape):
+        return shape.height - MARGIN - 4
+
+    def _draw_key(self, canvas):
         renderer, gc = canvas.renderer, canvas.renderer.new_gc()
-        baseline = canvas.shape.height - MARGIN - 4
+        shape = canvas.shape
+        baseline = self._key_baseline(shape)
         x = PLOT_LEFT
         words = {"AVERAGE": "average", "MAX": "max", "MIN": "min"}
         styles = {"AVERAGE": "solid", "MAX": "dashed", "MIN": "dotted"}
-        for cf in chart.styles:
+        for cf in shape.styles:
             self._stroke_sample(renderer, x, baseline - 4, 20, "#555555", styles[cf])
             self.text.draw(renderer, gc, x + 25, baseline, words[cf], TICK, MUTED)
             x += 30 + self.text.width(words[cf], TICK) + 14
-        if chart.band:
+        if shape.band:
             self._fill(renderer, gc, (x, baseline - 9, x + 20, baseline + 1), "#555555", 0.18)
             self.text.draw(renderer, gc, x + 25, baseline, "min to max", TICK, MUTED)
             x += 30 + self.text.width("min to max", TICK) + 14
-        if chart.footnote:
-            right = canvas.shape.width - PLOT_RIGHT_PAD
-            text = _fit(self.text, chart.footnote, TICK, right - x)
-            self.text.draw(renderer, gc, right, baseline, text, TICK, (0xB0, 0x30, 0x30), "right")
+        canvas.key_end = x
+
+    def _draw_footnote(self, canvas, footnote):
+        renderer, gc = canvas.renderer, canvas.renderer.new_gc()
+        right = canvas.shape.width - PLOT_RIGHT_PAD
+        text = _fit(self.text, footnote, TICK, right - canvas.key_end)
+        baseline = self._key_baseline(canvas.shape)
+        self.text.draw(renderer, gc, right, baseline, text, TICK, (0xB0, 0x30, 0x30), "right")
+
+    def _time_labels(self, chart, box):
+        """``[(x, label x, label or "")]`` of a window's ticks; the same for a pass's graphs."""
+        grid = chart.grid
+        key = (grid.start, grid.end, chart.window, box.left, box.right)
+        cached = self._ticks.get(key)
+        if cached is not None:
+            return cached
+        span = grid.end - grid.start
+        placed, last_label_end = [], -math.inf
+        for stamp, label in time_ticks(grid.start, grid.end, chart.window):
+            x = box.left + (stamp - grid.start) * (box.right - box.left) / span
+            half = self.text.width(label, TICK) / 2
+            at = min(max(x, box.left + half), self.width - MARGIN - half)
+            if at - half < last_label_end + 6:
+                placed.append((x, at, ""))  # a grid line, but never two labels touching
+                continue
+            placed.append((x, at, label))
+            last_label_end = at + half
+        if len(self._ticks) > 64:
+            self._ticks.clear()
+        self._ticks[key] = placed
+        return placed
 
     # --- primitives (coordinates in pixels from the top left) ---
 
@@ -365,9 +412,8 @@ class Renderer:
         height = renderer.height
         renderer.draw_path(gc, Path(np.column_stack((xs, height - ys))), IdentityTransform())
         # A value alone between gaps has no neighbour to join: give it its row's width.
-        alone = known & ~np.roll(known, 1) & ~np.roll(known, -1)
-        alone[0] = known[0] and not (len(known) > 1 and known[1])
-        alone[-1] = known[-1] and not (len(known) > 1 and known[-2])
+        padded = np.concatenate(([False], known, [False]))
+        alone = known & ~padded[:-2] & ~padded[2:]
         if alone.any():
             half = (xs[1] - xs[0]) / 2 if len(xs) > 1 else 1.0
             half = max(half, 1.0)
@@ -426,6 +472,7 @@ class _Canvas:
     renderer: RendererAgg
     boxes: list
     background: object
+    key_end: float = PLOT_LEFT  # where the static key row ends: room for a footnote
 
 
 def _legend_height(panel):
