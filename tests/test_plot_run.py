@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -102,6 +103,23 @@ def test_two_workers_draw_the_same_bytes_as_one(world):
     assert summary.drawn == len(drawn_files(tmp_path / "one"))
     for key in drawn_files(tmp_path / "one"):
         assert (tmp_path / "one" / key).read_bytes() == (tmp_path / "two" / key).read_bytes(), key
+
+
+def test_workers_started_from_a_threaded_caller(world):
+    """The site's scheduler calls run_plot from a thread: no fork there (forkserver)."""
+    config, store, tmp_path = world
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            run_plot(
+                config, store.data_dir, tmp_path / "t", all_graphs=True, workers=2, now=T_END + 5
+            )
+        )
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert results and results[0].drawn == 14 and results[0].failed == 0
+    assert len(drawn_files(tmp_path / "t")) == 14
 
 
 def test_an_overlay_of_50_hosts_end_to_end(tmp_path):

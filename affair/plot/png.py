@@ -38,7 +38,7 @@ def encode_png(rgba, level=1):
         (
             _SIGNATURE,
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", _deflate.compress(rows.tobytes(), level)),
+            _chunk(b"IDAT", _deflate.compress(rows.data, level)),  # no copy to bytes
             _chunk(b"IEND", b""),
         )
     )
