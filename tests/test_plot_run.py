@@ -200,7 +200,8 @@ def test_a_reader_never_sees_a_partial_png(tmp_path):
     deadline = time.monotonic() + 120
     try:
         while process.poll() is None and time.monotonic() < deadline:
-            versions.add(os.stat(target).st_ino)  # each replacement is a new inode
+            status = os.stat(target)
+            versions.add((status.st_ino, status.st_ctime_ns))  # each replacement is a new file
             data = target.read_bytes()
             assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
             with Image.open(io.BytesIO(data)) as image:
