@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from plot_helpers import STEP, T_END, make_store, plot_config, write_series
+from plot_helpers import PLOT_CONFIG, STEP, T_END, make_store, plot_config, write_series
 
 from affair.plot.chart import build_chart
 from affair.plot.data import Grid, aggregate, fetch_rows
@@ -182,3 +182,18 @@ def test_overlay_has_a_line_per_host_with_stable_colours(world):
     assert len({entry.color for entry in panel.legend}) == 4
     assert panel.legend[0].values == ("50.0 %",)
     assert np.isnan(panel.lines[3].values).all()  # h4 never sent cpu_user: all gap
+
+
+def test_an_overlay_legend_of_many_hosts_ends_with_and_n_more(tmp_path):
+    text = PLOT_CONFIG.replace('hosts = ["*"]', 'hosts = ["n*"]')
+    config = plot_config(tmp_path, text)
+    store = make_store(config, tmp_path / "data")
+    for index in range(75):
+        write_series(
+            store, f"n{index:02d}", lambda ts: {"cpu_user": 10.0}, T_END - 600, T_END, ("cpu_user",)
+        )
+    job = job_named(config, store, "cpu_all.overlay.1h.png")
+    panel = build_chart(job, config, store, T_END + 5).panels[0]
+    assert len(panel.lines) == 75  # every host drawn
+    assert len(panel.legend) == 60 and panel.legend[-1].label == "and 16 more"
+    assert panel.legend[58].label == "n58"

@@ -14,7 +14,8 @@ Looks, decided once for every graph:
   matching lower bound;
 * an overlay draws one line per host of the graph's first consolidation,
   colours fixed by the host's place in the sorted selection, so a host
-  keeps its colour across windows;
+  keeps its colour across windows; its legend, in columns, names up to 60
+  hosts (then "and N more"), so the PNG stays a sensible size;
 * legends give last / min / avg / max over the window (overlays: last).
 """
 
@@ -65,6 +66,7 @@ HOST_PALETTE = (
     "#f1ce63",
     "#bab0ac",
 )
+OVERLAY_LEGEND_MAX = 60  # entries; past that the legend ends with "and N more"
 CF_STYLE = {"AVERAGE": "solid", "MAX": "dashed", "MIN": "dotted"}
 WINDOW_WORDS = {
     "1h": "last hour",
@@ -275,14 +277,17 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
     )
     colors = {host: HOST_PALETTE[i % len(HOST_PALETTE)] for i, host in enumerate(job.hosts)}
     styles = ("solid", "dashed", "dotted")
+    positions = {host: position for position, host in enumerate(job.hosts)}
     for index, host in enumerate(hosts):
         values = stacks[cf][index, :, 0]
-        position = job.hosts.index(host)
-        style = styles[(position // len(HOST_PALETTE)) % len(styles)]
+        style = styles[(positions[host] // len(HOST_PALETTE)) % len(styles)]
         panel.lines.append(Line(values, colors[host], style))
-        panel.legend.append(
-            LegendEntry(host, colors[host], style, (format_value(_last(values), graph.unit),))
-        )
+        if len(panel.legend) < OVERLAY_LEGEND_MAX - 1 or len(hosts) == OVERLAY_LEGEND_MAX:
+            value = (format_value(_last(values), graph.unit),)
+            panel.legend.append(LegendEntry(host, colors[host], style, value))
+    if len(hosts) > len(panel.legend):
+        more = len(hosts) - len(panel.legend)
+        panel.legend.append(LegendEntry(f"and {more} more", "#ffffff", values=("",)))
     if not _has_data(panel):
         panel.note = "no hosts match" if not job.hosts else "no data in this window"
     cf_word = {"AVERAGE": "averages", "MAX": "maxima", "MIN": "minima"}[cf]
