@@ -197,3 +197,22 @@ def test_an_overlay_legend_of_many_hosts_ends_with_and_n_more(tmp_path):
     assert len(panel.lines) == 75  # every host drawn
     assert len(panel.legend) == 60 and panel.legend[-1].label == "and 16 more"
     assert panel.legend[58].label == "n58"
+
+
+def test_a_new_variable_appears_in_the_default_graph_without_config(tmp_path):
+    config = plot_config(tmp_path)  # declares cpu_user, net_in, net_out only
+    store = make_store(config, tmp_path / "data")
+    write_series(
+        store,
+        "hx",
+        lambda ts: {"cpu_user": 5.0, "fan_rpm": 2400.0},
+        T_END - 600,
+        T_END,
+        ("cpu_user", "fan_rpm"),
+    )
+    job = job_named(config, store, "node/hx/system.1h.png")
+    chart = build_chart(job, config, store, T_END + 5)
+    panels = {panel.unit: panel for panel in chart.panels}
+    assert set(panels) == {"%", "B/s", ""}  # the undeclared variable gets a panel of its own
+    assert [entry.label for entry in panels[""].legend] == ["fan_rpm"]
+    assert panels[""].legend[0].values[0] == "2.40 k"

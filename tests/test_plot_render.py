@@ -11,7 +11,7 @@ from PIL import Image
 from affair.plot.chart import HOST_PALETTE, Band, Chart, LegendEntry, Line, Panel
 from affair.plot.data import Grid
 from affair.plot.png import encode_png, write_atomic
-from affair.plot.render import PLOT_LEFT, Renderer, shape_of
+from affair.plot.render import COMPACT_COLUMN, PLOT_LEFT, Renderer, shape_of
 from affair.plot.text import TextPainter, TextStyle
 
 END = 1_700_006_400
@@ -93,9 +93,9 @@ def test_an_overlay_of_50_hosts_renders_with_every_host_in_a_readable_legend():
     legend_top = shape.height - 10 - 18 * shape.key - 13 * 16 - 10 + 5
     for index in range(50):
         column, row = divmod(index, 13)
-        x0 = PLOT_LEFT + column * 132 + 19
+        x0 = PLOT_LEFT + column * COMPACT_COLUMN + 19
         y0 = legend_top + row * 16
-        cell = pixels[y0 : y0 + 14, x0 : x0 + 100]
+        cell = pixels[y0 : y0 + 14, x0 : x0 + COMPACT_COLUMN - 25]
         assert (cell.sum(axis=2) < 300).sum() > 20, f"legend entry {index} is empty"
     # the lines themselves are drawn in many colours
     drawn = [colour_mask(pixels[40:220], color).sum() > 50 for color in HOST_PALETTE]

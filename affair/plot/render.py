@@ -3,9 +3,10 @@
 A fresh matplotlib figure costs ~50-100 ms to build and draw; thousands of
 graphs a pass cannot afford that. So, like matplotlib's blitting:
 
-* a graph's *shape* (size, panels, legend rows) decides its layout; the
-  canvas of each shape is made once per process, its static parts (page,
-  plot frames, legend headings) drawn once and saved as a background;
+* a graph's *shape* (size, panels, legend entries, key) decides its layout;
+  the canvas of each shape is made once per process, its static parts (page,
+  plot frames, legend swatches and names, the line-style key) drawn once
+  and saved as a background: all per-node graphs of a dataset share one;
 * each graph restores that background and draws only what changes (grid,
   lines, bands, tick labels, legend values) with the renderer's primitives
   (``draw_path``, ``draw_image``), skipping the artist and layout machinery;
@@ -60,8 +61,9 @@ ROW = 16  # a legend line
 PANEL_GAP = 10
 KEY_HEIGHT = 18
 STAT_COLUMN = 76  # width of a legend number column
-COMPACT_COLUMN = 132  # width of an overlay legend column
+COMPACT_COLUMN = 160  # width of an overlay legend column: four in 720 px
 COMPACT_GAP = 6  # between the time labels and a compact legend
+COMPACT_NAME = 68  # room for a host name in an overlay legend, left of its value
 LINE_WIDTH = {"solid": 1.6, "dashed": 1.0, "dotted": 1.2}
 LINE_ALPHA = {"solid": 1.0, "dashed": 0.8, "dotted": 0.8}  # the average stands out
 DASHES = {"solid": (0, None), "dashed": (0, (5, 3)), "dotted": (0, (1.2, 2.6))}
@@ -200,9 +202,11 @@ class Renderer:
     def _draw_title(self, canvas, chart):
         renderer, gc = canvas.renderer, canvas.renderer.new_gc()
         baseline = MARGIN + 14
-        self.text.draw(renderer, gc, MARGIN, baseline, chart.title, TITLE, INK)
         right = canvas.shape.width - PLOT_RIGHT_PAD
         self.text.draw(renderer, gc, right, baseline, chart.subtitle, SUBTITLE, MUTED, "right")
+        room = right - self.text.width(chart.subtitle, SUBTITLE) - 16 - MARGIN
+        title = _fit(self.text, chart.title, TITLE, room)
+        self.text.draw(renderer, gc, MARGIN, baseline, title, TITLE, INK)
 
     def _draw_panel(self, canvas, chart, panel, box):
         renderer = canvas.renderer
@@ -275,9 +279,11 @@ class Renderer:
         for index, name in enumerate(reversed(STAT_NAMES)):
             x = box.right - index * STAT_COLUMN
             self.text.draw(renderer, gc, x, box.legend_top + 11, name, HEADING, FAINT, "right")
+        room = box.right - len(STAT_NAMES) * STAT_COLUMN - (box.left + 24) - 8
         for row, (label, color, style) in enumerate(box.shape.legend):
             baseline = box.legend_top + ROW * (row + 1) + 12
             self._stroke_sample(renderer, box.left, baseline - 4, 18, color, style)
+            label = _fit(self.text, label, LEGEND, room)
             self.text.draw(renderer, gc, box.left + 24, baseline, label, LEGEND, INK)
 
     def _table_legend(self, renderer, gc, panel, box):
@@ -298,6 +304,7 @@ class Renderer:
         cells = self._compact_cells(box, len(box.shape.legend))
         for (x, baseline), (label, color, style) in zip(cells, box.shape.legend, strict=True):
             self._stroke_sample(renderer, x, baseline - 4, 14, color, style)
+            label = _fit(self.text, label, LEGEND, COMPACT_NAME)
             self.text.draw(renderer, gc, x + 19, baseline, label, LEGEND, INK)
 
     def _compact_legend(self, renderer, gc, panel, box):
