@@ -216,3 +216,20 @@ def test_a_new_variable_appears_in_the_default_graph_without_config(tmp_path):
     assert set(panels) == {"%", "B/s", ""}  # the undeclared variable gets a panel of its own
     assert [entry.label for entry in panels[""].legend] == ["fan_rpm"]
     assert panels[""].legend[0].values[0] == "2.40 k"
+
+
+def test_a_unit_with_many_variables_is_cut_into_panels_of_distinct_colours():
+    from affair.config import parse_config
+    from affair.plot.chart import PALETTE, _unit_groups
+
+    variables = {f"v{i:02d}": {"unit": "/s"} for i in range(20)}
+    variables["load"] = {}
+    config = parse_config({"datasets": {"d": {"variables": variables}}})
+    groups = _unit_groups(config, "d", list(variables))
+    assert [(unit, len(names)) for unit, _label, names in groups] == [
+        ("/s", 8),
+        ("/s", 8),
+        ("/s", 4),
+        ("", 1),
+    ]
+    assert groups[1][2][0] == "v08" and len(PALETTE) >= 8

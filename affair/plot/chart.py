@@ -7,7 +7,8 @@ Looks, decided once for every graph:
   the three are equal) only the AVERAGE is fetched and drawn;
 * a default per-node graph has one panel per unit (CPU % in one, bytes/s in
   another ...), since variables of different units cannot share an axis,
-  all in one PNG so the site's contract stays one file per series and window;
+  all in one PNG so the site's contract stays one file per series and
+  window; a unit with more than 8 variables gets more panels;
 * an aggregate shades the band between its MIN and MAX lines; for a sum,
   the MAX line is the sum of each host's maximum, an upper bound of the
   total's peak within a row (hosts need not peak together), and MIN the
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from affair.archive import archive_for_window
-from affair.errors import AffairError
+from affair.errors import AffairError, PlotError
 from affair.layout import WINDOWS
 from affair.plot.data import Grid, aggregate, fetch_rows
 from affair.plot.scale import format_value
@@ -66,6 +67,7 @@ HOST_PALETTE = (
     "#f1ce63",
     "#bab0ac",
 )
+PANEL_VARIABLES = 8  # most variables in one panel of a default per-node graph
 OVERLAY_LEGEND_MAX = 60  # entries; past that the legend ends with "and N more"
 CF_STYLE = {"AVERAGE": "solid", "MAX": "dashed", "MIN": "dotted"}
 WINDOW_WORDS = {
@@ -149,7 +151,7 @@ def _consolidations(wanted, config, archive):
         # One sample per row: MIN = MAX = AVERAGE. Fetch and draw one of them.
         kept = ["AVERAGE"] if "AVERAGE" in kept else kept[:1]
     if not kept:
-        raise AffairError(f"none of {list(wanted)} is kept by [archive] consolidations")
+        raise PlotError(f"none of {list(wanted)} is kept by [archive] consolidations")
     return kept
 
 
@@ -193,12 +195,19 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
 
 
 def _unit_groups(config, dataset, names):
-    """``[(unit, label, [names])]``: variables grouped by unit, in the file's order."""
-    groups = {}
+    """``[(unit, label, [names])]``: variables grouped by unit, in the file's order.
+
+    A unit with more variables than the palette has colours is cut into
+    several panels, so no two lines of a panel share a colour.
+    """
+    by_unit = {}
     for name in names:
-        unit = config.variable(dataset, name).unit
-        groups.setdefault(unit, []).append(name)
-    return [(unit, "", members) for unit, members in groups.items()]
+        by_unit.setdefault(config.variable(dataset, name).unit, []).append(name)
+    groups = {}
+    for unit, members in by_unit.items():
+        for first in range(0, len(members), PANEL_VARIABLES):
+            groups[(unit, first)] = members[first : first + PANEL_VARIABLES]
+    return [(unit, "", members) for (unit, _first), members in groups.items()]
 
 
 # --- across hosts ---
