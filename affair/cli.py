@@ -227,7 +227,7 @@ def cmd_record(args):
     config = _load(args).with_overrides(listen=args.listen, data_dir=args.data_dir)
     if args.graphite:
         config = _with_graphite(config, args.graphite)
-    stop = stop_on_signals()
+    stop = stop_on_signals("recorder")
     try:
         Recorder(config).run(stop)
     except RuntimeError as error:  # e.g. the data dir is locked by another recorder
@@ -317,7 +317,7 @@ def cmd_schedule(args):
     from affair.schedule import schedule_forever
 
     config = _load(args)
-    stop = stop_on_signals()
+    stop = stop_on_signals("scheduler")
     schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
 
 

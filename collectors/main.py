@@ -67,7 +67,7 @@ def main(argv=None):
         resend_timeout=config.resend_timeout,
         max_in_flight=config.max_in_flight,
     )
-    stop = stop_on_signals()
+    stop = stop_on_signals("collector")
     collector = Collector(sender, probes, host, interval)
     stats = collector.run(stop, count=args.count)
     sender.close()

@@ -1,55 +1,18 @@
-"""Value axes: SI prefixes, nice tick steps and number formatting. Pure functions.
+"""Value axes: nice tick steps and tick labels. Pure functions.
 
 One prefix per axis: the ticks read ``0 100 200 300`` under the unit
 ``MB/s`` rather than ``0 100M 200M 300M``, so tick labels stay short and
-the unit is said once. Prefixes are decimal SI (k = 1000, also for bytes:
-``kB`` and ``MB`` as the issue asks, not KiB), and never applied to units
-that are already relative (``%``) or would read oddly with one.
+the unit is said once. The prefixes and the formatting of single values
+are :mod:`affair.units`', shared with the pages and the terminal.
 """
 
 import math
 
 import numpy as np
 
+from affair.units import format_value, prefix_power, prefixed_unit  # noqa: F401 - re-exported
+
 HEADROOM = 0.04  # of the data's span, above its maximum
-_PREFIXES = {
-    -4: "p",
-    -3: "n",
-    -2: "µ",
-    -1: "m",
-    0: "",
-    1: "k",
-    2: "M",
-    3: "G",
-    4: "T",
-    5: "P",
-    6: "E",
-}
-# Units a prefix would make nonsense of; their values are shown as they are.
-_NO_PREFIX = {"%", "°C", "°F", "K", "dB", "ratio"}
-# Units where a sub-unit prefix (milli, micro) would be wrong: there is no millibyte.
-_WHOLE_UNITS = {"B", "B/s", "b", "b/s", "bit/s", "pkt/s", "pkt", "samples", "/s", ""}
-
-
-def prefix_power(magnitude, unit):
-    """The power of 1000 to show ``magnitude`` in: 2 for 3.4e6 B/s (MB/s), 0 for %."""
-    if unit in _NO_PREFIX or not magnitude or not math.isfinite(magnitude):
-        return 0
-    power = math.floor(math.log10(abs(magnitude)) / 3)
-    if unit in _WHOLE_UNITS:
-        power = max(power, 0)
-    return max(min(power, 6), -4)
-
-
-def prefixed_unit(power, unit):
-    """``(2, "B/s")`` -> ``"MB/s"``; a unit that is a word gets a space: ``"k samples"``."""
-    prefix = _PREFIXES[power]
-    if not prefix:
-        return unit
-    if not unit or unit.startswith("/"):
-        return f"{prefix}{unit}" if unit else prefix
-    head = unit.split("/")[0]
-    return f"{prefix}{unit}" if len(head) <= 3 else f"{prefix} {unit}"
 
 
 def nice_step(span, max_ticks=5):
@@ -113,23 +76,6 @@ def tick_labels(ticks, scale):
             value = 0.0
         labels.append(f"{value:.{min(decimals, 6)}f}")
     return labels
-
-
-def format_value(value, unit):
-    """One number for a legend: three significant digits and a prefixed unit: ``312 MB/s``."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    power = prefix_power(value, unit)
-    scaled = value / 1000**power
-    magnitude = abs(scaled)
-    if magnitude >= 100 or scaled == 0:
-        text = f"{scaled:.0f}"
-    elif magnitude >= 10:
-        text = f"{scaled:.1f}"
-    else:
-        text = f"{scaled:.2f}"
-    suffix = prefixed_unit(power, unit)
-    return f"{text} {suffix}" if suffix else text
 
 
 def finite_range(*arrays):
