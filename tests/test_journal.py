@@ -218,3 +218,20 @@ def test_a_batch_mixing_resends_and_new_samples_gets_each_its_own_answer(tmp_pat
         (("2023-11-14", 3), "h1", {"a": 1.0}),
     ]
     journal.close()
+
+
+def test_day_name_is_right_across_midnight_and_back():
+    from datetime import UTC, datetime
+
+    from affair.journal import day_name
+
+    midnight = 1_800_057_600.0  # 00:00 UTC
+    for ts in (
+        midnight - 0.001,
+        midnight,
+        midnight + 86399.999,
+        midnight + 86400,
+        midnight - 86400 * 400,
+        midnight,
+    ):
+        assert day_name(ts) == datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d"), ts
