@@ -10,7 +10,10 @@ Why SQLite, one file per UTC day of receipt, in WAL mode:
   sample; a crash mid-transaction rolls back cleanly, never a torn record.
 * UNIQUE(host, dataset, instance, ts) makes resends idempotent: a sample
   that was already journaled is recognised, acked again and not written
-  twice.
+  twice. A resend can arrive after midnight (UTC) when the first copy went
+  into yesterday's file, so a sample older than today is also looked up in
+  the earlier day files it could have been received on (from the day of
+  its timestamp minus the accepted future skew, ``lookback``).
 * The same files are the raw archive for offline analysis (every sample
   unconsolidated, with its own timestamp) and answer SQL directly; values
   are a JSON object so ``json_extract`` works from any sqlite3 client.
@@ -50,6 +53,10 @@ def day_name(timestamp):
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
+def _day_start(timestamp):
+    return timestamp - timestamp % 86400  # UTC days are whole multiples of 86400 s
+
+
 def open_day(path, sync="normal"):
     """Open (creating) one day file in WAL mode with our schema."""
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -62,13 +69,15 @@ def open_day(path, sync="normal"):
 class Journal:
     """Append-only, day-rotated store of accepted samples (the receiving side)."""
 
-    def __init__(self, directory, sync="normal", clock=time.time):
+    def __init__(self, directory, sync="normal", clock=time.time, lookback=0):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.sync = sync
         self.clock = clock
+        self.lookback = lookback  # how far ahead of its receipt a sample's time may be
         self._day = None
         self._connection = None
+        self._earlier = {}  # day -> read-only connection to an earlier day file
 
     def _connection_for_now(self):
         day = day_name(self.clock())
@@ -88,11 +97,19 @@ class Journal:
         """
         day, connection = self._connection_for_now()
         received = self.clock()
+        today_starts = _day_start(received)
+        earlier = None  # the earlier day files, listed once per call if needed
         positions = []
         cursor = connection.cursor()
         cursor.execute("BEGIN")
         try:
             for sample in samples:
+                if sample.ts - self.lookback < today_starts:
+                    if earlier is None:
+                        earlier = [p for p in self.day_files() if p.stem < day]
+                    if self._held_earlier(sample, earlier):
+                        positions.append(None)
+                        continue
                 cursor.execute(
                     "INSERT OR IGNORE INTO samples (ts, host, dataset, instance, vals, received)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -112,17 +129,43 @@ class Journal:
             raise
         return positions
 
+    def _held_earlier(self, sample, earlier_files):
+        """Whether an earlier day file already holds this sample (a resend across midnight)."""
+        first = day_name(max(0.0, sample.ts - self.lookback))
+        for path in earlier_files:
+            day = path.stem
+            if day < first:
+                continue
+            connection = self._earlier.get(day)
+            if connection is None:
+                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                self._earlier[day] = connection
+            row = connection.execute(
+                "SELECT 1 FROM samples WHERE host = ? AND dataset = ? AND instance = ? AND ts = ?",
+                (sample.host, sample.dataset, sample.instance, sample.ts),
+            ).fetchone()
+            if row is not None:
+                return True
+        return False
+
     def close(self):
         if self._connection is not None:
             self._connection.close()
             self._connection = None
             self._day = None
+        self._close_earlier()
+
+    def _close_earlier(self):
+        for connection in self._earlier.values():
+            connection.close()
+        self._earlier = {}
 
     def day_files(self):
         return sorted(self.directory.glob("????-??-??.sqlite"))
 
     def remove_days_before(self, keep_from_day):
         """Delete day files older than ``keep_from_day`` (a 'YYYY-MM-DD' string)."""
+        self._close_earlier()
         removed = []
         for path in self.day_files():
             if path.stem < keep_from_day and path.stem != self._day:

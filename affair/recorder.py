@@ -7,20 +7,31 @@ A second thread (:mod:`affair.writer`) turns journaled samples into RRD
 rows. The two meet in a queue whose depth is bounded: when the writer falls
 ``queue_limit`` samples behind, receiving pauses, ZeroMQ's buffers fill, and
 senders keep their samples until acks resume (carbon's "cache full" pause).
+
+With a CURVE secret key (``[recorder] curve_secret_key_file``) every
+connection must complete a CURVE handshake with a key on the allow-list
+(:mod:`affair.auth`); refused handshakes are counted as ``rej_auth`` and
+``rej_handshake``. ROUTER fair-queues its peers, and a burst takes at most
+``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
+that floods the recorder delays the others by one bounded burst at most.
 """
 
 import fcntl
+import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from affair import wire
+from affair.auth import start_authenticator
 from affair.errors import WireError
 from affair.journal import Journal, Watermark, read_after
 from affair.selfmetrics import Metrics
@@ -30,7 +41,15 @@ from affair.writer import RrdWriter
 
 log = logging.getLogger(__name__)
 
+_PRINTABLE_NAME = re.compile(r"[A-Za-z0-9._:@/+-]{1,80}")
+_HANDSHAKE_FAILURES = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
+BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
 _STOP = object()
 
 
@@ -104,7 +123,12 @@ class Recorder:
         self.allowed_keys = allowed_keys
         self.metrics = Metrics()
         self.store = RrdStore(config, self.data_dir)
-        self.journal = Journal(self.data_dir / "_journal", config.recorder.journal_sync, clock)
+        self.journal = Journal(
+            self.data_dir / "_journal",
+            config.recorder.journal_sync,
+            clock,
+            lookback=config.recorder.max_future_skew,
+        )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.writer = RrdWriter(
             self.store, self.metrics, self.watermark, config.recorder.write_delay, clock=clock
@@ -117,25 +141,36 @@ class Recorder:
         self._dequeued = 0  # samples taken by the writer (writer thread only)
         self._writer_thread = None
         self._writer_error = None
+        self._stopping = threading.Event()  # tells a long replay to stop early
 
     # --- life cycle ---
 
     def run(self, stop, ready=None):
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            authenticator = None
+            if self.server_key is not None:
+                authenticator = start_authenticator(self.context, self.allowed_keys or ())
             socket = self._bind()
+            monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
             log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
             self._writer_thread = threading.Thread(target=self._writer_main, name="rrd-writer")
             self._writer_thread.start()
             if ready is not None:
                 ready.set()
             try:
-                self._serve(socket, stop)
+                self._serve(socket, monitor, stop)
             finally:
+                self._stopping.set()
+                socket.disable_monitor()
+                monitor.close(linger=0)
                 socket.close(linger=0)
+                if authenticator is not None:
+                    authenticator.stop()
                 self._queue.put(_STOP)
                 self._writer_thread.join()
                 self.journal.close()
+                self._write_metrics_file()
                 log.info(
                     "recorder stopped: %d samples accepted, %d written, %d rejected",
                     self.metrics.counts["accepted"],
@@ -159,9 +194,10 @@ class Recorder:
         self.endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
         return socket
 
-    def _serve(self, socket, stop):
+    def _serve(self, socket, monitor, stop):
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
         interval = self.config.recorder.self_interval
         next_self_sample = (int(self.clock()) // interval + 1) * interval
         next_retention = 0.0
@@ -171,8 +207,13 @@ class Recorder:
                 raise self._writer_error
             if self.queue_depth() > self.config.recorder.queue_limit:
                 time.sleep(0.05)  # backpressure: let ZeroMQ and the senders hold the data
-            elif poller.poll(100):
-                self._receive_burst(socket)
+                self._read_monitor(monitor)
+            else:
+                ready = dict(poller.poll(100))
+                if socket in ready:
+                    self._receive_burst(socket)
+                if monitor in ready:
+                    self._read_monitor(monitor)
             now = self.clock()
             if now >= next_self_sample:
                 self._record_self(now, write_calls, write_seconds)
@@ -189,46 +230,54 @@ class Recorder:
     # --- receiving ---
 
     def _receive_burst(self, socket):
-        messages = []
-        for _ in range(BURST_MESSAGES):
-            try:
-                messages.append(socket.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                break
         now = self.clock()
         accepted = []  # (identity, Sample)
         replies = {}  # identity -> ([acked seqs], [(seq, reason)])
-        for frames in messages:
-            self.metrics.add("messages")
-            if len(frames) != 2:
-                self._reject("structure", frames[0] if frames else b"?", "expected one frame")
-                continue
-            identity, payload = frames
+        samples_taken = 0
+        for _ in range(BURST_MESSAGES):
+            if samples_taken >= BURST_SAMPLES:
+                break
             try:
-                sender, raw_samples = wire.decode_data(
-                    payload, self.config.recorder.max_message_bytes
-                )
-            except WireError as error:
-                self._reject(error.reason, identity, error)
-                continue
-            reply = replies.setdefault(identity, ([], []))
-            for raw in raw_samples:
-                self.metrics.add("received")
-                try:
-                    sample = validate_sample(raw, self.config, now, sender)
-                    if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
-                        raise Rejected(
-                            "series_cap", sample.seq, f"host {sample.host} is at its series cap"
-                        )
-                except Rejected as rejection:
-                    self._reject(rejection.reason, sender, rejection.detail)
-                    if rejection.seq is not None:
-                        reply[1].append((rejection.seq, rejection.reason))
-                    continue
-                if sample.attempt > 1:
-                    self.metrics.add("resends")
-                accepted.append((identity, sample))
+                frames = socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            samples_taken += self._take_message(frames, now, accepted, replies)
         self._journal_and_ack(accepted, replies, socket)
+
+    def _take_message(self, frames, now, accepted, replies):
+        """Validate one message's samples into ``accepted``/``replies``; return how many."""
+        self.metrics.add("messages")
+        if len(frames) != 2:
+            self._reject("structure", frames[0] if frames else b"?", "expected one frame")
+            return 0
+        identity, payload = frames
+        try:
+            sender, raw_samples, status = wire.decode_report(
+                payload, self.config.recorder.max_message_bytes
+            )
+        except WireError as error:
+            self._reject(error.reason, identity, error)
+            return 0
+        if status is not None:
+            self.metrics.sender_report(sender, status)
+        reply = replies.setdefault(identity, ([], []))
+        for raw in raw_samples:
+            self.metrics.add("received")
+            try:
+                sample = validate_sample(raw, self.config, now, sender)
+                if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+                    raise Rejected(
+                        "series_cap", sample.seq, f"host {sample.host} is at its series cap"
+                    )
+            except Rejected as rejection:
+                self._reject(rejection.reason, sender, rejection.detail)
+                if rejection.seq is not None:
+                    reply[1].append((rejection.seq, rejection.reason))
+                continue
+            if sample.attempt > 1:
+                self.metrics.add("resends")
+            accepted.append((identity, sample))
+        return len(raw_samples)
 
     def _journal_and_ack(self, accepted, replies, socket):
         if accepted:
@@ -255,9 +304,25 @@ class Recorder:
 
     def _reject(self, reason, sender, detail):
         self.metrics.add(f"rej_{reason}")
-        if isinstance(sender, bytes):
+        if sender is None:
+            sender = "a peer"  # a refused handshake: ZeroMQ does not tell us who
+        elif isinstance(sender, bytes):
             sender = sender.hex()
+        elif not _PRINTABLE_NAME.fullmatch(sender):
+            sender = repr(sender[:60])  # a hostile name must not forge or flood log lines
         self.reject_log(reason, sender, detail)
+
+    def _read_monitor(self, monitor):
+        """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake)."""
+        while True:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self._reject("auth", None, "its CURVE key is not on the allow-list")
+            else:
+                self._reject("handshake", None, "failed the CURVE handshake (no or wrong keys)")
 
     # --- the recorder's own data ---
 
@@ -268,12 +333,23 @@ class Recorder:
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
         positions = self.journal.append(admitted)
         fresh = [(p, s) for p, s in zip(positions, admitted, strict=True) if p is not None]
         if fresh:
             self._enqueued += len(fresh)
             self._queue.put(fresh)
+
+    def _write_metrics_file(self):
+        """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
+        path = self.data_dir / "_state" / "metrics.json"
+        temporary = path.with_suffix(".tmp")
+        counts = dict(self.metrics.counts)
+        counts["queue_depth"] = self.queue_depth()
+        counts["time"] = self.clock()
+        temporary.write_text(json.dumps(counts, indent=1, sort_keys=True))
+        os.replace(temporary, path)
 
     def _apply_retention(self, now):
         keep_days = self.config.recorder.journal_days
@@ -290,7 +366,8 @@ class Recorder:
 
     def _writer_main(self):
         try:
-            self._replay()
+            if not self._replay():
+                return  # stopped mid-replay: what is queued is journaled, replayed next start
             stopping = False
             while not stopping:
                 try:
@@ -314,7 +391,11 @@ class Recorder:
             self._writer_error = error
 
     def _replay(self):
-        """Write what the journal holds past the watermark (after a crash)."""
+        """Write what the journal holds past the watermark (after a crash).
+
+        Returns False if told to stop first: the watermark then stays where
+        the replay got to, and nothing newer may be written before the rest.
+        """
         replayed = 0
         chunk = []
         for position, ts, host, dataset, instance, values in read_after(
@@ -322,6 +403,9 @@ class Recorder:
         ):
             chunk.append((position, Sample(0, ts, host, dataset, instance, values)))
             if len(chunk) >= 10_000:
+                if self._stopping.is_set():
+                    log.info("stopping: the rest of the journal is replayed at the next start")
+                    return False
                 self.writer.add(chunk, replayed=True)
                 self.writer.write_due(force=True)
                 replayed += len(chunk)
@@ -332,3 +416,4 @@ class Recorder:
             replayed += len(chunk)
         if replayed:
             log.info("replayed %d journaled samples into the RRDs", replayed)
+        return True

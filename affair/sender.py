@@ -10,7 +10,11 @@ The zguide's Lazy Pirate pattern over a DEALER socket, made a class:
   ``reconnect_after`` timeouts in a row the socket is rebuilt (LINGER 0, so
   a dead peer cannot hold us) after a backoff that doubles up to a cap;
 * when the buffer is full the oldest sample of that series is dropped and
-  counted, never silently.
+  counted, never silently: logged here, and reported to the recorder in
+  every message (``status`` in :mod:`affair.wire`), which records it as
+  its own metric (``sender_dropped``, and ``dropped`` per sender);
+* a handshake the recorder refuses (wrong or missing CURVE key) is logged,
+  because nothing else would tell: the socket simply never connects.
 
 Nothing here blocks: :meth:`submit` only appends, and :meth:`pump` does all
 socket work within the time it is given. Imports stay light (zmq, msgpack),
@@ -23,6 +27,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from affair import wire
 from affair.errors import WireError
@@ -50,6 +55,7 @@ class SenderStats:
     sent: int = 0
     resends: int = 0
     reconnects: int = 0
+    handshake_failures: int = 0  # connections the recorder refused (CURVE keys)
     rejected: dict = field(default_factory=dict)  # reason -> count
 
     @property
@@ -91,6 +97,8 @@ class Sender:
         self._backoff = 1.0
         self._reconnect_at = 0.0
         self._socket = None
+        self._monitor = None
+        self._silent_since = None  # when the recorder stopped answering, for the recovery log
         self._connect()
 
     # --- the application's side ---
@@ -134,6 +142,7 @@ class Sender:
                 self._read_acks()
             elif self._socket is None and remaining > 0:
                 time.sleep(min(remaining, 0.05))
+            self._read_monitor()
             if self.clock() >= deadline:
                 return
 
@@ -146,8 +155,10 @@ class Sender:
 
     def close(self):
         if self._socket is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
             self._socket.close(linger=0)
-            self._socket = None
+            self._socket = self._monitor = None
 
     def _connect(self):
         socket = self.context.socket(zmq.DEALER)
@@ -159,19 +170,48 @@ class Sender:
             socket.curve_publickey = public
             socket.curve_secretkey = secret
             socket.curve_serverkey = server
+        self._monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
         socket.connect(self.endpoint)
         self._socket = socket
 
-    def _reconnect(self):
+    def _read_monitor(self):
+        while self._monitor is not None:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.stats.handshake_failures += 1
+            failures = self.stats.handshake_failures
+            if failures == 1 or failures % 100 == 0:
+                log.error(
+                    "the recorder at %s refused our handshake (%s, %d so far): %s; "
+                    "%d samples buffered",
+                    self.endpoint,
+                    _HANDSHAKE_FAILURES_NAMED.get(event["event"], event["event"]),
+                    failures,
+                    "is our CURVE key on its allow-list, and is the recorder's public key right?"
+                    if self.curve
+                    else "it may require CURVE keys ([collector] curve_secret_key_file)",
+                    len(self._pending),
+                )
+            # ZeroMQ gives up on a peer that refused us; a fresh socket after the
+            # backoff finds out whether the keys have been fixed meanwhile.
+            self._reconnect(quietly=True)
+
+    def _reconnect(self, quietly=False):
         self.close()
         self.stats.reconnects += 1
-        log.warning(
-            "no answer from the recorder at %s: reconnecting (%d samples buffered, next try in %.0fs)",
-            self.endpoint,
-            len(self._pending),
-            self._backoff,
-        )
+        if not quietly:
+            log.warning(
+                "no answer from the recorder at %s: reconnecting "
+                "(%d samples buffered, next try in %.0fs)",
+                self.endpoint,
+                len(self._pending),
+                self._backoff,
+            )
         self._reconnect_at = self.clock() + self._backoff
+        if self._silent_since is None:
+            self._silent_since = self.clock()
         self._backoff = min(self._backoff * 2, self.backoff_cap)
         for entry in self._pending.values():
             entry.sent_at = None  # everything in flight is resent, oldest first
@@ -199,6 +239,7 @@ class Sender:
                 self._timeouts_in_a_row = 0
                 self._reconnect()
                 return
+        status = {"dropped": self.stats.dropped, "buffered": len(self._pending)}
         for start in range(0, len(due), self.batch_size):
             batch = due[start : start + self.batch_size]
             payload = wire.encode_data(
@@ -207,6 +248,7 @@ class Sender:
                     (e.seq, e.ts, e.host, e.dataset, e.instance, e.values, e.attempts + 1)
                     for e in batch
                 ),
+                status,
             )
             try:
                 self._socket.send(payload, zmq.NOBLOCK)
@@ -232,6 +274,14 @@ class Sender:
                 continue
             self._timeouts_in_a_row = 0
             self._backoff = 1.0
+            if self._silent_since is not None:
+                log.info(
+                    "the recorder answers again after %.0fs (%d samples buffered, %d dropped so far)",
+                    self.clock() - self._silent_since,
+                    len(self._pending),
+                    self.stats.dropped,
+                )
+                self._silent_since = None
             for seq in acked:
                 if self._forget(seq):
                     self.stats.acked += 1
@@ -250,3 +300,11 @@ class Sender:
         elif series and seq in series:
             series.remove(seq)
         return True
+
+
+_HANDSHAKE_FAILURES_NAMED = {
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "authentication refused",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol or key mismatch",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
+}
+_HANDSHAKE_FAILURES = sum(_HANDSHAKE_FAILURES_NAMED)

@@ -5,6 +5,7 @@ import json
 import socket
 import sys
 
+from affair.auth import collector_keys
 from affair.config import load_config
 from affair.daemon import setup_logging, stop_on_signals
 from affair.errors import AffairError
@@ -26,6 +27,14 @@ def build_parser():
     parser.add_argument("--host", help="host name to record under (default: this machine's)")
     parser.add_argument("--interval", type=int, help="seconds between samples (default 10)")
     parser.add_argument("--probes", help="comma-separated probe names (default: from config)")
+    parser.add_argument(
+        "--secret-key",
+        help="this collector's CURVE NAME.key_secret (overrides [collector] curve_secret_key_file)",
+    )
+    parser.add_argument(
+        "--recorder-key",
+        help="the recorder's public CURVE key file (overrides curve_recorder_key_file)",
+    )
     parser.add_argument("--count", type=int, help="stop after this many samples (for tests)")
     parser.add_argument("--stats-file", help="write final delivery statistics here as JSON on exit")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
@@ -36,10 +45,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        config = load_config(args.config).collector
+        full_config = load_config(args.config)
+        curve = collector_keys(full_config, args.secret_key, args.recorder_key)
     except AffairError as error:
         print(f"affair-collector: {error}", file=sys.stderr)
         return 2
+    config = full_config.collector
     host = args.host or config.host or socket.gethostname().split(".")[0]
     if not is_valid("host", host):
         print(f"affair-collector: --host {host!r} is not a valid host name", file=sys.stderr)
@@ -57,6 +68,8 @@ def main(argv=None):
         per_series_limit=max(1, config.buffer_seconds // interval),
         resend_timeout=config.resend_timeout,
         max_in_flight=config.max_in_flight,
+        backoff_cap=config.backoff_cap,
+        curve=curve,
     )
     stop = stop_on_signals()
     collector = Collector(sender, probes, host, interval)
@@ -64,7 +77,7 @@ def main(argv=None):
     sender.close()
     if args.stats_file:
         with open(args.stats_file, "w") as handle:
-            json.dump(stats.__dict__, handle)
+            json.dump({**stats.__dict__, "buffered": sender.buffered}, handle)
     return 0
 
 
