@@ -92,6 +92,10 @@ def load_allow_list(paths, config_path="<config>", key="recorder.curve_allowed_k
 
 
 def _load(path, config_path, key):
+    if not Path(path).is_file():
+        raise ConfigError(
+            config_path, key, "an existing key file (`affair keys --out DIR` makes them)", str(path)
+        )
     try:
         return zmq.auth.load_certificate(path)
     except (OSError, ValueError) as error:

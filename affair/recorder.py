@@ -53,6 +53,12 @@ BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) 
 _STOP = object()
 
 
+def _is_local(endpoint):
+    return endpoint.startswith(
+        ("ipc://", "inproc://", "tcp://127.", "tcp://[::1]", "tcp://localhost")
+    )
+
+
 class RejectionLog:
     """Logs the first few rejections of each reason per minute, then a count.
 
@@ -154,6 +160,12 @@ class Recorder:
             socket = self._bind()
             monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
             log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
+            if authenticator is None and not _is_local(self.endpoint):
+                log.warning(
+                    "no CURVE keys: anyone who reaches %s can write samples "
+                    "(see config/production.toml)",
+                    self.endpoint,
+                )
             self._writer_thread = threading.Thread(target=self._writer_main, name="rrd-writer")
             self._writer_thread.start()
             if ready is not None:
