@@ -17,10 +17,15 @@ The zguide's Lazy Pirate pattern over a DEALER socket, made a class:
   because nothing else would tell: the socket simply never connects.
 
 Nothing here blocks: :meth:`submit` only appends, and :meth:`pump` does all
-socket work within the time it is given. Imports stay light (zmq, msgpack),
+socket work within the time it is given. Its cost does not grow with the
+buffer: samples waiting to go out sit in a heap by sequence number, samples
+in flight in a queue by send time, so a pump looks only at what it sends
+and at the oldest sample in flight (entries acked or dropped meanwhile are
+skipped when they come up). Imports stay light (zmq, msgpack),
 because this runs on every node.
 """
 
+import heapq
 import logging
 import time
 from collections import OrderedDict, deque
@@ -93,6 +98,9 @@ class Sender:
         self._next_seq = 1
         self._pending = OrderedDict()  # seq -> _Entry, oldest first
         self._per_series = {}  # (host, dataset, instance) -> deque of seqs
+        self._unsent = []  # heap of seqs to send (again), oldest first; may hold stale seqs
+        self._in_flight = deque()  # (sent_at, seq) in send order; may hold stale pairs
+        self._in_flight_count = 0  # pending entries with sent_at set
         self._timeouts_in_a_row = 0
         self._backoff = 1.0
         self._reconnect_at = 0.0
@@ -108,12 +116,16 @@ class Sender:
         seq = self._next_seq
         self._next_seq += 1
         self._pending[seq] = _Entry(seq, ts, host, dataset, instance, values)
+        self._unsent.append(seq)  # the largest seq so far: the heap stays a heap
         self.stats.submitted += 1
         series = self._per_series.setdefault((host, dataset, instance), deque())
         series.append(seq)
         while len(series) > self.per_series_limit:
             oldest = series.popleft()
-            if self._pending.pop(oldest, None) is not None:
+            entry = self._pending.pop(oldest, None)
+            if entry is not None:
+                if entry.sent_at is not None:
+                    self._in_flight_count -= 1
                 self.stats.dropped += 1
                 if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
                     log.warning(
@@ -123,7 +135,12 @@ class Sender:
                         dataset,
                         self.stats.dropped,
                     )
+        if len(self._unsent) > 2 * len(self._pending) + 1000:
+            self._compact_unsent()  # dropped seqs linger in the heap while nothing is sent
         return seq
+
+    def _compact_unsent(self):
+        self._unsent = [seq for seq, entry in self._pending.items() if entry.sent_at is None]
 
     @property
     def buffered(self):
@@ -215,6 +232,9 @@ class Sender:
         self._backoff = min(self._backoff * 2, self.backoff_cap)
         for entry in self._pending.values():
             entry.sent_at = None  # everything in flight is resent, oldest first
+        self._unsent = list(self._pending)  # ascending seqs: already a heap
+        self._in_flight.clear()
+        self._in_flight_count = 0
 
     def _send_due(self):
         now = self.clock()
@@ -222,26 +242,22 @@ class Sender:
             if now < self._reconnect_at:
                 return
             self._connect()
-        in_flight = 0
-        due = []
-        for entry in self._pending.values():
-            if entry.sent_at is not None and now - entry.sent_at < self.resend_timeout:
-                in_flight += 1
-                continue
-            due.append(entry)
-            if in_flight + len(due) >= self.max_in_flight:
-                break
-        timed_out = any(entry.sent_at is not None for entry in due)
-        if timed_out:
+        if self._requeue_timed_out(now):
             # Counted once per resend round: the resent entries get a fresh sent_at.
             self._timeouts_in_a_row += 1
             if self._timeouts_in_a_row >= self.reconnect_after:
                 self._timeouts_in_a_row = 0
                 self._reconnect()
                 return
-        status = {"dropped": self.stats.dropped, "buffered": len(self._pending)}
-        for start in range(0, len(due), self.batch_size):
-            batch = due[start : start + self.batch_size]
+        status = None
+        while self._unsent and self._in_flight_count < self.max_in_flight:
+            if not self._socket.poll(0, zmq.POLLOUT):
+                return  # not connected (ZeroMQ keeps trying) or the peer is full: next pump
+            room = min(self.batch_size, self.max_in_flight - self._in_flight_count)
+            batch = self._take_unsent(room)
+            if not batch:
+                return
+            status = status or {"dropped": self.stats.dropped, "buffered": len(self._pending)}
             payload = wire.encode_data(
                 self.name,
                 (
@@ -253,13 +269,44 @@ class Sender:
             try:
                 self._socket.send(payload, zmq.NOBLOCK)
             except zmq.Again:
-                return  # not connected (ZeroMQ keeps reconnecting) or peer full: next pump
+                for entry in batch:
+                    heapq.heappush(self._unsent, entry.seq)
+                return
             for entry in batch:
                 entry.attempts += 1
                 if entry.attempts > 1:
                     self.stats.resends += 1
                 entry.sent_at = now
+                self._in_flight.append((now, entry.seq))
+            self._in_flight_count += len(batch)
             self.stats.sent += len(batch)
+
+    def _take_unsent(self, count):
+        """Up to ``count`` pending, unsent entries, oldest first."""
+        batch = []
+        while self._unsent and len(batch) < count:
+            entry = self._pending.get(heapq.heappop(self._unsent))
+            if entry is not None and entry.sent_at is None:  # else acked, dropped or a repeat
+                batch.append(entry)
+        return batch
+
+    def _requeue_timed_out(self, now):
+        """Move entries unacked for ``resend_timeout`` back to the unsent heap; any?"""
+        timed_out = False
+        while self._in_flight:
+            sent_at, seq = self._in_flight[0]
+            entry = self._pending.get(seq)
+            if entry is None or entry.sent_at != sent_at:
+                self._in_flight.popleft()  # acked, dropped, or sent again since
+                continue
+            if now - sent_at < self.resend_timeout:
+                break
+            self._in_flight.popleft()
+            entry.sent_at = None
+            self._in_flight_count -= 1
+            heapq.heappush(self._unsent, seq)
+            timed_out = True
+        return timed_out
 
     def _read_acks(self):
         while True:
@@ -294,6 +341,8 @@ class Sender:
         entry = self._pending.pop(seq, None)
         if entry is None:
             return False
+        if entry.sent_at is not None:
+            self._in_flight_count -= 1
         series = self._per_series.get((entry.host, entry.dataset, entry.instance))
         if series and series[0] == seq:
             series.popleft()  # the usual case: acks come oldest first
