@@ -47,9 +47,10 @@ def build_parser():
 
     demo = commands.add_parser(
         "demo",
-        help="run a recorder, simulated nodes and this machine's collector",
+        help="run a recorder, simulated nodes, this machine's collector and the status pages",
         description="Start a recorder, K simulated nodes with a day of backfilled history and "
-        "this machine's real collector, all on loopback; run for --seconds or until Ctrl-C.",
+        "this machine's real collector, all on loopback, then the scheduler (plot and site) and "
+        "a web server for the pages on http://127.0.0.1:8080; run for --seconds or until Ctrl-C.",
     )
     _common(demo)
     demo.add_argument(
@@ -61,6 +62,9 @@ def build_parser():
     demo.add_argument("--nodes", type=int, default=20, help="simulated nodes (default 20)")
     demo.add_argument(
         "--backfill", default="1d", help="history to backfill for simulated nodes (default 1d)"
+    )
+    demo.add_argument(
+        "--port", type=int, default=8080, help="serve the pages here, or the next free port (8080)"
     )
     demo.set_defaults(handler=cmd_demo)
 
@@ -81,7 +85,57 @@ def build_parser():
         help="one key pair per name (default: recorder collector)",
     )
     keys.set_defaults(handler=cmd_keys, log_level="WARNING")
+
+    status = commands.add_parser(
+        "status",
+        help="print every host's status colour; exit 1 when anything is red",
+        description="Read the newest rows of every host's RRDs, apply [status] rules and print "
+        "one line per host (coloured on a terminal) and the counts. Exit 1 when any host is red, "
+        "0 otherwise, 2 on a config error, so it can drive other tooling.",
+    )
+    _common(status)
+    status.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    status.add_argument(
+        "--problems", action="store_true", help="list only hosts that are not green"
+    )
+    status.add_argument(
+        "--colour",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the status column (default: auto, when stdout is a terminal and NO_COLOR is unset)",
+    )
+    status.set_defaults(handler=cmd_status)
+
+    site = commands.add_parser(
+        "site",
+        help="render the static status pages once",
+        description="Render index.html, a page per host and per aggregate/overlay graph, and "
+        "status.json from the RRDs and the plotter's PNGs; every file is replaced atomically.",
+    )
+    _common(site)
+    _site_dirs(site)
+    site.set_defaults(handler=cmd_site)
+
+    schedule = commands.add_parser(
+        "schedule",
+        help="run plot and site on their [schedule] intervals until SIGTERM",
+        description="Run the plotter (when installed) and the site builder on the intervals of "
+        "[schedule], each pass logged, no pass overlapping the next. SIGTERM or Ctrl-C lets "
+        "running passes finish, then exits.",
+    )
+    _common(schedule)
+    _site_dirs(schedule)
+    schedule.add_argument("--seconds", type=float, help="stop after this many seconds")
+    schedule.set_defaults(handler=cmd_schedule)
     return parser
+
+
+def _site_dirs(parser):
+    parser.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    parser.add_argument(
+        "--graphs", help="where the plotter draws (default: [site] graphs_dir, else [plot] out_dir)"
+    )
+    parser.add_argument("--out", help="where the pages go (default: [site] out_dir)")
 
 
 def main(argv=None):
@@ -148,7 +202,39 @@ def cmd_demo(args):
         backfill = parse_duration(args.backfill)
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
-    return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill)
+    return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill, args.port)
+
+
+def cmd_status(args):
+    import os
+
+    from affair.status import status_report
+
+    colour = args.colour == "always" or (
+        args.colour == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    lines, code = status_report(_load(args), args.data_dir, colour, args.problems)
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:  # `affair status | head`: the reader left; the exit code still counts
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
+def cmd_site(args):
+    from affair.site import build_site
+
+    summary = build_site(_load(args), args.data_dir, args.graphs, args.out)
+    print(f"affair site: {summary.describe()}")
+
+
+def cmd_schedule(args):
+    from affair.daemon import stop_on_signals
+    from affair.schedule import schedule_forever
+
+    config = _load(args)
+    stop = stop_on_signals()
+    schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,117 @@ GRAPH_SCHEMA = {
 }
 
 
+def _interval(value):
+    """A duration, or 0 (or "off") for a job that never runs."""
+    if value == 0 or value == "off":
+        return 0
+    return _seconds(value)
+
+
+def _table_list(value):
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError
+    return tuple(value)
+
+
+def _globs(value):
+    if isinstance(value, str):
+        value = [value]
+    return _string_list(value)
+
+
+SITE_SCHEMA = {
+    "out_dir": ("site", _string, "a directory path"),
+    "graphs_dir": ("", _string, "a directory path, or '' for the plotter's out_dir"),
+    "title": ("affair", _string, "a title string"),
+    "refresh": (None, *_SECONDS),
+    "groups": ({}, dict, "a table like { ldc = 'ldc*', gdc = ['gdc*', 'evb*'] }"),
+    "key_variables": ((), _string_list, "a list of 'dataset.variable' names"),
+}
+
+SCHEDULE_SCHEMA = {
+    "plot": (60, _interval, "a duration like '1min', or 0 for never"),
+    "site": (30, _interval, "a duration like '30s', or 0 for never"),
+}
+
+STATUS_SCHEMA = {
+    "stale_steps": (6, _int(0), "a whole number of steps >= 0 (0: hosts never turn grey)"),
+    "rules": ((), _table_list, "a list of [[status.rules]] tables"),
+}
+
+STATUS_COLOURS = ("green", "yellow", "red", "grey")
+RULE_KINDS = ("threshold", "stalled", "stale")
+RULE_OPS = (">", ">=", "<", "<=")
+RULE_SCHEMA = {
+    "kind": ("threshold", _one_of(*RULE_KINDS), f"one of {', '.join(RULE_KINDS)}"),
+    "variable": ("", _string, "a 'dataset.variable' declared under [datasets]"),
+    "dataset": ("", _string, "a dataset declared under [datasets]"),
+    "op": (None, _one_of(*RULE_OPS), f"one of {' '.join(RULE_OPS)}"),
+    "yellow": (None, _number, "a number"),
+    "red": (None, _number, "a number"),
+    "steps": (None, _int(1), "a positive whole number of steps"),
+    "colour": (None, _one_of(*STATUS_COLOURS[1:]), "'yellow', 'red' or 'grey'"),
+    "hosts": (("*",), _globs, "a glob or a list of host names or globs like 'ldc*'"),
+    "label": ("", _string, "a short description like 'disk nearly full'"),
+}
+# Which keys each kind takes (besides kind, hosts, label); any other is an error.
+RULE_KEYS = {
+    "threshold": {"variable", "op", "yellow", "red"},
+    "stalled": {"variable", "steps", "colour"},
+    "stale": {"dataset", "steps", "colour"},
+}
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    """One ``[[status.rules]]`` entry; see config/affair.toml for the three kinds."""
+
+    kind: str
+    dataset: str
+    variable: str  # '' for a 'stale' rule, which watches a whole dataset
+    op: str
+    yellow: float | None
+    red: float | None
+    steps: int
+    colour: str
+    hosts: tuple
+    label: str
+
+    @property
+    def name(self):
+        """How the rule reads on a page: its label, or e.g. 'system.cpu_user > 80 / 95'."""
+        if self.label:
+            return self.label
+        if self.kind == "threshold":
+            limits = " / ".join(f"{v:g}" for v in (self.yellow, self.red) if v is not None)
+            return f"{self.dataset}.{self.variable} {self.op} {limits}"
+        if self.kind == "stalled":
+            return f"{self.dataset}.{self.variable} not increasing for {self.steps} steps"
+        return f"{self.dataset}: no sample for {self.steps} steps"
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    stale_steps: int = 6
+    rules: tuple = ()
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    out_dir: str = "site"
+    graphs_dir: str = ""
+    title: str = "affair"
+    refresh: int = 30
+    groups: dict = field(default_factory=dict)  # group name -> tuple of globs, in file order
+    key_variables: tuple = ()  # ('dataset', 'variable') pairs
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    plot: int = 60  # seconds between passes; 0: never
+    site: int = 30
+
+
 @dataclass(frozen=True)
 class Graph:
     """One configured graph (``[graphs.<name>]``); per-node default graphs need none."""
@@ -268,6 +379,9 @@ class Config:
     collector: CollectorConfig
     datasets: dict
     graphs: dict = field(default_factory=dict)  # name -> Graph, in file order
+    site: SiteConfig = field(default_factory=SiteConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -304,6 +418,7 @@ def load_config(path=None):
 def parse_config(raw, path="<config>"):
     """Validate an already-parsed TOML document (tests feed dicts straight in)."""
     sections = {"recorder", "archive", "collector", "datasets", "graphs"}
+    sections |= {"site", "status", "schedule"}
     _reject_unknown(raw, sections, path, "")
     recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
     archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
@@ -316,6 +431,11 @@ def parse_config(raw, path="<config>"):
     for name, dataset in builtin_datasets().items():
         datasets.setdefault(name, dataset)
     graphs = _graphs(raw.get("graphs", {}), datasets, path)
+    schedule = ScheduleConfig(
+        **_section(raw.get("schedule", {}), SCHEDULE_SCHEMA, path, "schedule")
+    )
+    site = _site(raw.get("site", {}), datasets, schedule, path)
+    status = _status(raw.get("status", {}), datasets, path)
     return Config(
         path=str(path),
         recorder=RecorderConfig(**recorder),
@@ -325,6 +445,9 @@ def parse_config(raw, path="<config>"):
         collector=CollectorConfig(**collector),
         datasets=datasets,
         graphs=graphs,
+        site=site,
+        status=status,
+        schedule=schedule,
     )
 
 
@@ -451,6 +574,97 @@ def _graphs(raw, datasets, path):
         values["title"] = values["title"] or name.replace("_", " ")
         graphs[name] = Graph(name=name, **values)
     return graphs
+
+
+def _site(raw, datasets, schedule, path):
+    values = _section(raw, SITE_SCHEMA, path, "site")
+    if values["refresh"] is None:  # pages reload as often as they are rebuilt
+        values["refresh"] = schedule.site or 60
+    groups = {}
+    for name, patterns in values["groups"].items():
+        key = f"site.groups.{name}"
+        _check_name_at(path, key, "dataset", name)  # same safe charset: it becomes an anchor
+        try:
+            groups[name] = _globs(patterns)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                path, key, "a glob or a list of globs like 'ldc*'", patterns
+            ) from None
+    values["groups"] = groups
+    values["key_variables"] = tuple(
+        _variable_ref(ref, datasets, path, "site.key_variables") for ref in values["key_variables"]
+    )
+    return SiteConfig(**values)
+
+
+def _status(raw, datasets, path):
+    values = _section(raw, STATUS_SCHEMA, path, "status")
+    rules = []
+    for index, table in enumerate(values["rules"]):
+        key = f"status.rules[{index}]"
+        rule = _section(table, RULE_SCHEMA, path, key)
+        allowed = RULE_KEYS[rule["kind"]] | {"kind", "hosts", "label"}
+        for given in table:
+            if given not in allowed:
+                raise ConfigError(
+                    path,
+                    f"{key}.{given}",
+                    f"no {given!r} in a {rule['kind']!r} rule (it takes: {', '.join(sorted(allowed))})",
+                )
+        rules.append(_rule(rule, datasets, path, key))
+    return StatusConfig(stale_steps=values["stale_steps"], rules=tuple(rules))
+
+
+def _rule(rule, datasets, path, key):
+    kind = rule["kind"]
+    if kind == "stale":
+        if rule["dataset"] not in datasets:
+            raise ConfigError(
+                path, f"{key}.dataset", "a dataset declared under [datasets]", rule["dataset"]
+            )
+        dataset, variable = rule["dataset"], ""
+    else:
+        dataset, variable = _variable_ref(rule["variable"], datasets, path, f"{key}.variable")
+    if kind == "threshold":
+        yellow, red, op = rule["yellow"], rule["red"], rule["op"] or ">"
+        if yellow is None and red is None:
+            raise ConfigError(path, f"{key}.red", "a 'yellow' or 'red' threshold (or both)")
+        if yellow is not None and red is not None:
+            upward = op in (">", ">=")
+            if (red <= yellow) if upward else (red >= yellow):
+                side = "above" if upward else "below"
+                raise ConfigError(
+                    path, f"{key}.red", f"a threshold {side} yellow ({yellow:g}) for '{op}'", red
+                )
+    else:
+        yellow = red = op = None
+    return StatusRule(
+        kind=kind,
+        dataset=dataset,
+        variable=variable,
+        op=op or "",
+        yellow=yellow,
+        red=red,
+        steps=rule["steps"] or 6,
+        colour=rule["colour"] or ("grey" if kind == "stale" else "red"),
+        hosts=rule["hosts"],
+        label=rule["label"],
+    )
+
+
+def _variable_ref(ref, datasets, path, key):
+    """'dataset.variable' -> ('dataset', 'variable'), both declared, or a ConfigError."""
+    dataset_name, _, variable = str(ref).partition(".")
+    dataset = datasets.get(dataset_name)
+    if dataset is None:
+        expected = (
+            f"'dataset.variable' with a dataset declared under [datasets] ({', '.join(datasets)})"
+        )
+        raise ConfigError(path, key, expected, ref)
+    if variable not in dataset.variables:
+        expected = f"a variable of dataset {dataset_name!r} ({', '.join(dataset.variables)})"
+        raise ConfigError(path, key, expected, ref)
+    return dataset_name, variable
 
 
 def _check_name_at(path, key, kind, name):

@@ -3,14 +3,21 @@
 Starts a recorder process, this machine's real collector process and K
 simulated nodes (in this process, through the same Sender a collector
 uses), backfills a day of history for the simulated nodes so the archives
-are not empty, then runs live until --seconds pass or Ctrl-C.
+are not empty, then starts ``affair schedule`` (plot and site) and serves
+the pages on http://127.0.0.1:8080 (or the next free port), and runs live
+until --seconds pass or Ctrl-C. One simulated node goes quiet after the
+backfill, as a node whose collector died, so the pages show grey too.
 """
 
+import errno
+import functools
+import http.server
 import logging
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,11 +41,15 @@ def local_host_name():
     return name if is_valid("host", name) else "localhost"
 
 
-def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
+def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
     config = load_config(config_path)
     workdir = Path(workdir).resolve()
     data_dir = workdir / "data"
+    site_dir = workdir / "site"
+    graphs_dir = site_dir / "graphs"  # inside the served directory, so pages reach the PNGs
     workdir.mkdir(parents=True, exist_ok=True)
+    site_dir.mkdir(exist_ok=True)
+    server = None
     endpoint = free_tcp_endpoint()
     step = config.recorder.step
     stop = stop_on_signals()
@@ -74,8 +85,28 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
         sender = Sender(
             endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
         )
+        last_sent = None
         if simulated:
-            _backfill(sender, simulated, backfill_seconds, step, stop)
+            last_sent = _backfill(sender, simulated, backfill_seconds, step, stop)
+        children.append(
+            _spawn(
+                "scheduler",
+                [
+                    "-m",
+                    "affair",
+                    "schedule",
+                    "--data-dir",
+                    str(data_dir),
+                    "--graphs",
+                    str(graphs_dir),
+                    "--out",
+                    str(site_dir),
+                ],
+                config_path,
+                workdir,
+            )
+        )
+        server, url = serve_site(site_dir, port)
         print(
             f"affair demo: recorder on {endpoint}; RRDs for {nodes} simulated nodes and "
             f"{local_host_name()} under {data_dir}",
@@ -86,12 +117,45 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds):
             "/system.rrd AVERAGE -s -1h",
             flush=True,
         )
-        _run_live(sender, simulated, step, stop, started, seconds, children)
+        print(f"affair demo: status pages on {url}", flush=True)
+        if len(simulated) >= 4:
+            quiet = simulated.pop()
+            print(
+                f"  {quiet.name} stops sending now, like a node whose collector died: it turns "
+                f"grey after {config.status.stale_steps * step} s",
+                flush=True,
+            )
+        _run_live(sender, simulated, step, stop, started, seconds, children, last_sent)
         sender.flush(5.0)
         sender.close()
     finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         _stop_children(children)
     return 0
+
+
+def serve_site(directory, port, attempts=10):
+    """Serve ``directory`` on 127.0.0.1 from a thread: ``port``, the next free one, or any."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    candidates = [*range(port, port + attempts), 0] if port else [0]
+    for candidate in candidates:
+        try:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", candidate), handler)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            continue
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="demo-http", daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    raise RuntimeError("no free port to serve the site on")  # unreachable: port 0 always binds
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        log.debug("http: " + format, *args)
 
 
 def _spawn(what, arguments, config_path, workdir):
@@ -120,10 +184,13 @@ def _backfill(sender, simulated, backfill_seconds, step, stop):
             log.warning("backfill: %d samples still unacknowledged", sender.buffered)
         chunk_start = chunk_end + step
     log.info("backfill done: %d samples acknowledged", sender.stats.acked)
+    return last
 
 
-def _run_live(sender, simulated, step, stop, started, seconds, children):
-    next_tick = (time.time() // step + 1) * step
+def _run_live(sender, simulated, step, stop, started, seconds, children, last_sent=None):
+    # Carry on from the last backfilled sample (catching up at once), so the backfill
+    # leaves no gap in the archives; without a backfill, start at the next tick.
+    next_tick = last_sent + step if last_sent is not None else (time.time() // step + 1) * step
     while not stop.is_set():
         if seconds is not None and time.monotonic() - started >= seconds:
             break

@@ -49,6 +49,12 @@ CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts);
 """
 
 
+_INSERT = (
+    "INSERT OR IGNORE INTO samples (ts, host, dataset, instance, vals, received)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def day_name(timestamp):
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
@@ -97,40 +103,61 @@ class Journal:
         """
         day, connection = self._connection_for_now()
         received = self.clock()
-        today_starts = _day_start(received)
-        earlier = None  # the earlier day files, listed once per call if needed
-        positions = []
+        held = self._held_earlier(samples, day, received)
+        rows = [
+            (
+                sample.ts,
+                sample.host,
+                sample.dataset,
+                sample.instance,
+                json.dumps(sample.values, allow_nan=False, separators=(",", ":")),
+                received,
+            )
+            for sample, is_held in zip(samples, held, strict=True)
+            if not is_held
+        ]
         cursor = connection.cursor()
         cursor.execute("BEGIN")
         try:
-            for sample in samples:
-                if sample.ts - self.lookback < today_starts:
-                    if earlier is None:
-                        earlier = [p for p in self.day_files() if p.stem < day]
-                    if self._held_earlier(sample, earlier):
-                        positions.append(None)
-                        continue
-                cursor.execute(
-                    "INSERT OR IGNORE INTO samples (ts, host, dataset, instance, vals, received)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        sample.ts,
-                        sample.host,
-                        sample.dataset,
-                        sample.instance,
-                        json.dumps(sample.values, allow_nan=False, separators=(",", ":")),
-                        received,
-                    ),
-                )
-                positions.append((day, cursor.lastrowid) if cursor.rowcount == 1 else None)
+            before = connection.total_changes
+            cursor.executemany(_INSERT, rows)
+            if connection.total_changes - before == len(rows):
+                # The usual case, no resends: one transaction, consecutive row ids.
+                (last,) = cursor.execute("SELECT last_insert_rowid()").fetchone()
+                fresh = [(day, row_id) for row_id in range(last - len(rows) + 1, last + 1)]
+            else:
+                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN")
+                fresh = []
+                for row in rows:  # some were resends: find out which, row by row
+                    cursor.execute(_INSERT, row)
+                    fresh.append((day, cursor.lastrowid) if cursor.rowcount == 1 else None)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
-        return positions
+        fresh = iter(fresh)
+        return [None if is_held else next(fresh) for is_held in held]
 
-    def _held_earlier(self, sample, earlier_files):
-        """Whether an earlier day file already holds this sample (a resend across midnight)."""
+    def _held_earlier(self, samples, today, received):
+        """For each sample, whether an earlier day file holds it (a resend across midnight).
+
+        Only samples older than today (less the lookback) can be there, so the
+        usual batch costs one comparison a sample and no lookup at all.
+        """
+        today_starts = _day_start(received)
+        earlier = None  # the earlier day files, listed once per call if needed
+        held = []
+        for sample in samples:
+            if sample.ts - self.lookback >= today_starts:
+                held.append(False)
+                continue
+            if earlier is None:
+                earlier = [p for p in self.day_files() if p.stem < today]
+            held.append(self._held_in(sample, earlier))
+        return held
+
+    def _held_in(self, sample, earlier_files):
         first = day_name(max(0.0, sample.ts - self.lookback))
         for path in earlier_files:
             day = path.stem

@@ -1,12 +1,12 @@
 """The recorder: receive -> validate -> journal -> ack, and hand over to the writer.
 
-One thread receives on a ZeroMQ ROUTER socket, validates each sample,
+This process receives on a ZeroMQ ROUTER socket, validates each sample,
 journals the good ones in one SQLite transaction per burst, and only then
 acks them: an ack means the sample survives a SIGKILL of this process.
-A second thread (:mod:`affair.writer`) turns journaled samples into RRD
-rows. The two meet in a queue whose depth is bounded: when the writer falls
-``queue_limit`` samples behind, receiving pauses, ZeroMQ's buffers fill, and
-senders keep their samples until acks resume (carbon's "cache full" pause).
+A child process (:mod:`affair.writer_process`) turns journaled samples into
+RRD rows. Their queue is bounded: when the writer falls ``queue_limit``
+samples behind, receiving pauses, ZeroMQ's buffers fill, and senders keep
+their samples until acks resume (carbon's "cache full" pause).
 
 With a CURVE secret key (``[recorder] curve_secret_key_file``) every
 connection must complete a CURVE handshake with a key on the allow-list
@@ -19,25 +19,25 @@ that floods the recorder delays the others by one bounded burst at most.
 import fcntl
 import json
 import logging
+import multiprocessing
 import os
-import queue
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from affair import wire
 from affair.auth import start_authenticator
 from affair.errors import WireError
-from affair.journal import Journal, Watermark, read_after
+from affair.journal import Journal, Watermark
 from affair.selfmetrics import Metrics
 from affair.store import RrdStore
 from affair.validate import Rejected, Sample, SeriesCap, validate_sample
-from affair.writer import RrdWriter
+from affair.writer_process import STOP, encode_batch, writer_main
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _HANDSHAKE_FAILURES = (
 
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
 BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
-_STOP = object()
+WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
 
 
 def _is_local(endpoint):
@@ -136,24 +136,24 @@ class Recorder:
             lookback=config.recorder.max_future_skew,
         )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
-        self.writer = RrdWriter(
-            self.store, self.metrics, self.watermark, config.recorder.write_delay, clock=clock
-        )
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)
         self.reject_log = RejectionLog()
         self.endpoint = None  # the address actually bound, once running
-        self._queue = queue.SimpleQueue()
-        self._enqueued = 0  # samples handed to the writer (receiving thread only)
-        self._dequeued = 0  # samples taken by the writer (writer thread only)
-        self._writer_thread = None
-        self._writer_error = None
-        self._stopping = threading.Event()  # tells a long replay to stop early
+        self._enqueued = 0  # samples handed to the writer
+        self._done = 0  # samples the writer has taken
+        self._writer_pending = 0  # samples the writer holds for batching
+        self._writer = None  # the child process
+        self._writer_ready = False  # set by its first report, after its replay
+        self._to_writer = None  # PUSH socket of batches
+        self._from_writer = None  # PULL socket of reports
 
     # --- life cycle ---
 
     def run(self, stop, ready=None):
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            self._open_writer_sockets()
+            self._start_writer(stop)
             authenticator = None
             if self.server_key is not None:
                 authenticator = start_authenticator(self.context, self.allowed_keys or ())
@@ -166,21 +166,17 @@ class Recorder:
                     "(see config/production.toml)",
                     self.endpoint,
                 )
-            self._writer_thread = threading.Thread(target=self._writer_main, name="rrd-writer")
-            self._writer_thread.start()
             if ready is not None:
                 ready.set()
             try:
                 self._serve(socket, monitor, stop)
             finally:
-                self._stopping.set()
                 socket.disable_monitor()
                 monitor.close(linger=0)
                 socket.close(linger=0)
                 if authenticator is not None:
                     authenticator.stop()
-                self._queue.put(_STOP)
-                self._writer_thread.join()
+                self._stop_writer()
                 self.journal.close()
                 self._write_metrics_file()
                 log.info(
@@ -189,8 +185,102 @@ class Recorder:
                     self.metrics.counts["written"],
                     sum(v for k, v in self.metrics.counts.items() if k.startswith("rej_")),
                 )
-        if self._writer_error:
-            raise self._writer_error
+
+    # --- the writer process ---
+
+    def _open_writer_sockets(self):
+        self._to_writer = self.context.socket(zmq.PUSH)
+        self._to_writer.setsockopt(zmq.LINGER, 0)
+        self._to_writer.setsockopt(zmq.SNDHWM, 0)  # bounded by queue_limit instead
+        self._to_writer.bind("tcp://127.0.0.1:*")
+        self._from_writer = self.context.socket(zmq.PULL)
+        self._from_writer.setsockopt(zmq.LINGER, 0)
+        self._from_writer.bind("tcp://127.0.0.1:*")
+
+    def _start_writer(self, stop):
+        """Start a writer and wait until it has replayed the journal.
+
+        New samples are journaled only after the replay, so the writer sees
+        every sample exactly once and in journal order.
+        """
+        spawn = multiprocessing.get_context("spawn")
+        self._writer = spawn.Process(
+            target=writer_main,
+            name="affair-rrd-writer",
+            args=(
+                self.config,
+                self._to_writer.getsockopt_string(zmq.LAST_ENDPOINT),
+                self._from_writer.getsockopt_string(zmq.LAST_ENDPOINT),
+                os.getpid(),
+                logging.getLevelName(logging.getLogger().level),
+            ),
+        )
+        self._writer.start()
+        # Whatever was in flight to a previous writer is in the journal; the
+        # new one replays it, so the queue starts empty.
+        self._enqueued = self._done = self._writer_pending = 0
+        self._writer_ready = False
+        waited = time.monotonic()
+        while not self._writer_ready and not stop.is_set():
+            if not self._writer.is_alive():
+                raise RuntimeError(f"the RRD writer exited at start (code {self._writer.exitcode})")
+            if self._from_writer.poll(100):
+                self._read_reports()
+            if time.monotonic() - waited > 5:
+                log.info("waiting for the RRD writer to replay the journal...")
+                waited = time.monotonic()
+
+    def _check_writer(self, stop):
+        if self._writer.is_alive():
+            return
+        log.error(
+            "the RRD writer process died (exit code %s); starting a new one, which replays "
+            "the journal",
+            self._writer.exitcode,
+        )
+        self._writer.join()
+        time.sleep(1)
+        self._start_writer(stop)
+
+    def _stop_writer(self):
+        if self._writer is None:
+            return
+        if self._writer.is_alive():
+            self._to_writer.send(STOP)
+            deadline = time.monotonic() + WRITER_STOP_TIMEOUT
+            while self._writer.is_alive() and time.monotonic() < deadline:
+                if self._from_writer.poll(100):
+                    self._read_reports()
+            if self._writer.is_alive():
+                log.error("the RRD writer did not finish in %ds; stopping it", WRITER_STOP_TIMEOUT)
+                self._writer.terminate()
+        self._writer.join()
+        self._read_reports()
+        self._to_writer.close()
+        self._from_writer.close()
+
+    def _read_reports(self):
+        while True:
+            try:
+                report = msgpack.unpackb(self._from_writer.recv(zmq.NOBLOCK), strict_map_key=False)
+            except zmq.Again:
+                return
+            self._writer_ready = self._writer_ready or report.get("ready", False)
+            self._done += report["done"]
+            self._writer_pending = report.get("pending", 0)
+            for name, delta in report["counts"].items():
+                self.metrics.add(name, delta)
+            self.metrics.merge_delivery(report["delivery"])
+
+    def _enqueue(self, fresh):
+        try:
+            self._to_writer.send(encode_batch(fresh), zmq.NOBLOCK)
+        except zmq.Again:
+            # No writer connected (it just died): these samples are in the
+            # journal, and the next writer replays them.
+            log.warning("no RRD writer to take %d samples; they wait in the journal", len(fresh))
+            return
+        self._enqueued += len(fresh)
 
     def _bind(self):
         socket = self.context.socket(zmq.ROUTER)
@@ -209,23 +299,27 @@ class Recorder:
     def _serve(self, socket, monitor, stop):
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
+        poller.register(self._from_writer, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)
         interval = self.config.recorder.self_interval
         next_self_sample = (int(self.clock()) // interval + 1) * interval
         next_retention = 0.0
         write_calls = write_seconds = 0.0
         while not stop.is_set():
-            if self._writer_error:
-                raise self._writer_error
+            self._check_writer(stop)
             if self.queue_depth() > self.config.recorder.queue_limit:
-                time.sleep(0.05)  # backpressure: let ZeroMQ and the senders hold the data
+                # backpressure: let ZeroMQ and the senders hold the data
+                if self._from_writer.poll(50):
+                    self._read_reports()
                 self._read_monitor(monitor)
-            else:
-                ready = dict(poller.poll(100))
-                if socket in ready:
-                    self._receive_burst(socket)
-                if monitor in ready:
-                    self._read_monitor(monitor)
+                continue
+            events = dict(poller.poll(100))
+            if self._from_writer in events:
+                self._read_reports()
+            if socket in events:
+                self._receive_burst(socket)
+            if monitor in events:
+                self._read_monitor(monitor)
             now = self.clock()
             if now >= next_self_sample:
                 self._record_self(now, write_calls, write_seconds)
@@ -237,7 +331,8 @@ class Recorder:
                 next_retention = now + 3600
 
     def queue_depth(self):
-        return self._enqueued - self._dequeued
+        """Samples journaled but not yet written: in transit plus held by the writer."""
+        return self._enqueued - self._done + self._writer_pending
 
     # --- receiving ---
 
@@ -303,8 +398,7 @@ class Recorder:
                     self.metrics.add("accepted")
                     fresh.append((position, sample))
             if fresh:
-                self._enqueued += len(fresh)
-                self._queue.put(fresh)
+                self._enqueue(fresh)
         for identity, (acked, rejected) in replies.items():
             if not acked and not rejected:
                 continue
@@ -350,8 +444,7 @@ class Recorder:
         positions = self.journal.append(admitted)
         fresh = [(p, s) for p, s in zip(positions, admitted, strict=True) if p is not None]
         if fresh:
-            self._enqueued += len(fresh)
-            self._queue.put(fresh)
+            self._enqueue(fresh)
 
     def _write_metrics_file(self):
         """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
@@ -373,59 +466,3 @@ class Recorder:
             keep_from = saved[0]  # never delete what the writer has not applied yet
         for day in self.journal.remove_days_before(keep_from):
             log.info("journal day %s is older than %d days: removed", day, keep_days)
-
-    # --- the writer thread ---
-
-    def _writer_main(self):
-        try:
-            if not self._replay():
-                return  # stopped mid-replay: what is queued is journaled, replayed next start
-            stopping = False
-            while not stopping:
-                try:
-                    batches = [self._queue.get(timeout=0.1)]
-                except queue.Empty:
-                    batches = []
-                while True:
-                    try:
-                        batches.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                for batch in batches:
-                    if batch is _STOP:
-                        stopping = True
-                        continue
-                    self._dequeued += len(batch)
-                    self.writer.add(batch)
-                self.writer.write_due(force=stopping)
-        except BaseException as error:  # surfaced to the receiving thread, which stops
-            log.exception("the RRD writer failed")
-            self._writer_error = error
-
-    def _replay(self):
-        """Write what the journal holds past the watermark (after a crash).
-
-        Returns False if told to stop first: the watermark then stays where
-        the replay got to, and nothing newer may be written before the rest.
-        """
-        replayed = 0
-        chunk = []
-        for position, ts, host, dataset, instance, values in read_after(
-            self.journal.directory, self.watermark.load()
-        ):
-            chunk.append((position, Sample(0, ts, host, dataset, instance, values)))
-            if len(chunk) >= 10_000:
-                if self._stopping.is_set():
-                    log.info("stopping: the rest of the journal is replayed at the next start")
-                    return False
-                self.writer.add(chunk, replayed=True)
-                self.writer.write_due(force=True)
-                replayed += len(chunk)
-                chunk = []
-        if chunk:
-            self.writer.add(chunk, replayed=True)
-            self.writer.write_due(force=True)
-            replayed += len(chunk)
-        if replayed:
-            log.info("replayed %d journaled samples into the RRDs", replayed)
-        return True

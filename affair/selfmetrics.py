@@ -101,7 +101,6 @@ class Metrics:
         self._lock = threading.Lock()
         self._delivery = {}  # sender -> [count, total, worst]
         self._reports = {}  # sender -> (dropped, buffered), its latest status
-        self._reported = set()  # senders that reported in this interval
 
     def sender_report(self, sender, status):
         """A sender's own status from a DATA message (receiving thread only)."""
@@ -110,20 +109,30 @@ class Metrics:
         old_dropped, old_buffered = self._reports.get(sender, (0, 0))
         dropped, buffered = status["dropped"], status["buffered"]
         self._reports[sender] = (dropped, buffered)
-        self._reported.add(sender)
         self.counts["sender_dropped"] += dropped - old_dropped
         self.counts["sender_buffered"] += buffered - old_buffered
 
     def add(self, name, amount=1):
         self.counts[name] += amount
 
-    def observe_delivery(self, seconds, sender=""):
+    def observe_delivery(self, latencies_by_sender):
+        """``{sender: [seconds, ...]}`` for the rows just written."""
         with self._lock:
-            for key in ("", sender) if sender else ("",):
-                entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
-                entry[0] += 1
-                entry[1] += seconds
-                entry[2] = max(entry[2], seconds)
+            for sender, latencies in latencies_by_sender.items():
+                for key in ("", sender) if sender else ("",):
+                    entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
+                    entry[0] += len(latencies)
+                    entry[1] += sum(latencies)
+                    entry[2] = max(entry[2], max(latencies))
+
+    def merge_delivery(self, delivery):
+        """Add another process's ``take_interval()`` result to ours."""
+        with self._lock:
+            for sender, (count, total, worst) in delivery.items():
+                entry = self._delivery.setdefault(sender, [0, 0.0, 0.0])
+                entry[0] += count
+                entry[1] += total
+                entry[2] = max(entry[2], worst)
 
     def take_interval(self):
         """Return and reset the per-interval delivery statistics."""
@@ -147,13 +156,13 @@ class Metrics:
         values["delivery_max"] = overall[2] if overall else None
         values["sender_dropped"] = counts["sender_dropped"]
         values["sender_buffered"] = counts["sender_buffered"]
+        # A row per sender whose samples were written in the interval, with its
+        # latest own report; a sender heard from but not written (all refused,
+        # or all resends) still counts in the totals above.
         per_sender = {}
-        for sender in sorted(set(delivery) | self._reported):
-            row = per_sender[sender_instance(sender)] = {"samples": 0.0}
-            if sender in delivery:
-                count, total, worst = delivery[sender]
-                row.update(latency_avg=total / count, latency_max=worst, samples=float(count))
+        for sender, (count, total, worst) in delivery.items():
+            row = {"latency_avg": total / count, "latency_max": worst, "samples": float(count)}
             if sender in self._reports:
                 row["dropped"], row["buffered"] = (float(n) for n in self._reports[sender])
-        self._reported = set()
+            per_sender[sender_instance(sender)] = row
         return values, per_sender

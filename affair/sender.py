@@ -149,25 +149,29 @@ class Sender:
     # --- the network side ---
 
     def pump(self, timeout=0.0):
-        """Send what is due and read acks, for at most ``timeout`` seconds."""
-        deadline = self.clock() + timeout
+        """Send what is due and read acks, for at most ``timeout`` seconds.
+
+        Waiting uses the real monotonic clock; the injected ``clock`` only
+        decides resends and backoff, so tests can move it at will.
+        """
+        deadline = time.monotonic() + timeout
         while True:
             self._send_due()
-            remaining = deadline - self.clock()
+            remaining = deadline - time.monotonic()
             wait_ms = max(0, int(min(remaining, 0.05) * 1000))
             if self._socket is not None and self._socket.poll(wait_ms, zmq.POLLIN):
                 self._read_acks()
             elif self._socket is None and remaining > 0:
                 time.sleep(min(remaining, 0.05))
             self._read_monitor()
-            if self.clock() >= deadline:
+            if time.monotonic() >= deadline:
                 return
 
     def flush(self, timeout=5.0):
         """Pump until everything is acked or ``timeout`` passes; True if all acked."""
-        deadline = self.clock() + timeout
-        while self._pending and self.clock() < deadline:
-            self.pump(min(0.1, max(0.0, deadline - self.clock())))
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            self.pump(min(0.1, max(0.0, deadline - time.monotonic())))
         return not self._pending
 
     def close(self):

@@ -76,8 +76,9 @@ class RrdWriter:
                 names = _variables_in(rows)
                 series_file = self.store.open_series(host, dataset, instance, names, rows[0][1].ts)
                 self._open[series] = series_file
-            new_names = [n for n in _variables_in(rows) if n not in series_file.variables]
-            if new_names:
+            known = series_file.known_names
+            if any(not (row[1].values.keys() <= known) for row in rows):
+                new_names = [n for n in _variables_in(rows) if n not in known]
                 self.store.add_variables(series_file, new_names)
         except AffairError as error:
             self.metrics.add("rej_write_error", len(rows))
@@ -132,8 +133,11 @@ class RrdWriter:
         self.metrics.add("written", len(written))
         self.metrics.add("rrd_updates")
         self.metrics.add("write_seconds", elapsed)
+        latencies = {}
         for _, _, sample in written:
-            self.metrics.observe_delivery(now - sample.ts, sample.sender)
+            latencies.setdefault(sample.sender, []).append(now - sample.ts)
+        if latencies:
+            self.metrics.observe_delivery(latencies)
 
     def _advance_watermark(self):
         if self.watermark is None:

@@ -5,13 +5,16 @@ collectors say they took is compared with the journal (the raw archive,
 one row per sample) and with the RRD rows at the finest resolution.
 """
 
+import contextlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import rrdtool
 
@@ -115,7 +118,15 @@ def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tm
             what="every collector's first rows",
         )
         time.sleep(3)  # rows journaled, acked and held for batching when the kill comes
-        first.kill()  # SIGKILL: no flush, no goodbye
+        # SIGKILL to the recorder and its RRD writer child at once, as systemd's
+        # KillMode=control-group or the OOM killer would: no flush, no goodbye.
+        helpers = psutil.Process(first.process.pid).children(recursive=True)
+        assert helpers  # the RRD writer (and multiprocessing's helper)
+        for pid in [first.process.pid, *(h.pid for h in helpers)]:
+            with contextlib.suppress(ProcessLookupError):  # a helper may go with its parent
+                os.kill(pid, signal.SIGKILL)
+        first.process.wait(timeout=10)
+        psutil.wait_procs(helpers, timeout=10)
         killed = time.time()
         time.sleep(30)
         restarted = time.time()

@@ -105,11 +105,11 @@ def test_sender_reports_reach_the_recorders_own_values():
     metrics.sender_report("ldc01", {"dropped": 5, "buffered": 40})
     metrics.sender_report("ldc02", {"dropped": 0, "buffered": 3})
     metrics.sender_report("ldc01", {"dropped": 7, "buffered": 0})  # newer figures replace older
-    metrics.observe_delivery(2.0, "ldc02")
+    metrics.observe_delivery({"ldc02": [2.0]})
     values, per_sender = metrics.self_samples(0, 0, 0)
     assert (values["sender_dropped"], values["sender_buffered"]) == (7.0, 3.0)
+    # a row for each sender written in the interval, with its latest report
     assert per_sender == {
-        "ldc01": {"samples": 0.0, "dropped": 7.0, "buffered": 0.0},
         "ldc02": {
             "samples": 1.0,
             "latency_avg": 2.0,
@@ -118,9 +118,10 @@ def test_sender_reports_reach_the_recorders_own_values():
             "buffered": 3.0,
         },
     }
-    # a quiet interval has no per-sender rows; the totals stay
+    metrics.observe_delivery({"ldc01": [1.0, 3.0]})
     values, per_sender = metrics.self_samples(0, 0, 0)
-    assert (values["sender_dropped"], per_sender) == (7.0, {})
+    assert values["sender_dropped"] == 7.0  # the totals stay
+    assert per_sender["ldc01"]["dropped"] == 7.0 and per_sender["ldc01"]["samples"] == 2.0
     datasets = builtin_datasets()
     assert {"sender_dropped", "sender_buffered", "rej_auth", "rej_handshake"} <= set(
         datasets["affair"].variables

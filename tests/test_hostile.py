@@ -420,3 +420,14 @@ def test_any_sample_shape_is_validated_or_refused_with_a_reason(raw):
         return
     assert (sample.host, sample.dataset) == (raw[2], raw[3])  # names passed the checks
     assert all(v is None or math.isfinite(v) for v in sample.values.values())
+
+
+@pytest.mark.parametrize("name", [[], ["a"], {"a": 1}, b"ldc01", 5, None])
+@pytest.mark.parametrize("field", [2, 3, 4])
+def test_a_name_that_is_not_a_string_is_refused_not_a_crash(name, field):
+    # (found by the property above: the name cache once hashed whatever came)
+    raw = [1, 1.8e9, "ldc01", "system", "", {"v": 1.0}, 1]
+    raw[field] = name
+    with pytest.raises(Rejected) as caught:
+        validate_sample(raw, CONFIG, 1.8e9)
+    assert caught.value.reason == "name"

@@ -1,0 +1,171 @@
+"""``affair schedule``: run plot and site (later export) on their configured intervals.
+
+APScheduler 3.x in the background, one thread per job, so a slow plot pass
+never delays the pages. A job's passes never overlap: a pass still running
+when the next is due makes APScheduler skip that one (and say so in the
+log), and runs that were missed are coalesced into one. Every pass is
+logged with its duration and what it did; a failing pass is logged and the
+next one runs on time. SIGTERM lets running passes finish, then stops.
+
+The plotter is imported lazily: when ``affair.plot.run_plot`` exists it is
+scheduled, otherwise only the site is (the pages show placeholders). Cron
+users run ``affair plot`` and ``affair site`` instead (scripts/crontab.example).
+"""
+
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from affair.errors import AffairError
+from affair.status import percentile
+
+log = logging.getLogger(__name__)
+
+LATENCIES_KEPT = 100_000  # per run, for the latency summary at shutdown
+
+
+@dataclass
+class Job:
+    """A stage to run every ``interval`` seconds; ``run()`` returns a one-line summary."""
+
+    name: str
+    interval: float
+    run: object  # callable() -> str | None
+    passes: int = 0
+    failures: int = 0
+    busy_seconds: float = 0.0
+
+    def close(self):
+        """Called once at shutdown; returns a summary line or None."""
+        closer = getattr(self.run, "close", None)
+        return closer() if closer else None
+
+
+class SitePasses:
+    """The site job: one SiteBuilder kept across passes, latencies gathered over the run."""
+
+    def __init__(self, builder):
+        self.builder = builder
+        self.latencies = []
+
+    def __call__(self):
+        summary = self.builder.build()
+        self.latencies.extend(summary.latencies)
+        del self.latencies[:-LATENCIES_KEPT]
+        return summary.describe()
+
+    def close(self):
+        if not self.latencies:
+            return None
+        return (
+            f"sample->page latency over the run: p50 {percentile(self.latencies, 50):.1f} s, "
+            f"p95 {percentile(self.latencies, 95):.1f} s, max {max(self.latencies):.1f} s "
+            f"({len(self.latencies)} samples)"
+        )
+
+
+def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
+    """The jobs ``[schedule]`` asks for: plot (when the plotter is installed) and site."""
+    from affair.site import SiteBuilder, graphs_dir_of  # noqa: PLC0415 - keep `affair --help` light
+
+    # One graphs dir for both stages, so the pages look where the plotter draws.
+    graphs_dir = graphs_dir or graphs_dir_of(config)
+    jobs = []
+    if config.schedule.plot:
+        run_plot = _find_plotter()
+        if run_plot is not None:
+
+            def plot_pass():
+                summary = run_plot(config, data_dir=data_dir, out_dir=graphs_dir)
+                return (
+                    f"{summary.drawn} graphs drawn, {summary.skipped} skipped "
+                    f"in {summary.seconds:.2f} s"
+                )
+
+            jobs.append(Job("plot", config.schedule.plot, plot_pass))
+    if config.schedule.site:
+        builder = SiteBuilder(config, data_dir, graphs_dir, site_dir)
+        jobs.append(Job("site", config.schedule.site, SitePasses(builder)))
+    return jobs
+
+
+def _find_plotter():
+    try:
+        plot = importlib.import_module("affair.plot")
+    except ModuleNotFoundError as error:
+        if error.name != "affair.plot":
+            raise  # the plotter is there but something it needs is not: say so
+        log.warning("no plotter (affair.plot) installed: graphs are not drawn")
+        return None
+    run_plot = getattr(plot, "run_plot", None)
+    if run_plot is None:
+        log.warning("affair.plot has no run_plot(): graphs are not drawn")
+    return run_plot
+
+
+def run_schedule(jobs, stop, seconds=None):
+    """Run ``jobs`` until ``stop`` is set or ``seconds`` pass; the first passes start at once."""
+    if not jobs:
+        raise AffairError("nothing to schedule: every [schedule] interval is 0")
+    # APScheduler logs every run at INFO; we log each pass ourselves. Its warnings stay
+    # (a pass skipped because the previous one is still running).
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(len(jobs))},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    for job in jobs:
+        scheduler.add_job(
+            _run_pass,
+            "interval",
+            seconds=job.interval,
+            args=[job],
+            id=job.name,
+            name=job.name,
+            next_run_time=datetime.now(UTC),
+        )
+        log.info("scheduled %s every %g s", job.name, job.interval)
+    scheduler.start()
+    try:
+        stop.wait(seconds)
+    finally:
+        log.info("stopping: waiting for running passes to finish")
+        scheduler.shutdown(wait=True)
+        for job in jobs:
+            log.info("%s: %d passes, %d failed", job.name, job.passes, job.failures)
+            closing = job.close()
+            if closing:
+                log.info("%s: %s", job.name, closing)
+
+
+def _run_pass(job):
+    started = time.monotonic()
+    job.passes += 1
+    try:
+        summary = job.run()
+    except AffairError as error:
+        job.failures += 1
+        log.error("%s pass %d failed: %s", job.name, job.passes, error)
+    except Exception:
+        job.failures += 1
+        log.exception("%s pass %d failed", job.name, job.passes)
+    else:
+        elapsed = time.monotonic() - started
+        log.info("%s pass %d done in %.2f s: %s", job.name, job.passes, elapsed, summary or "ok")
+    finally:
+        job.busy_seconds += time.monotonic() - started
+
+
+def schedule_forever(
+    config, data_dir=None, graphs_dir=None, site_dir=None, seconds=None, stop=None
+):
+    """``affair schedule``: the configured jobs until SIGTERM/SIGINT (or ``seconds``)."""
+    stop = stop or threading.Event()
+    run_schedule(default_jobs(config, data_dir, graphs_dir, site_dir), stop, seconds)

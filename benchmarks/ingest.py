@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Ingest throughput: samples through the recorder into RRDs, against bare librrd.
+
+Three figures, all measured in this run on this machine:
+
+1. baseline: bare ``rrdtool.update`` on the same kind of files (10 DS, the
+   AFFAIR ladder), one timestamp per call, and six per call for reference;
+2. recorder: host-samples/s (10 values each) sent by a Sender over loopback
+   TCP, validated, journaled, acked and written by a real ``affair record``
+   process, from the first sample sent to the last one written;
+3. steady state: a recorder receiving 10,000 hosts at a real 10 s interval,
+   its CPU time (user + system, all threads) per wall second.
+
+Usage: benchmarks/ingest.py [--hosts 1000] [--rounds 12] [--steady-hosts 10000]
+                            [--steady-seconds 60] [--skip-steady]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import rrdtool
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from affair.config import load_config  # noqa: E402
+from affair.sender import Sender  # noqa: E402
+from affair.store import RrdStore  # noqa: E402
+
+VARIABLES = [f"v{i}" for i in range(10)]
+CONFIG = (
+    """
+[recorder]
+step = 10
+self_interval = 1
+max_sample_age = "2d"
+queue_limit = 500000
+
+[datasets.bench.variables]
+"""
+    + "\n".join(f"{name} = {{ type = 'GAUGE' }}" for name in VARIABLES)
+    + "\n"
+)
+
+
+def values(host_index, round_index):
+    return {
+        name: float((host_index * 7 + round_index * 3 + i) % 100)
+        for i, name in enumerate(VARIABLES)
+    }
+
+
+def baseline(config, directory, hosts, rounds, base):
+    store = RrdStore(config, directory)
+    files = [store.open_series(f"h{h:05d}", "bench", "", VARIABLES, base) for h in range(hosts)]
+    template = ":".join(VARIABLES)
+    started = time.perf_counter()
+    for r in range(1, rounds + 1):
+        for h, series in enumerate(files):
+            line = f"{base + 10 * r}:" + ":".join(repr(v) for v in values(h, r).values())
+            rrdtool.update(str(series.path), "--template", template, line)
+    one_per_call = hosts * rounds / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for chunk in range(rounds + 1, 2 * rounds + 1, 6):
+        for h, series in enumerate(files):
+            lines = [
+                f"{base + 10 * r}:" + ":".join(repr(v) for v in values(h, r).values())
+                for r in range(chunk, chunk + 6)
+            ]
+            rrdtool.update(str(series.path), "--template", template, *lines)
+    six_per_call = hosts * rounds / (time.perf_counter() - started)
+    return one_per_call, six_per_call
+
+
+class Recorder:
+    def __init__(self, config_path, data_dir, endpoint):
+        self.data_dir = data_dir
+        self.endpoint = endpoint
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "affair",
+                "record",
+                "--config",
+                str(config_path),
+                "--listen",
+                endpoint,
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=REPO,
+        )
+        self.metrics_path = data_dir / "_state" / "metrics.json"
+        deadline = time.monotonic() + 30
+        while not self.metrics_path.exists():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("the recorder did not start")
+            time.sleep(0.1)
+
+    def written(self):
+        try:
+            return json.loads(self.metrics_path.read_text()).get("written", 0)
+        except (ValueError, FileNotFoundError):
+            return 0
+
+    def wait_written(self, target, timeout):
+        deadline = time.monotonic() + timeout
+        while self.written() < target:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {self.written()} of {target} written after {timeout}s")
+            time.sleep(0.05)
+
+    def cpu_seconds(self):
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)
+
+
+def free_endpoint():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def send_round(sender, hosts, ts, round_index):
+    for h in range(hosts):
+        sender.submit(float(ts), f"h{h:05d}", "bench", "", values(h, round_index))
+
+
+def recorder_throughput(config_path, directory, hosts, rounds, base):
+    recorder = Recorder(config_path, directory, free_endpoint())
+    sender = Sender(
+        recorder.endpoint,
+        "bench",
+        per_series_limit=rounds + 2,
+        max_in_flight=20_000,
+        batch_size=200,
+    )
+    try:
+        send_round(sender, hosts, base, 0)  # warm-up: creates the files
+        assert sender.flush(300), "warm-up not acknowledged"
+        recorder.wait_written(hosts, 300)
+        already = recorder.written()
+        started = time.perf_counter()
+        for r in range(1, rounds + 1):
+            send_round(sender, hosts, base + 10 * r, r)
+            sender.pump(0)
+        assert sender.flush(600), "samples not acknowledged"
+        recorder.wait_written(already + hosts * rounds, 600)
+        elapsed = time.perf_counter() - started
+    finally:
+        sender.close()
+        recorder.stop()
+    return hosts * rounds / elapsed
+
+
+def steady_state(config_path, directory, hosts, seconds):
+    recorder = Recorder(config_path, directory, free_endpoint())
+    sender = Sender(
+        recorder.endpoint, "bench", per_series_limit=100, max_in_flight=20_000, batch_size=200
+    )
+    try:
+        tick = (int(time.time()) // 10 + 1) * 10
+        while time.time() < tick:
+            sender.pump(0.1)
+        send_round(sender, hosts, tick, 0)  # warm-up: creates the files
+        assert sender.flush(600), "warm-up not acknowledged"
+        recorder.wait_written(hosts, 600)
+        tick = (int(time.time()) // 10 + 1) * 10
+        while time.time() < tick:
+            sender.pump(0.1)
+        cpu_before, wall_before = recorder.cpu_seconds(), time.monotonic()
+        rounds = 0
+        while time.monotonic() - wall_before < seconds:
+            if time.time() >= tick:
+                rounds += 1
+                send_round(sender, hosts, tick, rounds)
+                tick += 10
+            sender.pump(0.05)
+        cpu = recorder.cpu_seconds() - cpu_before
+        wall = time.monotonic() - wall_before
+        assert sender.flush(120)
+    finally:
+        sender.close()
+        recorder.stop()
+    return cpu / wall, rounds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument(
+        "--rounds", type=int, default=12, help="timestamps per host (a multiple of 6)"
+    )
+    parser.add_argument("--steady-hosts", type=int, default=10_000)
+    parser.add_argument("--steady-seconds", type=float, default=60)
+    parser.add_argument("--skip-steady", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="affair-ingest-"))
+    try:
+        config_path = work / "bench.toml"
+        config_path.write_text(CONFIG)
+        config = load_config(config_path)
+        base = (int(time.time()) - 86400) // 60 * 60
+        one, six = baseline(config, work / "baseline", args.hosts, args.rounds, base)
+        print(
+            f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {sys.platform}"
+        )
+        print(f"baseline  bare rrdtool.update, 1 timestamp/call : {one:10.0f} samples/s  (1.00x)")
+        print(
+            f"baseline  bare rrdtool.update, 6 timestamps/call: {six:10.0f} samples/s  ({six / one:.2f}x)"
+        )
+        rate = recorder_throughput(config_path, work / "recorder", args.hosts, args.rounds, base)
+        print(
+            f"recorder  acked, journaled, written ({args.hosts} hosts x {args.rounds}): "
+            f"{rate:10.0f} samples/s  ({rate / one:.2f}x bare 1/call)"
+        )
+        if not args.skip_steady:
+            shutil.rmtree(work / "baseline", ignore_errors=True)
+            share, rounds = steady_state(
+                config_path, work / "steady", args.steady_hosts, args.steady_seconds
+            )
+            print(
+                f"steady    {args.steady_hosts} hosts at a 10 s interval, {rounds} rounds: recorder CPU "
+                f"{share * 100:.1f}% of one core"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

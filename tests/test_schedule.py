@@ -1,0 +1,163 @@
+"""The scheduler: passes on intervals, never overlapping, logged; the plotter found lazily."""
+
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+
+import pytest
+from conftest import REPO, wait_for
+from sitedata import SITE_CONFIG, drive, site_config
+
+from affair.errors import AffairError
+from affair.schedule import Job, SitePasses, default_jobs, run_schedule
+from affair.site import SiteBuilder
+from affair.store import RrdStore
+
+
+class Recording:
+    """A job body that records when each pass ran, optionally slow or failing."""
+
+    def __init__(self, seconds=0.0, fail=False):
+        self.seconds = seconds
+        self.fail = fail
+        self.spans = []
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        started = time.monotonic()
+        time.sleep(self.seconds)
+        with self.lock:
+            self.spans.append((started, time.monotonic()))
+        if self.fail:
+            raise RuntimeError("the disk is on fire")
+        return f"pass of {self.seconds} s"
+
+
+def test_passes_never_overlap_and_jobs_do_not_wait_for_each_other(caplog):
+    slow, fast, failing = Recording(0.45), Recording(), Recording(fail=True)
+    jobs = [Job("slow", 0.1, slow), Job("fast", 0.1, fast), Job("failing", 0.2, failing)]
+    with caplog.at_level(logging.INFO):
+        run_schedule(jobs, threading.Event(), seconds=1.6)
+
+    assert 2 <= len(slow.spans) <= 4
+    for (_, end), (start, _) in zip(slow.spans, slow.spans[1:], strict=False):
+        assert start >= end  # the next pass began only after the previous one ended
+    assert len(fast.spans) >= 6  # kept its own pace while 'slow' ran
+    assert jobs[0].passes == len(slow.spans) and jobs[0].failures == 0
+    assert jobs[2].failures == jobs[2].passes >= 3  # a failing pass does not stop the schedule
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(re.fullmatch(r"slow pass 1 done in [\d.]+ s: pass of 0.45 s", m) for m in messages)
+    assert "failing pass 1 failed" in messages
+    failure = next(r for r in caplog.records if r.getMessage() == "failing pass 1 failed")
+    assert "the disk is on fire" in str(failure.exc_info[1])
+    assert any(m.startswith("slow: ") and m.endswith("passes, 0 failed") for m in messages)
+
+
+def test_stop_waits_for_the_running_pass():
+    slow = Recording(0.6)
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    run_schedule([Job("slow", 5, slow)], stop)
+    assert len(slow.spans) == 1
+    assert slow.spans[0][1] <= time.monotonic()
+    assert 0.55 <= time.monotonic() - started < 3
+
+
+def test_nothing_to_schedule_is_an_error():
+    with pytest.raises(AffairError, match="every \\[schedule\\] interval is 0"):
+        run_schedule([], threading.Event(), seconds=0.1)
+
+
+def test_default_jobs_without_a_plotter_schedule_the_site(monkeypatch, caplog, tmp_path):
+    monkeypatch.setitem(sys.modules, "affair.plot", None)  # as if the module did not exist
+    config = site_config()
+    with caplog.at_level(logging.WARNING):
+        jobs = default_jobs(config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site")
+    assert [(j.name, j.interval) for j in jobs] == [("site", 30)]
+    assert "no plotter (affair.plot) installed: graphs are not drawn" in caplog.text
+    assert isinstance(jobs[0].run, SitePasses)
+
+
+def test_default_jobs_call_the_plotter_when_it_exists(monkeypatch, tmp_path):
+    calls = []
+
+    def run_plot(config, data_dir=None, out_dir=None, all_graphs=False, shard=(0, 1), workers=1):
+        calls.append((config, data_dir, out_dir))
+        return types.SimpleNamespace(drawn=12, skipped=3, seconds=0.25)
+
+    monkeypatch.setitem(sys.modules, "affair.plot", types.SimpleNamespace(run_plot=run_plot))
+    config = site_config(SITE_CONFIG + '\n[schedule]\nplot = "2min"\nsite = 0\n')
+    jobs = default_jobs(config, "data-x", "graphs-x", "site-x")
+    assert [(j.name, j.interval) for j in jobs] == [("plot", 120)]
+    assert jobs[0].run() == "12 graphs drawn, 3 skipped in 0.25 s"
+    assert calls == [(config, "data-x", "graphs-x")]
+    # without --graphs, plotter and site share the configured graphs dir
+    default_jobs(config, "data-x")[0].run()
+    assert calls[-1] == (config, "data-x", "graphs")
+
+
+def test_site_passes_gather_latency_over_the_run(tmp_path):
+    config = site_config()
+    store = RrdStore(config, tmp_path / "data")
+    now = time.time()
+    drive(store, "ldc01", now - 30, cpu=10.0)
+    passes = SitePasses(SiteBuilder(config, tmp_path / "data", tmp_path / "g", tmp_path / "site"))
+    assert passes().startswith("1 hosts, 3 pages in ")
+    assert passes.close() is None  # nothing new was shown yet
+    drive(store, "ldc01", now, cpu=10.0, steps=3)
+    assert "sample->page latency" in passes()
+    summary = passes.close()
+    assert summary.startswith("sample->page latency over the run: p50 ")
+    assert summary.endswith(" (3 samples)")
+
+
+@pytest.mark.integration
+def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
+    config_path = tmp_path / "affair.toml"
+    config_path.write_text(SITE_CONFIG + '\n[schedule]\nsite = "1s"\nplot = 0\n')
+    store = RrdStore(site_config(), tmp_path / "data")
+    drive(store, "gdc07", time.time(), cpu=99.0)
+    out = tmp_path / "site"
+    log_path = tmp_path / "schedule.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "affair",
+                "schedule",
+                "--config",
+                str(config_path),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        try:
+            wait_for(lambda: "site pass 2 done" in log_path.read_text(), what="two site passes")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    text = log_path.read_text()
+    assert "scheduled site every 1 s" in text
+    assert re.search(r"site pass 1 done in [\d.]+ s: 1 hosts, 3 pages in [\d.]+ s; 1 red", text)
+    assert "SIGTERM received" in text
+    assert re.search(r"site: \d+ passes, 0 failed", text)
+    status = json.loads((out / "status.json").read_text())
+    assert status["hosts"]["gdc07"]["colour"] == "red"
+    assert (out / "host" / "gdc07.html").is_file()

@@ -1,0 +1,60 @@
+"""The Sender's bookkeeping: bounded buffer, oldest dropped and counted, resend after timeout."""
+
+import time
+
+import zmq
+
+from affair import wire
+from affair.sender import Sender
+from tests.conftest import free_endpoint
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_full_buffer_drops_the_oldest_of_that_series_and_counts_it():
+    sender = Sender(free_endpoint(), "n", per_series_limit=3)  # nobody listens
+    for i in range(5):
+        sender.submit(float(i), "h", "system", "", {"v": float(i)})
+    sender.submit(0.0, "h", "other", "", {"v": 0.0})
+    assert sender.stats.dropped == 2
+    assert sender.buffered == 4
+    assert [e.ts for e in sender._pending.values() if e.dataset == "system"] == [2.0, 3.0, 4.0]
+    sender.close()
+
+
+def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked():
+    context = zmq.Context.instance()
+    endpoint = free_endpoint()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    clock = Clock()
+    sender = Sender(endpoint, "n", resend_timeout=5, clock=clock)
+    sender.submit(1.0, "h", "system", "", {"v": 1.0})
+    deadline = time.monotonic() + 10
+    while not router.poll(10) and time.monotonic() < deadline:
+        sender.pump(0.01)
+    identity, payload = router.recv_multipart()
+    assert wire.decode_data(payload)[1][0][6] == 1  # first attempt
+    sender.pump(0.01)
+    assert not router.poll(100)  # nothing resent before the timeout
+    clock.now += 6
+    sender.pump(0.01)
+    assert router.poll(2000)
+    identity, payload = router.recv_multipart()
+    seq, attempt = wire.decode_data(payload)[1][0][0], wire.decode_data(payload)[1][0][6]
+    assert attempt == 2
+    assert sender.stats.resends == 1
+    router.send_multipart([identity, wire.encode_ack([seq])])
+    deadline = time.monotonic() + 5
+    while sender.buffered and time.monotonic() < deadline:
+        sender.pump(0.05)
+    assert (sender.buffered, sender.stats.acked) == (0, 1)
+    sender.close()
+    router.close()

@@ -1,0 +1,113 @@
+"""The writer: batching per file, ordering, duplicates and the watermark, on real RRDs."""
+
+from affair.config import parse_config
+from affair.journal import Watermark
+from affair.selfmetrics import Metrics
+from affair.store import RrdStore
+from affair.validate import Sample
+from affair.writer import RrdWriter
+
+T0 = 1_800_000_000
+CONFIG = parse_config({"datasets": {"system": {"variables": {"cpu_user": {}}}}})
+
+
+class Clock:
+    now = float(T0 + 1000)
+
+    def __call__(self):
+        return self.now
+
+
+class CountingStore(RrdStore):
+    calls = 0
+
+    def update_many(self, series_file, rows):
+        self.calls += 1
+        return super().update_many(series_file, rows)
+
+
+def items(host, start, count, first_id=1):
+    return [
+        (
+            ("2027-01-15", first_id + i),
+            Sample(i, T0 + 10 * (start + i), host, "system", "", {"cpu_user": float(start + i)}),
+        )
+        for i in range(count)
+    ]
+
+
+def fetch_column(store, host, start, end):
+    result = store.fetch(store.path(host, "system"), "AVERAGE", start, end)
+    return dict(zip(result.times, result.columns["cpu_user"], strict=True))
+
+
+def test_several_timestamps_of_one_file_go_in_one_call(tmp_path):
+    store = CountingStore(CONFIG, tmp_path)
+    metrics = Metrics()
+    writer = RrdWriter(store, metrics, Watermark(tmp_path / "w"), write_delay=30, clock=Clock())
+    writer.add(items("ldc01", 1, 6))
+    assert writer.write_due() == 0  # held: the delay has not passed
+    writer.clock.now += 30
+    assert writer.write_due() == 1
+    assert store.calls == 1
+    assert metrics.counts["written"] == 6
+    column = fetch_column(store, "ldc01", T0, T0 + 60)
+    assert [column[T0 + 10 * i] for i in range(1, 7)] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert Watermark(tmp_path / "w").load() == ("2027-01-15", 6)
+
+
+def test_out_of_order_rows_are_sorted_and_old_ones_counted(tmp_path):
+    store = RrdStore(CONFIG, tmp_path)
+    metrics = Metrics()
+    writer = RrdWriter(store, metrics, clock=Clock())
+    batch = items("ldc01", 1, 3)
+    writer.add(list(reversed(batch)))
+    writer.write_due(force=True)
+    assert metrics.counts["written"] == 3
+    writer.add(items("ldc01", 2, 1, first_id=10))  # T0+20 again: not after the file's end
+    writer.write_due(force=True)
+    assert metrics.counts["rej_not_increasing"] == 1
+    assert metrics.counts["written"] == 3
+
+
+def test_replayed_rows_already_written_are_skipped_silently(tmp_path):
+    store = RrdStore(CONFIG, tmp_path)
+    metrics = Metrics()
+    writer = RrdWriter(store, metrics, clock=Clock())
+    writer.add(items("ldc01", 1, 3))
+    writer.write_due(force=True)
+    writer.add(items("ldc01", 1, 5), replayed=True)  # a crash replays rows 1..5; 1..3 are on disk
+    writer.write_due(force=True)
+    assert metrics.counts["rej_not_increasing"] == 0
+    assert metrics.counts["written"] == 5
+    column = fetch_column(store, "ldc01", T0, T0 + 50)
+    assert [column[T0 + 10 * i] for i in range(1, 6)] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_watermark_stays_before_the_oldest_held_row(tmp_path):
+    store = RrdStore(CONFIG, tmp_path)
+    clock = Clock()
+    writer = RrdWriter(store, Metrics(), Watermark(tmp_path / "w"), write_delay=30, clock=clock)
+    writer.add(items("ldc01", 1, 2, first_id=1))
+    clock.now += 30
+    writer.add(items("gdc01", 1, 2, first_id=3))
+    writer.write_due()  # ldc01 is due, gdc01 is held
+    assert Watermark(tmp_path / "w").load() == ("2027-01-15", 2)
+    clock.now += 30
+    writer.write_due()
+    assert Watermark(tmp_path / "w").load() == ("2027-01-15", 4)
+
+
+def test_undeclared_variables_join_the_file(tmp_path):
+    store = RrdStore(CONFIG, tmp_path)
+    writer = RrdWriter(store, Metrics(), clock=Clock())
+    writer.add([(None, Sample(1, T0 + 10, "ldc01", "system", "", {"cpu_user": 1.0}))])
+    writer.write_due(force=True)
+    writer.add(
+        [(None, Sample(2, T0 + 20, "ldc01", "system", "", {"cpu_user": 2.0, "fan_rpm": 900.0}))]
+    )
+    writer.write_due(force=True)
+    path = store.path("ldc01", "system")
+    assert store.variables(path) == ["cpu_user", "fan_rpm"]
+    result = store.fetch(path, "AVERAGE", T0, T0 + 20)
+    assert dict(zip(result.times, result.columns["fan_rpm"], strict=True))[T0 + 20] == 900.0
