@@ -1,19 +1,23 @@
 """Delivery's pieces without processes: midnight dedupe, the sender's status, drop reporting."""
 
 import logging
+import os
 import time
 import tracemalloc
 
 import msgpack
 import pytest
+import rrdtool
 import zmq
 
 from affair import wire
+from affair.config import parse_config
 from affair.errors import WireError
-from affair.journal import Journal
+from affair.journal import Journal, Watermark
 from affair.selfmetrics import Metrics, builtin_datasets
 from affair.sender import Sender
 from affair.validate import Sample
+from affair.writer_process import STOP, WriterLoop
 from tests.conftest import free_endpoint
 
 MIDNIGHT = 1_800_057_600.0  # 2027-01-16 00:00:00 UTC
@@ -184,3 +188,37 @@ def test_every_message_carries_the_senders_drops_and_buffer():
     finally:
         sender.close()
         router.close()
+
+
+# --- a long replay gives way to a stop ---
+
+
+def test_the_writer_stops_a_long_replay_between_chunks_and_resumes_it_next_time(tmp_path):
+    config = parse_config({"recorder": {"data_dir": str(tmp_path)}})
+    start = time.time() - 86400
+    journal = Journal(tmp_path / "_journal", clock=Clock(start + 86400))
+    journal.append([sample(start + 10 * i, host=f"n{i % 3}") for i in range(25_000)])
+    journal.close()
+    context = zmq.Context.instance()
+    batches_out, batches_in = context.socket(zmq.PUSH), context.socket(zmq.PULL)
+    reports_out, reports_in = context.socket(zmq.PUSH), context.socket(zmq.PULL)
+    for socket in (batches_out, batches_in, reports_out, reports_in):
+        socket.setsockopt(zmq.LINGER, 0)
+    batches_out.bind("inproc://batches")
+    batches_in.connect("inproc://batches")
+    reports_in.bind("inproc://reports")
+    reports_out.connect("inproc://reports")
+    try:
+        batches_out.send(STOP)  # SIGTERM arrived while the writer was replaying
+        WriterLoop(config, tmp_path, batches_in, reports_out, os.getppid()).run()
+        watermark = Watermark(tmp_path / "_state" / "writer.watermark").load()
+        assert watermark[1] == 10_000  # one chunk written, then it stopped
+        assert not msgpack.unpackb(reports_in.recv())["ready"]
+        WriterLoop(config, tmp_path, batches_in, reports_out, os.getppid())._replay()
+        assert Watermark(tmp_path / "_state" / "writer.watermark").load()[1] == 25_000
+    finally:
+        for socket in (batches_out, batches_in, reports_out, reports_in):
+            socket.close()
+    last = [rrdtool.lastupdate(str(tmp_path / f"n{h}" / "system.rrd"))["date"] for h in range(3)]
+    newest = [max(i for i in range(25_000) if i % 3 == h) for h in range(3)]
+    assert [int(d.timestamp()) for d in last] == [int(start + 10 * i) for i in newest]
