@@ -28,7 +28,7 @@ because this runs on every node.
 import heapq
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 import zmq
@@ -40,7 +40,7 @@ from affair.errors import WireError
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     seq: int
     ts: float
@@ -48,6 +48,7 @@ class _Entry:
     dataset: str
     instance: str
     values: dict
+    series: deque  # the seqs of its series, for the per-series bound
     attempts: int = 0
     sent_at: float | None = None
 
@@ -96,7 +97,7 @@ class Sender:
         self.curve = curve  # (client public, client secret, server public) or None
         self.stats = SenderStats()
         self._next_seq = 1
-        self._pending = OrderedDict()  # seq -> _Entry, oldest first
+        self._pending = {}  # seq -> _Entry, oldest first (dicts keep insertion order)
         self._per_series = {}  # (host, dataset, instance) -> deque of seqs
         self._unsent = []  # heap of seqs to send (again), oldest first; may hold stale seqs
         self._in_flight = deque()  # (sent_at, seq) in send order; may hold stale pairs
@@ -115,10 +116,12 @@ class Sender:
         """Queue one sample; never blocks. Returns its sequence number."""
         seq = self._next_seq
         self._next_seq += 1
-        self._pending[seq] = _Entry(seq, ts, host, dataset, instance, values)
+        series = self._per_series.get((host, dataset, instance))
+        if series is None:
+            series = self._per_series[(host, dataset, instance)] = deque()
+        self._pending[seq] = _Entry(seq, ts, host, dataset, instance, values, series)
         self._unsent.append(seq)  # the largest seq so far: the heap stays a heap
         self.stats.submitted += 1
-        series = self._per_series.setdefault((host, dataset, instance), deque())
         series.append(seq)
         while len(series) > self.per_series_limit:
             oldest = series.popleft()
@@ -347,7 +350,7 @@ class Sender:
             return False
         if entry.sent_at is not None:
             self._in_flight_count -= 1
-        series = self._per_series.get((entry.host, entry.dataset, entry.instance))
+        series = entry.series
         if series and series[0] == seq:
             series.popleft()  # the usual case: acks come oldest first
         elif series and seq in series:

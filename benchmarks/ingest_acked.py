@@ -17,8 +17,11 @@ One real ``affair record`` process; two ways of feeding it the same samples
 Each rate is samples per second from the first sample handed over to the
 last one durable (journaled and acked), and, second, to the last one
 written to its RRD (read from the recorder's metrics file, which it renews
-every second, so short runs blur this one). Phases alternate and repeat;
-the median is reported with its ratio to fire-and-forget.
+every second, so short runs blur this one). Phases alternate, in a rotating
+order, and repeat; the median is reported with its ratio to fire-and-forget.
+The client runs on the same machine as the recorder, so the acked path's
+extra client work (buffering, matching acks) competes with the recorder
+for the same cores, as it would not between a node and its station.
 
 Usage: benchmarks/ingest_acked.py [--hosts 1000] [--rounds 12] [--repeats 3]
 """
@@ -256,7 +259,9 @@ def main():
         for repeat in range(args.repeats):
             first = 1 + repeat * args.rounds
             rounds = range(first, first + args.rounds)
-            for name, (prefix, measure) in ways.items():
+            names = list(ways)
+            for name in names[repeat % 3 :] + names[: repeat % 3]:  # rotate: no way always first
+                prefix, measure = ways[name]
                 total, durable, written = measure(prefix, args.hosts, base, rounds)
                 results[name].append((total / durable, total / written))
         counts = recorder.counts()
