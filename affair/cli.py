@@ -127,6 +127,50 @@ def build_parser():
     _site_dirs(schedule)
     schedule.add_argument("--seconds", type=float, help="stop after this many seconds")
     schedule.set_defaults(handler=cmd_schedule)
+
+    export = commands.add_parser(
+        "export",
+        help="write samples to a ROOT file for offline analysis",
+        description="Write the raw archive's samples (or the RRDs' consolidated rows) to a "
+        "self-describing ROOT file: a TTree per dataset with time, host and one branch per "
+        "variable. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
+    )
+    _common(export)
+    export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
+    export.add_argument("--from", dest="start", help="first time included (default: the oldest)")
+    export.add_argument("--to", dest="end", help="end of the range, excluded (default: now)")
+    export.add_argument("--hosts", help="host globs, comma-separated, e.g. 'gdc*,ldc0?'")
+    export.add_argument("--datasets", nargs="+", default=[], help="datasets (default: all)")
+    export.add_argument(
+        "--resolution",
+        default="raw",
+        help="raw (every sample, the default) or a step of the archive ladder, e.g. 10s, 1min",
+    )
+    export.add_argument("--data-dir", help="where RRDs and the journal live")
+    export.set_defaults(handler=cmd_export)
+
+    query = commands.add_parser(
+        "query",
+        help="run a read-only SQL query over the raw archive",
+        description="Run one read-only SQL SELECT over the raw archive: a view per dataset "
+        "(ts, host, instance, received, one column per variable), latest_<dataset> and "
+        "latest (host, dataset, instance, ts, variable, value). QUERY is SQL or the name of a "
+        "[queries.<name>] entry of the config. Writes and queries past the time limit are refused.",
+    )
+    _common(query)
+    query.add_argument("sql", nargs="?", metavar="QUERY", help="SQL, or a named query")
+    query.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    query.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="bind :NAME in the SQL"
+    )
+    query.add_argument("--from", dest="start", help="read only day files with samples after this")
+    query.add_argument("--to", dest="end", help="read only day files with samples before this")
+    query.add_argument("--timeout", help="time limit, e.g. 30s (default: [query] timeout)")
+    query.add_argument(
+        "--list", action="store_true", help="list the named queries and the views with columns"
+    )
+    query.add_argument("--data-dir", help="where the journal lives")
+    query.set_defaults(handler=cmd_query)
     return parser
 
 
@@ -235,6 +279,41 @@ def cmd_schedule(args):
     config = _load(args)
     stop = stop_on_signals()
     schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
+
+
+def cmd_export(args):
+    import time
+
+    from affair.archive import parse_duration
+    from affair.export import export_root
+    from affair.times import parse_time
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    now = time.time()
+    try:
+        start = parse_time(args.start, now) if args.start else None
+        end = parse_time(args.end, now) if args.end else None
+        resolution = "raw" if args.resolution == "raw" else parse_duration(args.resolution)
+    except ValueError as error:
+        raise SystemExit(f"affair export: {error}") from None
+    hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
+    summary = export_root(
+        config, args.output, start, end, hosts, args.datasets, resolution, now=now
+    )
+    print(summary.describe())
+
+
+def cmd_query(args):
+    import os
+
+    from affair.query import main as query_main
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    try:
+        return query_main(config, args)
+    except BrokenPipeError:  # `affair query ... | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

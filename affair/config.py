@@ -149,6 +149,34 @@ VARIABLE_SCHEMA = {
 }
 
 
+def _hour(value):
+    value = _int(0)(value)
+    if value > 23:
+        raise ValueError
+    return value
+
+
+def _resolution(value):
+    return "raw" if value == "raw" else archive_maths.parse_duration(value)
+
+
+EXPORT_SCHEMA = {
+    "enabled": (False, _bool, "true or false"),
+    "directory": ("exports", _string, "a directory path for the daily ROOT files"),
+    "hour": (1, _hour, "an hour of the day, 0 to 23 (UTC)"),
+    "resolution": ("raw", _resolution, "'raw' or a resolution of the ladder like '1min'"),
+}
+
+QUERY_SCHEMA = {
+    "timeout": (30, *_SECONDS),
+    "max_rows": (1000, _int(1), "a positive whole number of rows to print as a table"),
+}
+
+NAMED_QUERY_SCHEMA = {
+    "sql": ("", _string, "an SQL SELECT statement"),
+    "description": ("", _string, "a one-line description"),
+}
+
 GRAPH_MODES = ("node", "aggregate", "overlay")
 WINDOW_NAMES = (
     "1h",
@@ -370,6 +398,32 @@ class CollectorConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """``[export]``: the scheduler's daily ROOT export of the previous day."""
+
+    enabled: bool = False
+    directory: str = "exports"
+    hour: int = 1
+    resolution: object = "raw"  # "raw" or seconds
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    sql: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    """``[query]`` limits and the ``[queries.<name>]`` saved queries."""
+
+    timeout: int = 30
+    max_rows: int = 1000
+    named: dict = field(default_factory=dict)  # name -> NamedQuery
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     recorder: RecorderConfig
@@ -382,6 +436,8 @@ class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -419,6 +475,7 @@ def parse_config(raw, path="<config>"):
     """Validate an already-parsed TOML document (tests feed dicts straight in)."""
     sections = {"recorder", "archive", "collector", "datasets", "graphs"}
     sections |= {"site", "status", "schedule"}
+    sections |= {"export", "query", "queries"}
     _reject_unknown(raw, sections, path, "")
     recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
     archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
@@ -448,6 +505,8 @@ def parse_config(raw, path="<config>"):
         site=site,
         status=status,
         schedule=schedule,
+        export=_export(raw.get("export", {}), archives, path),
+        query=_query(raw.get("query", {}), raw.get("queries", {}), path),
     )
 
 
@@ -665,6 +724,34 @@ def _variable_ref(ref, datasets, path, key):
         expected = f"a variable of dataset {dataset_name!r} ({', '.join(dataset.variables)})"
         raise ConfigError(path, key, expected, ref)
     return dataset_name, variable
+
+
+def _export(raw, archives, path):
+    values = _section(raw, EXPORT_SCHEMA, path, "export")
+    steps = [archive.step for archive in archives]
+    if values["resolution"] != "raw" and values["resolution"] not in steps:
+        raise ConfigError(
+            path,
+            "export.resolution",
+            f"'raw' or a step of the archive ladder ({', '.join(f'{s}s' for s in steps)})",
+            raw.get("resolution"),
+        )
+    return ExportConfig(**values)
+
+
+def _query(query_raw, queries_raw, path):
+    limits = _section(query_raw, QUERY_SCHEMA, path, "query")
+    if not isinstance(queries_raw, dict):
+        raise ConfigError(path, "queries", "a table of named queries", queries_raw)
+    named = {}
+    for name, table in queries_raw.items():
+        key = f"queries.{name}"
+        _check_name_at(path, key, "dataset", name)  # same safe charset: typed on command lines
+        values = _section(table, NAMED_QUERY_SCHEMA, path, key)
+        if not values["sql"].strip():
+            raise ConfigError(path, f"{key}.sql", "an SQL SELECT statement", values["sql"])
+        named[name] = NamedQuery(name=name, **values)
+    return QueryConfig(**limits, named=named)
 
 
 def _check_name_at(path, key, kind, name):
