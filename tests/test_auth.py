@@ -180,7 +180,7 @@ def test_only_a_collector_with_an_allowed_key_gets_samples_recorded(recorder, tm
     journaled = set()
     for day in (data / "_journal").glob("*.sqlite"):
         with sqlite3.connect(day) as connection:
-            journaled |= {row[0] for row in connection.execute("SELECT DISTINCT host FROM samples")}
+            journaled |= {row[0] for row in connection.execute("SELECT DISTINCT host FROM series")}
     assert journaled - {"affair"} == {"good"}
     counts = json.loads((data / "_state" / "metrics.json").read_text())
     assert counts["rej_auth"] >= 1  # the stranger's key is not on the allow-list

@@ -83,7 +83,8 @@ def journal_rows(data_dir, host):
             stamps += [
                 row[0]
                 for row in connection.execute(
-                    "SELECT ts FROM samples WHERE host = ? AND dataset = 'system' ORDER BY ts",
+                    "SELECT samples.ts FROM samples JOIN series ON samples.series = series.id"
+                    " WHERE series.host = ? AND series.dataset = 'system' ORDER BY samples.ts",
                     (host,),
                 )
             ]
