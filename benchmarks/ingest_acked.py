@@ -10,9 +10,10 @@ One real ``affair record`` process; two ways of feeding it the same samples
   recorder has them all;
 * acked: :class:`affair.sender.Sender`, as a collector or an application
   uses it: every sample buffered until acked, sequence numbers matched,
-  resend timers, an in-flight window. Measured with a wide window (as the
-  demo's simulator and the ingest benchmark use) and with the collector's
-  default window of 64.
+  resend timers, an in-flight window. Measured with the Sender's defaults
+  (500 samples in flight, 100 a message), with a wide window (as the demo's
+  simulator and benchmarks/ingest.py use) and with the collector's default
+  window of 64 (``[collector] max_in_flight``).
 
 Each rate is samples per second from the first sample handed over to the
 last one durable (journaled and acked), and, second, to the last one
@@ -24,7 +25,7 @@ The client runs on the same machine as the recorder, so the acked path's
 extra client work (buffering, matching acks) competes with the recorder
 for the same cores, as it would not between a node and its station.
 
-Usage: benchmarks/ingest_acked.py [--hosts 1000] [--rounds 12] [--repeats 3]
+Usage: benchmarks/ingest_acked.py [--hosts 1000] [--rounds 12] [--repeats 5]
 """
 
 import argparse
@@ -226,10 +227,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=1000, help="hosts per way of sending")
     parser.add_argument("--rounds", type=int, default=12, help="timestamps per host and phase")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; median kept")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating repeats; median kept")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="affair-acked-"))
-    recorder = client = wide = narrow = None
+    recorder = client = wide = default = narrow = None
     try:
         config_path = work / "bench.toml"
         config_path.write_text(CONFIG)
@@ -243,6 +244,7 @@ def main():
             max_in_flight=20_000,
             batch_size=200,
         )
+        default = Sender(recorder.endpoint, "acked-default", per_series_limit=window)
         narrow = Sender(
             recorder.endpoint,
             "acked-64",
@@ -252,6 +254,10 @@ def main():
         )
         ways = {
             "fire-and-forget": ("f", lambda *a: measure_fire_and_forget(recorder, client, *a)),
+            "acked, Sender defaults (window 500)": (
+                "d",
+                lambda *a: measure_sender(recorder, default, *a),
+            ),
             "acked, window 20000": ("w", lambda *a: measure_sender(recorder, wide, *a)),
             "acked, window 64 (collector default)": (
                 "n",
@@ -267,7 +273,9 @@ def main():
             first = 1 + repeat * args.rounds
             rounds = range(first, first + args.rounds)
             names = list(ways)
-            for name in names[repeat % 3 :] + names[: repeat % 3]:  # rotate: no way always first
+            for name in (
+                names[repeat % len(names) :] + names[: repeat % len(names)]
+            ):  # rotate: no way always first
                 prefix, measure = ways[name]
                 total, durable, written = measure(prefix, args.hosts, base, rounds)
                 results[name].append((total / durable, total / written))
@@ -294,7 +302,7 @@ def main():
             f"{counts.get('duplicates', 0):.0f} duplicates, {counts.get('resends', 0):.0f} resends"
         )
     finally:
-        for closable in (client, wide, narrow):
+        for closable in (client, wide, default, narrow):
             if closable is not None:
                 closable.close()
         if recorder is not None:
