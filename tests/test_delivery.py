@@ -70,9 +70,18 @@ def start_collector(config_path, endpoint, host, workdir):
 
 
 def stop_collectors(children):
+    """SIGTERM (they flush and write their stats), then exit codes; none is left running."""
     for child in children:
-        child.send_signal(signal.SIGTERM)
-    return [child.wait(timeout=30) for child in children]
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    codes = []
+    for child in children:
+        try:
+            codes.append(child.wait(timeout=30))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            codes.append(child.wait())
+    return codes
 
 
 def journal_rows(data_dir, host):
