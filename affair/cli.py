@@ -34,6 +34,12 @@ def build_parser():
     _common(record)
     record.add_argument("--listen", help="ZeroMQ endpoint to bind, e.g. tcp://*:5678")
     record.add_argument("--data-dir", help="where RRDs and the journal live")
+    record.add_argument(
+        "--graphite",
+        metavar="[HOST:]PORT",
+        help="also accept Graphite plaintext (collectd, telegraf, netdata) on this TCP port; "
+        "a bare port listens on 127.0.0.1 only (default: [graphite] listen in the config)",
+    )
     record.set_defaults(handler=cmd_record)
 
     check = commands.add_parser(
@@ -213,6 +219,8 @@ def cmd_record(args):
     from affair.recorder import Recorder
 
     config = _load(args).with_overrides(listen=args.listen, data_dir=args.data_dir)
+    if args.graphite:
+        config = _with_graphite(config, args.graphite)
     server_key, allowed_keys = recorder_keys(config)
     stop = stop_on_signals()
     try:
@@ -234,6 +242,20 @@ def cmd_keys(args):
     for public, secret in written:
         print(f"{public}\n{secret}")
     return 0
+
+
+def _with_graphite(config, listen):
+    import dataclasses
+
+    from affair.graphite import parse_listen
+
+    try:
+        address = parse_listen(listen)
+    except ValueError as error:
+        raise SystemExit(f"affair record: --graphite: {error}") from None
+    return dataclasses.replace(
+        config, graphite=dataclasses.replace(config.graphite, listen=address)
+    )
 
 
 def cmd_demo(args):

@@ -9,13 +9,14 @@ heartbeat is twice the step) are computed in :func:`_derive`.
 """
 
 import dataclasses
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from affair import archive as archive_maths
 from affair.errors import ConfigError, InvalidName
-from affair.names import check_name
+from affair.names import check_name, safe_name
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "affair.toml"
 
@@ -80,6 +81,28 @@ def _endpoint(value):
     return value
 
 
+def _table(value):
+    if not isinstance(value, dict):
+        raise ValueError
+    return value
+
+
+def _table_list(value):
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError
+    return tuple(value)
+
+
+def _graphite_listen(value):
+    from affair.graphite import parse_listen  # noqa: PLC0415 - only when the key is set
+
+    return None if value in ("", None) else parse_listen(value)
+
+
+def _networks(value):
+    return tuple(ipaddress.ip_network(item, strict=False) for item in _string_list(value))
+
+
 def _one_of(*choices):
     def convert(value):
         if value not in choices:
@@ -134,6 +157,49 @@ COLLECTOR_SCHEMA = {
     "backoff_cap": (30, *_SECONDS),
     "curve_secret_key_file": ("", _string, "a path to this collector's NAME.key_secret, or ''"),
     "curve_recorder_key_file": ("", _string, "a path to the recorder's public NAME.key, or ''"),
+    "disks": ({}, _table, "a table [collector.disks]"),
+    "net": ({}, _table, "a table [collector.net]"),
+    "processes": ((), _table_list, "a list of tables [[collector.processes]]"),
+}
+
+# The probes' own settings (collectors/probes/), under [collector.<probe>].
+DISKS_SCHEMA = {
+    "exclude_fstypes": (
+        ("squashfs", "tmpfs", "devtmpfs", "overlay", "iso9660", "nsfs", "autofs"),
+        _string_list,
+        "a list of file system types like 'tmpfs'",
+    ),
+    "exclude_mounts": (("/snap/*", "/boot/efi"), _string_list, "a list of mount-point globs"),
+}
+NET_SCHEMA = {
+    "exclude": (("lo", "veth*"), _string_list, "a list of interface-name globs like 'veth*'"),
+}
+PROCESS_SCHEMA = {
+    "instance": ("", _string, "an instance name for the process (default: from name/pidfile)"),
+    "name": ("", _string, "a process name as `ps -e` shows it, e.g. 'sshd'"),
+    "cmdline": ("", _string, "text the command line contains, e.g. 'affair record'"),
+    "pidfile": ("", _string, "the path of a pid file"),
+}
+
+GRAPHITE_SCHEMA = {
+    "listen": (None, _graphite_listen, "'' (off), a port like 2003, or 'HOST:PORT'"),
+    "allow": (
+        _networks(["127.0.0.1/32", "::1/128"]),
+        _networks,
+        "a list of client networks like '10.0.0.0/8'",
+    ),
+    "max_connections": (256, *_POSITIVE),
+    "max_line_bytes": (1024, *_POSITIVE),
+    "lines_per_second": (20_000, *_POSITIVE),
+    "merge_seconds": (30.0, _non_negative, "the longest a reading waits for more of its lines"),
+    "rules": ((), _table_list, "a list of tables [[graphite.rules]]"),
+}
+GRAPHITE_RULE_SCHEMA = {
+    "pattern": (None, _string, "a regular expression with named groups"),
+    "host": (None, _string, "a template like '{host}'"),
+    "dataset": (None, _string, "a template like '{plugin}'"),
+    "instance": (None, _string, "a template like '{plugin_instance}', or ''"),
+    "variable": (None, _string, "a template like '{type}_{type_instance}'"),
 }
 
 VARIABLE_SCHEMA = {
@@ -384,6 +450,27 @@ class RecorderConfig:
 
 
 @dataclass(frozen=True)
+class DiskSettings:
+    exclude_fstypes: tuple = DISKS_SCHEMA["exclude_fstypes"][0]
+    exclude_mounts: tuple = DISKS_SCHEMA["exclude_mounts"][0]
+
+
+@dataclass(frozen=True)
+class NetSettings:
+    exclude: tuple = NET_SCHEMA["exclude"][0]
+
+
+@dataclass(frozen=True)
+class ProcessSelector:
+    """One ``[[collector.processes]]`` entry: exactly one of name, cmdline, pidfile."""
+
+    instance: str
+    name: str = ""
+    cmdline: str = ""
+    pidfile: str = ""
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     recorder: str
     host: str
@@ -395,6 +482,20 @@ class CollectorConfig:
     backoff_cap: int = 30
     curve_secret_key_file: str = ""
     curve_recorder_key_file: str = ""
+    disks: DiskSettings = DiskSettings()
+    net: NetSettings = NetSettings()
+    processes: tuple = ()  # ProcessSelector, in file order
+
+
+@dataclass(frozen=True)
+class GraphiteConfig:
+    listen: tuple | None = None  # (host, port), or None when off
+    allow: tuple = ()
+    max_connections: int = 256
+    max_line_bytes: int = 1024
+    lines_per_second: int = 20_000
+    merge_seconds: float = 30.0
+    rules: tuple = ()  # affair.graphite.GraphiteRule, tried in order
 
 
 @dataclass(frozen=True)
@@ -438,6 +539,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     query: QueryConfig = field(default_factory=QueryConfig)
+    graphite: GraphiteConfig = GraphiteConfig()
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -475,11 +577,13 @@ def parse_config(raw, path="<config>"):
     """Validate an already-parsed TOML document (tests feed dicts straight in)."""
     sections = {"recorder", "archive", "collector", "datasets", "graphs"}
     sections |= {"site", "status", "schedule"}
-    sections |= {"export", "query", "queries"}
+    sections |= {"export", "query", "queries", "graphite"}
     _reject_unknown(raw, sections, path, "")
     recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
     archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
     collector = _section(raw.get("collector", {}), COLLECTOR_SCHEMA, path, "collector")
+    collector = _probe_settings(collector, path)
+    graphite = _graphite(raw.get("graphite", {}), path)
     recorder = _derive(recorder, path)
     archives = _ladder(archive, recorder["step"], path)
     datasets = _datasets(raw.get("datasets", {}), path)
@@ -507,6 +611,7 @@ def parse_config(raw, path="<config>"):
         schedule=schedule,
         export=_export(raw.get("export", {}), archives, path),
         query=_query(raw.get("query", {}), raw.get("queries", {}), path),
+        graphite=graphite,
     )
 
 
@@ -532,6 +637,53 @@ def _derive(recorder, path):
     except InvalidName as error:
         raise ConfigError(path, "recorder.self_host", error.reason, recorder["self_host"]) from None
     return recorder
+
+
+def _probe_settings(collector, path):
+    """Validate [collector.disks], [collector.net] and [[collector.processes]]."""
+    collector["disks"] = DiskSettings(
+        **_section(collector["disks"], DISKS_SCHEMA, path, "collector.disks")
+    )
+    collector["net"] = NetSettings(**_section(collector["net"], NET_SCHEMA, path, "collector.net"))
+    selectors = []
+    for index, table in enumerate(collector["processes"]):
+        key = f"collector.processes[{index}]"
+        values = _section(table, PROCESS_SCHEMA, path, key)
+        given = [name for name in ("name", "cmdline", "pidfile") if values[name]]
+        if len(given) != 1:
+            raise ConfigError(path, key, "exactly one of name, cmdline, pidfile", table)
+        if not values["instance"]:
+            text = values[given[0]]
+            if given[0] == "pidfile":
+                text = Path(text).name.removesuffix(".pid")
+            values["instance"] = safe_name("instance", text) or ""
+        _check_name_at(path, f"{key}.instance", "instance", values["instance"])
+        selectors.append(ProcessSelector(**values))
+    instances = [selector.instance for selector in selectors]
+    for instance in instances:
+        if instances.count(instance) > 1:
+            raise ConfigError(path, "collector.processes", "distinct instance names", instance)
+    collector["processes"] = tuple(selectors)
+    return collector
+
+
+def _graphite(raw, path):
+    """Validate [graphite]; rules are compiled here, so a bad regex stops the load."""
+    from affair import graphite as graphite_protocol  # noqa: PLC0415
+
+    values = _section(raw, GRAPHITE_SCHEMA, path, "graphite")
+    rules = []
+    for index, table in enumerate(values["rules"]):
+        key = f"graphite.rules[{index}]"
+        rule = _section(table, GRAPHITE_RULE_SCHEMA, path, key)
+        if rule["pattern"] is None:
+            raise ConfigError(path, f"{key}.pattern", "a regular expression with named groups")
+        try:
+            rules.append(graphite_protocol.compile_rule(**rule))
+        except ValueError as error:
+            raise ConfigError(path, key, str(error), rule["pattern"]) from None
+    values["rules"] = tuple(rules) or graphite_protocol.default_rules()
+    return GraphiteConfig(**values)
 
 
 def _ladder(archive, step, path):

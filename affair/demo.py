@@ -1,12 +1,14 @@
 """``affair demo``: the whole data path on one machine, on loopback.
 
-Starts a recorder process, this machine's real collector process and K
-simulated nodes (in this process, through the same Sender a collector
-uses), backfills a day of history for the simulated nodes so the archives
-are not empty, then starts ``affair schedule`` (plot and site) and serves
-the pages on http://127.0.0.1:8080 (or the next free port), and runs live
-until --seconds pass or Ctrl-C. One simulated node goes quiet after the
-backfill, as a node whose collector died, so the pages show grey too.
+Starts a recorder process (also taking Graphite plaintext), this machine's
+real collector process, a simulated event builder that publishes its own
+``daq`` dataset through :mod:`affair.client`, and K simulated nodes (in this
+process, through the same Sender a collector uses); backfills a day of
+history for the simulated nodes so the archives are not empty, then starts
+``affair schedule`` (plot and site) and serves the pages on
+http://127.0.0.1:8080 (or the next free port), and runs live until
+--seconds pass or Ctrl-C. One simulated node goes quiet after the backfill,
+as a node whose collector died, so the pages show grey too.
 """
 
 import errno
@@ -51,6 +53,7 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
     site_dir.mkdir(exist_ok=True)
     server = None
     endpoint = free_tcp_endpoint()
+    graphite_port = int(free_tcp_endpoint().rsplit(":", 1)[1])
     step = config.recorder.step
     stop = stop_on_signals()
     started = time.monotonic()
@@ -59,7 +62,17 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
         children.append(
             _spawn(
                 "recorder",
-                ["-m", "affair", "record", "--listen", endpoint, "--data-dir", str(data_dir)],
+                [
+                    "-m",
+                    "affair",
+                    "record",
+                    "--listen",
+                    endpoint,
+                    "--data-dir",
+                    str(data_dir),
+                    "--graphite",
+                    str(graphite_port),
+                ],
                 config_path,
                 workdir,
             )
@@ -78,6 +91,23 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
                     str(step),
                 ],
                 config_path,
+                workdir,
+            )
+        )
+        children.append(  # an application recording itself through affair.client
+            _spawn(
+                "event builder",
+                [
+                    "-m",
+                    "affair.eventbuilder",
+                    "--recorder",
+                    endpoint,
+                    "--host",
+                    local_host_name(),
+                    "--interval",
+                    str(step),
+                ],
+                None,
                 workdir,
             )
         )
@@ -115,6 +145,11 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
         print(
             f"  e.g. rrdtool fetch {data_dir}/{(simulated[0].name if simulated else local_host_name())}"
             "/system.rrd AVERAGE -s -1h",
+            flush=True,
+        )
+        print(
+            f"  the simulated event builders publish {local_host_name()}/daq.eb01.rrd ...; "
+            f"Graphite plaintext (collectd, telegraf) is taken on 127.0.0.1:{graphite_port}",
             flush=True,
         )
         print(f"affair demo: status pages on {url}", flush=True)

@@ -151,6 +151,9 @@ def unpack_values(blob, names):
 
 def open_day(path, sync="normal"):
     """Open (creating) one day file in WAL mode with our schema."""
+    path = Path(path)
+    if not path.exists():
+        _create_day(path)
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
@@ -158,6 +161,22 @@ def open_day(path, sync="normal"):
     # One transaction, so a file never holds our tables without our version.
     connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={FORMAT_VERSION}; COMMIT;")
     return connection
+
+
+def _create_day(path):
+    """Make a day file with its schema under a temporary name, then rename it.
+
+    Readers (export, query, a replaying writer) list the directory at any
+    moment; this way they never meet a file that exists but has no schema yet.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    connection = sqlite3.connect(temporary, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={FORMAT_VERSION}; COMMIT;")
+    finally:
+        connection.close()  # a clean close folds the WAL back in and removes it
+    os.replace(temporary, path)
 
 
 def open_day_readonly(path):

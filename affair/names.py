@@ -8,6 +8,7 @@ start with anything but a letter or digit, so ``.``, ``..`` and hidden files
 are impossible, and our own directories under the data dir start with ``_``.
 """
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -85,3 +86,31 @@ def rrd_path(data_dir, host, dataset, instance=""):
     if path.parent.parent != root:
         raise InvalidName("host", host, "resolves outside the data directory")
     return path
+
+
+_UNSAFE = {
+    "dataset": re.compile(r"[^A-Za-z0-9_-]+"),
+    "instance": re.compile(r"[^A-Za-z0-9_-]+"),
+    "variable": re.compile(r"[^A-Za-z0-9_]+"),
+}
+_LIMITS = {"dataset": 40, "instance": 40, "variable": 19}
+
+
+def safe_name(kind, text):
+    """Make a valid ``kind`` name out of foreign text, or return None if nothing is left.
+
+    For names we do not choose: mount points, interface names, Graphite
+    paths. Every run of unsafe characters becomes one ``_``, leading and
+    trailing ``_``/``-`` go, and a name over the length limit keeps its head
+    and gets 4 hex digits of a hash of the whole text, so two long names
+    that share a head stay apart (``/var/log`` -> ``var_log``).
+    """
+    cleaned = _UNSAFE[kind].sub("_", str(text)).strip("_-")
+    cleaned = re.sub(r"_{2,}", "_", cleaned)
+    if not cleaned:
+        return None
+    limit = _LIMITS[kind]
+    if len(cleaned) > limit:
+        digest = hashlib.sha1(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:4]
+        cleaned = f"{cleaned[: limit - 5].rstrip('_-')}_{digest}"
+    return cleaned if is_valid(kind, cleaned) else None

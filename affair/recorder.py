@@ -28,7 +28,6 @@ from pathlib import Path
 
 import msgpack
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from affair import wire
 from affair.auth import start_authenticator
@@ -146,34 +145,48 @@ class Recorder:
         self._writer_ready = False  # set by its first report, after its replay
         self._to_writer = None  # PUSH socket of batches
         self._from_writer = None  # PULL socket of reports
+        self.graphite = None  # the Graphite plaintext listener, when [graphite] listen is set
 
     # --- life cycle ---
 
     def run(self, stop, ready=None):
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            # Everything that can fail on a bad address binds first, before a
+            # writer process exists that would have to be stopped again.
             self._open_writer_sockets()
-            self._start_writer(stop)
             authenticator = None
             if self.server_key is not None:
+                # Before the bind: a CURVE socket with no ZAP handler yet accepts any key.
                 authenticator = start_authenticator(self.context, self.allowed_keys or ())
-            socket = self._bind()
-            monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
-            log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
-            if authenticator is None and not _is_local(self.endpoint):
-                log.warning(
-                    "no CURVE keys: anyone who reaches %s can write samples "
-                    "(see config/production.toml)",
-                    self.endpoint,
-                )
-            if ready is not None:
-                ready.set()
             try:
+                socket = self._bind()
+            except BaseException:
+                if authenticator is not None:
+                    authenticator.stop()
+                raise
+            monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
+            try:
+                if self.config.graphite.listen:
+                    self.graphite = self._start_graphite()
+                self._start_writer(stop)
+                log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
+                if authenticator is None and not _is_local(self.endpoint):
+                    log.warning(
+                        "no CURVE keys: anyone who reaches %s can write samples "
+                        "(see config/production.toml)",
+                        self.endpoint,
+                    )
+                if ready is not None:
+                    ready.set()
                 self._serve(socket, monitor, stop)
             finally:
                 socket.disable_monitor()
                 monitor.close(linger=0)
                 socket.close(linger=0)
+                if self.graphite is not None:
+                    self.graphite.stop()
+                    self._journal_graphite()  # the writer takes these before it stops
                 if authenticator is not None:
                     authenticator.stop()
                 self._stop_writer()
@@ -243,8 +256,12 @@ class Recorder:
         self._start_writer(stop)
 
     def _stop_writer(self):
-        if self._writer is None:
-            return
+        if self._writer is not None:
+            self._finish_writer()
+        self._to_writer.close()
+        self._from_writer.close()
+
+    def _finish_writer(self):
         if self._writer.is_alive():
             self._to_writer.send(STOP)
             deadline = time.monotonic() + WRITER_STOP_TIMEOUT
@@ -252,12 +269,11 @@ class Recorder:
                 if self._from_writer.poll(100):
                     self._read_reports()
             if self._writer.is_alive():
-                log.error("the RRD writer did not finish in %ds; stopping it", WRITER_STOP_TIMEOUT)
-                self._writer.terminate()
+                # It ignores SIGTERM by design; what it held is in the journal.
+                log.error("the RRD writer did not finish in %ds; killing it", WRITER_STOP_TIMEOUT)
+                self._writer.kill()
         self._writer.join()
         self._read_reports()
-        self._to_writer.close()
-        self._from_writer.close()
 
     def _read_reports(self):
         while True:
@@ -318,6 +334,8 @@ class Recorder:
                 self._read_reports()
             if socket in events:
                 self._receive_burst(socket)
+            if self.graphite is not None and self.queue_depth() <= self.config.recorder.queue_limit:
+                self._journal_graphite()
             if monitor in events:
                 self._read_monitor(monitor)
             now = self.clock()
@@ -420,15 +438,37 @@ class Recorder:
 
     def _read_monitor(self, monitor):
         """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake)."""
-        while True:
-            try:
-                event = recv_monitor_message(monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        while (event := wire.read_monitor_event(monitor)) is not None:
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 self._reject("auth", None, "its CURVE key is not on the allow-list")
             else:
                 self._reject("handshake", None, "failed the CURVE handshake (no or wrong keys)")
+
+    # --- Graphite plaintext (affair.graphite_server), journaled on this thread ---
+
+    def _start_graphite(self):
+        from affair.graphite_server import GraphiteListener  # noqa: PLC0415 - only when enabled
+
+        return GraphiteListener(
+            self.config.graphite, self.config, clock=self.clock, reject_log=RejectionLog()
+        ).start()
+
+    def _journal_graphite(self):
+        samples = []
+        for sample in self.graphite.take():
+            if self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+                samples.append(sample)
+            else:
+                self._reject(
+                    "series_cap", sample.sender, f"host {sample.host} is at its series cap"
+                )
+        if samples:
+            positions = self.journal.append(samples)
+            fresh = [(p, s) for p, s in zip(positions, samples, strict=True) if p is not None]
+            self.metrics.add("accepted", len(fresh))
+            self.metrics.add("duplicates", len(samples) - len(fresh))
+            if fresh:
+                self._enqueue(fresh)
 
     # --- the recorder's own data ---
 

@@ -1,4 +1,4 @@
-"""``affair schedule``: run plot and site (later export) on their configured intervals.
+"""``affair schedule``: run plot and site on their intervals, and the daily ROOT export.
 
 APScheduler 3.x in the background, one thread per job, so a slow plot pass
 never delays the pages. A job's passes never overlap: a pass still running
@@ -8,8 +8,12 @@ logged with its duration and what it did; a failing pass is logged and the
 next one runs on time. SIGTERM lets running passes finish, then stops.
 
 The plotter is imported lazily: when ``affair.plot.run_plot`` exists it is
-scheduled, otherwise only the site is (the pages show placeholders). Cron
-users run ``affair plot`` and ``affair site`` instead (scripts/crontab.example).
+scheduled, otherwise only the site is (the pages show placeholders). With
+``[export] enabled``, yesterday's raw samples go to a ROOT file every day at
+``[export] hour`` (UTC), and at start-up too when that file is missing (a
+scheduler that was down at the hour catches up). Cron users run
+``affair plot``, ``affair site`` and ``affair export`` instead
+(scripts/crontab.example).
 """
 
 import importlib
@@ -18,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,8 +40,10 @@ class Job:
     """A stage to run every ``interval`` seconds; ``run()`` returns a one-line summary."""
 
     name: str
-    interval: float
+    interval: float  # seconds between passes; ignored when ``daily_at_hour`` is set
     run: object  # callable() -> str | None
+    daily_at_hour: int | None = None  # UTC hour of a once-a-day job
+    run_at_start: bool = True
     passes: int = 0
     failures: int = 0
     busy_seconds: float = 0.0
@@ -92,7 +99,22 @@ def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
     if config.schedule.site:
         builder = SiteBuilder(config, data_dir, graphs_dir, site_dir)
         jobs.append(Job("site", config.schedule.site, SitePasses(builder)))
+    if config.export.enabled:
+        jobs.append(daily_export_job(config.with_overrides(data_dir=data_dir)))
     return jobs
+
+
+def daily_export_job(config, now=time.time):
+    """Yesterday's samples to ``[export] directory`` every day at ``[export] hour`` (UTC)."""
+    from affair.export import run_daily_export  # noqa: PLC0415 - uproot is heavy
+    from affair.journal import day_name  # noqa: PLC0415
+
+    def export_pass():
+        return f"wrote {run_daily_export(config)}"
+
+    yesterday = day_name(now() - 86400)
+    missing = not (Path(config.export.directory) / f"affair-{yesterday}.root").exists()
+    return Job("export", 86400, export_pass, daily_at_hour=config.export.hour, run_at_start=missing)
 
 
 def _find_plotter():
@@ -122,16 +144,16 @@ def run_schedule(jobs, stop, seconds=None):
         timezone=UTC,
     )
     for job in jobs:
-        scheduler.add_job(
-            _run_pass,
-            "interval",
-            seconds=job.interval,
-            args=[job],
-            id=job.name,
-            name=job.name,
-            next_run_time=datetime.now(UTC),
-        )
-        log.info("scheduled %s every %g s", job.name, job.interval)
+        if job.daily_at_hour is not None:
+            trigger = {"trigger": "cron", "hour": job.daily_at_hour, "minute": 5}
+            when = f"daily at {job.daily_at_hour:02d}:05 UTC"
+        else:
+            trigger = {"trigger": "interval", "seconds": job.interval}
+            when = f"every {job.interval:g} s"
+        if job.run_at_start:
+            trigger["next_run_time"] = datetime.now(UTC)
+        scheduler.add_job(_run_pass, args=[job], id=job.name, name=job.name, **trigger)
+        log.info("scheduled %s %s", job.name, when)
     scheduler.start()
     try:
         stop.wait(seconds)

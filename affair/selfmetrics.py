@@ -21,6 +21,7 @@ import threading
 from collections import defaultdict
 
 from affair.config import Dataset, Variable
+from affair.graphite import graphite_dataset
 from affair.validate import REASONS
 
 COUNTERS = (
@@ -76,6 +77,7 @@ def builtin_datasets():
     return {
         "affair": Dataset("affair", "the recorder's own health", variables),
         "delivery": Dataset("delivery", "delivery latency per sender", delivery),
+        "graphite": graphite_dataset(),
     }
 
 

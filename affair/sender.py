@@ -17,8 +17,10 @@ The zguide's Lazy Pirate pattern over a DEALER socket, made a class:
   because nothing else would tell: the socket simply never connects.
 
 Nothing here blocks: :meth:`submit` only appends, and :meth:`pump` does all
-socket work within the time it is given. Its cost does not grow with the
-buffer: samples waiting to go out sit in a heap by sequence number, samples
+socket work within the time it is given, sleeping until an ack arrives or
+something falls due (a resend, a reconnect, a retry of a send that found no
+connection), so an idle collector wakes a few times a second, not twenty.
+Its cost does not grow with the buffer: samples waiting to go out sit in a heap by sequence number, samples
 in flight in a queue by send time, so a pump looks only at what it sends
 and at the oldest sample in flight (entries acked or dropped meanwhile are
 skipped when they come up). Imports stay light (zmq, msgpack),
@@ -27,12 +29,12 @@ because this runs on every node.
 
 import heapq
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from affair import wire
 from affair.errors import WireError
@@ -105,6 +107,8 @@ class Sender:
         self._timeouts_in_a_row = 0
         self._backoff = 1.0
         self._reconnect_at = 0.0
+        self._wake_at = None  # when pump() must look again even if no ack comes
+        self._retry_in = 0.01  # after a send found no connection; see _send_due
         self._socket = None
         self._monitor = None
         self._silent_since = None  # when the recorder stopped answering, for the recovery log
@@ -161,11 +165,13 @@ class Sender:
         while True:
             self._send_due()
             remaining = deadline - time.monotonic()
-            wait_ms = max(0, int(min(remaining, 0.05) * 1000))
+            if self._wake_at is not None:
+                remaining = min(remaining, max(0.0, self._wake_at - self.clock()))
+            wait_ms = max(0, math.ceil(remaining * 1000))  # ceil: no busy spin at the end
             if self._socket is not None and self._socket.poll(wait_ms, zmq.POLLIN):
                 self._read_acks()
             elif self._socket is None and remaining > 0:
-                time.sleep(min(remaining, 0.05))
+                time.sleep(remaining)
             self._read_monitor()
             if time.monotonic() >= deadline:
                 return
@@ -200,9 +206,8 @@ class Sender:
 
     def _read_monitor(self):
         while self._monitor is not None:
-            try:
-                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
-            except zmq.Again:
+            event = wire.read_monitor_event(self._monitor)
+            if event is None:
                 return
             self.stats.handshake_failures += 1
             failures = self.stats.handshake_failures
@@ -211,7 +216,7 @@ class Sender:
                     "the recorder at %s refused our handshake (%s, %d so far): %s; "
                     "%d samples buffered",
                     self.endpoint,
-                    _HANDSHAKE_FAILURES_NAMED.get(event["event"], event["event"]),
+                    _HANDSHAKE_FAILURES_NAMED.get(event, event),
                     failures,
                     "is our CURVE key on its allow-list, and is the recorder's public key right?"
                     if self.curve
@@ -245,8 +250,10 @@ class Sender:
 
     def _send_due(self):
         now = self.clock()
+        self._wake_at = None
         if self._socket is None:
             if now < self._reconnect_at:
+                self._wake_at = self._reconnect_at
                 return
             self._connect()
         if self._requeue_timed_out(now):
@@ -255,15 +262,17 @@ class Sender:
             if self._timeouts_in_a_row >= self.reconnect_after:
                 self._timeouts_in_a_row = 0
                 self._reconnect()
+                self._wake_at = self._reconnect_at
                 return
         status = None
         while self._unsent and self._in_flight_count < self.max_in_flight:
             if not self._socket.poll(0, zmq.POLLOUT):
-                return  # not connected (ZeroMQ keeps trying) or the peer is full: next pump
+                self._retry_soon(now)  # not connected (ZeroMQ keeps trying) or the peer is full
+                break
             room = min(self.batch_size, self.max_in_flight - self._in_flight_count)
             batch = self._take_unsent(room)
             if not batch:
-                return
+                break
             status = status or {"dropped": self.stats.dropped, "buffered": len(self._pending)}
             payload = wire.encode_data(
                 self.name,
@@ -278,7 +287,9 @@ class Sender:
             except zmq.Again:
                 for entry in batch:
                     heapq.heappush(self._unsent, entry.seq)
-                return
+                self._retry_soon(now)
+                break
+            self._retry_in = 0.01
             for entry in batch:
                 entry.attempts += 1
                 if entry.attempts > 1:
@@ -287,6 +298,18 @@ class Sender:
                 self._in_flight.append((now, entry.seq))
             self._in_flight_count += len(batch)
             self.stats.sent += len(batch)
+        if self._in_flight:  # the oldest in flight (or an acked one: an early, harmless look)
+            self._wake_up_by(self._in_flight[0][0] + self.resend_timeout)
+
+    def _retry_soon(self, now):
+        # Try again soon, then less and less often (10 ms doubling to 0.5 s), so a
+        # fresh connection is used at once and a long outage costs little CPU.
+        self._wake_up_by(now + self._retry_in)
+        self._retry_in = min(self._retry_in * 2, 0.5)
+
+    def _wake_up_by(self, moment):
+        if self._wake_at is None or moment < self._wake_at:
+            self._wake_at = moment
 
     def _take_unsent(self, count):
         """Up to ``count`` pending, unsent entries, oldest first."""
@@ -355,6 +378,10 @@ class Sender:
             series.popleft()  # the usual case: acks come oldest first
         elif series and seq in series:
             series.remove(seq)
+        if not series:  # a series that stops (an unmounted disk) leaves nothing behind
+            key = (entry.host, entry.dataset, entry.instance)
+            if self._per_series.get(key) is series:
+                del self._per_series[key]
         return True
 
 

@@ -25,7 +25,10 @@ Decoding here checks only the envelope; the meaning of each sample (names,
 timestamps, numbers) is :mod:`affair.validate`'s job.
 """
 
+import struct
+
 import msgpack
+import zmq
 
 from affair.errors import WireError
 
@@ -110,3 +113,17 @@ def decode_ack(payload, max_bytes=1 << 20):
     if not isinstance(acked, list) or not isinstance(rejected, list):
         raise WireError("structure", "ACK needs two lists")
     return acked, [tuple(item) for item in rejected if isinstance(item, list) and len(item) == 2]
+
+
+def read_monitor_event(monitor):
+    """The next event number on a ZeroMQ monitor socket, or None when none waits.
+
+    A monitor message is two frames: the event (uint16) and its value
+    (uint32), then the endpoint. ``zmq.utils.monitor`` decodes the same but
+    imports asyncio, which a node's collector has no need to load.
+    """
+    try:
+        frames = monitor.recv_multipart(zmq.NOBLOCK)
+    except zmq.Again:
+        return None
+    return struct.unpack("=H", frames[0][:2])[0]

@@ -55,7 +55,8 @@ class Collector:
                     skipped = int((self.monotonic() - next_tick) // self.interval) + 1
                     log.warning("collector fell %d tick(s) behind; skipping them", skipped)
                     next_tick = self.monotonic() + self.next_tick_delay()
-            self.sender.pump(max(0.0, min(next_tick - self.monotonic(), 0.5)))
+            # at most a second between looks at `stop`; the Sender sleeps until then
+            self.sender.pump(max(0.0, min(next_tick - self.monotonic(), 1.0)))
         all_acked = self.sender.flush(flush_timeout)
         stats = self.sender.stats
         log.info(

@@ -35,6 +35,11 @@ def build_parser():
         "--recorder-key",
         help="the recorder's public CURVE key file (overrides curve_recorder_key_file)",
     )
+    parser.add_argument(
+        "--list-probes",
+        action="store_true",
+        help="print the probes that would run and their variables, then exit",
+    )
     parser.add_argument("--count", type=int, help="stop after this many samples (for tests)")
     parser.add_argument("--stats-file", help="write final delivery statistics here as JSON on exit")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
@@ -58,10 +63,14 @@ def main(argv=None):
     interval = args.interval or config.interval
     probe_names = args.probes.split(",") if args.probes else list(config.probes)
     try:
-        probes = [make_probe(name) for name in probe_names]
+        probes = [make_probe(name, config) for name in probe_names]
     except ValueError as error:
         print(f"affair-collector: {error}", file=sys.stderr)
         return 2
+    if args.list_probes:
+        for probe in probes:
+            print(f"{probe.name}: {', '.join(probe.variables)}")
+        return 0
     sender = Sender(
         args.recorder or config.recorder,
         name=host,

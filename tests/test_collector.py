@@ -98,6 +98,8 @@ def test_a_real_collector_fills_its_rrd(recorder, tmp_path):
             "1",
             "--count",
             "4",
+            "--probes",
+            "system",
             "--stats-file",
             str(stats_file),
         ],

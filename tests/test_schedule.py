@@ -161,3 +161,50 @@ def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
     status = json.loads((out / "status.json").read_text())
     assert status["hosts"]["gdc07"]["colour"] == "red"
     assert (out / "host" / "gdc07.html").is_file()
+
+
+def test_the_daily_export_catches_up_at_start_and_only_when_missing(tmp_path):
+    import uproot
+
+    from affair.config import parse_config
+    from affair.journal import Journal
+    from affair.schedule import daily_export_job
+    from affair.validate import Sample
+
+    now = time.time()
+    yesterday_noon = (int(now) // 86400 - 1) * 86400 + 43200
+    config = parse_config(
+        {
+            "recorder": {"data_dir": str(tmp_path / "data")},
+            "export": {"enabled": True, "directory": str(tmp_path / "exports"), "hour": 1},
+            "datasets": {"system": {"variables": {"cpu_user": {}}}},
+        }
+    )
+    journal = Journal(tmp_path / "data" / "_journal", clock=lambda: yesterday_noon)
+    journal.append(
+        [
+            Sample(i, yesterday_noon + 10 * i, "ldc01", "system", "", {"cpu_user": float(i)})
+            for i in range(3)
+        ]
+    )
+    journal.close()
+
+    job = daily_export_job(config)
+    assert (job.daily_at_hour, job.run_at_start) == (1, True)
+    stop = threading.Event()
+    runner = threading.Thread(target=run_schedule, args=([job], stop))
+    runner.start()
+    day = time.strftime("%Y-%m-%d", time.gmtime(yesterday_noon))
+    output = tmp_path / "exports" / f"affair-{day}.root"
+    try:
+        wait_for(
+            lambda: job.passes == 1 and output.exists(), timeout=60, what="the catch-up export"
+        )
+    finally:
+        stop.set()
+        runner.join(30)
+    with uproot.open(output) as root:
+        tree = root["system"]
+        assert list(tree["cpu_user"].array(library="np")) == [0.0, 1.0, 2.0]
+        assert list(tree["time"].array(library="np")) == [yesterday_noon + 10 * i for i in range(3)]
+    assert daily_export_job(config).run_at_start is False  # yesterday's file exists now

@@ -12,6 +12,23 @@ import psutil
 
 class SystemProbe:
     name = "system"
+    variables = (
+        "cpu_user",
+        "cpu_system",
+        "cpu_iowait",
+        "load1",
+        "load5",
+        "load15",
+        "mem_used",
+        "mem_free",
+        "swap_used",
+        "disk_read",
+        "disk_write",
+        "net_in",
+        "net_out",
+        "net_pkts_in",
+        "net_pkts_out",
+    )
 
     def __init__(self, psutil_module=psutil):
         self.psutil = psutil_module
