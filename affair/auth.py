@@ -20,9 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
+from zmq.auth.certs import create_certificates, load_certificate
 
 from affair.errors import ConfigError
 
@@ -51,7 +49,7 @@ def generate_keys(out_dir, names):
     written = []
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".affair-keys-") as private:
         for name in names:
-            public, secret = zmq.auth.create_certificates(private, name)
+            public, secret = create_certificates(private, name)
             os.chmod(secret, 0o600)
             os.chmod(public, 0o644)
             pair = []
@@ -97,7 +95,7 @@ def _load(path, config_path, key):
             config_path, key, "an existing key file (`affair keys --out DIR` makes them)", str(path)
         )
     try:
-        return zmq.auth.load_certificate(path)
+        return load_certificate(path)
     except (OSError, ValueError) as error:
         raise ConfigError(
             config_path, key, f"a readable ZeroMQ key file ({error})", str(path)
@@ -165,6 +163,10 @@ class AllowList:
 
 def start_authenticator(context, allowed):
     """Start the ZAP handler on ``context`` (before any CURVE server socket binds)."""
+    # Imported here: it loads asyncio (~6 MB), which collectors, sharing this
+    # module for their key files, should not carry.
+    from zmq.auth.thread import ThreadAuthenticator  # noqa: PLC0415
+
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("affair.auth.zap"))
     authenticator.start()
     authenticator.configure_curve_callback("*", AllowList(allowed))

@@ -187,3 +187,15 @@ def test_only_a_collector_with_an_allowed_key_gets_samples_recorded(recorder, tm
     assert counts["rej_handshake"] >= 2  # no CURVE at all; the wrong recorder key
     assert counts["accepted"] >= 3
     wait_for(lambda: "rejected (auth) from a peer" in process.log(), what="the auth log line")
+
+
+def test_the_collector_does_not_load_the_recorders_authenticator():
+    # the ZAP thread pulls in asyncio (~6 MB of RSS on every node) and is the recorder's alone
+    code = (
+        "import sys, collectors.main; "
+        "print([m for m in ('zmq.auth.thread', 'asyncio') if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
