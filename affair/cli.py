@@ -92,6 +92,31 @@ def build_parser():
     )
     keys.set_defaults(handler=cmd_keys, log_level="WARNING")
 
+    plot = commands.add_parser(
+        "plot",
+        help="draw the graphs whose data moved (made for cron)",
+        description="Draw per-node, aggregate and overlay graphs as PNGs, only those whose "
+        "data moved by a row of their archive since they were drawn (all with --all). "
+        "Prints one summary line; exits 1 if a graph failed, 2 on bad input.",
+    )
+    _common(plot)
+    plot.add_argument("--data-dir", help="where the RRDs are (default: [recorder] data_dir)")
+    plot.add_argument("--out", help="where the PNGs go (default: [plot] out_dir)")
+    plot.add_argument("--all", action="store_true", help="redraw every graph, due or not")
+    plot.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="i/N",
+        help="draw only shard i of N (0-based), so N machines split the graphs (default 0/1)",
+    )
+    plot.add_argument(
+        "--workers",
+        type=int,
+        metavar="K",
+        help="processes drawing at once (default: [plot] workers)",
+    )
+    plot.set_defaults(handler=cmd_plot)
+
     status = commands.add_parser(
         "status",
         help="print every host's status colour; exit 1 when anything is red",
@@ -222,7 +247,7 @@ def cmd_record(args):
     if args.graphite:
         config = _with_graphite(config, args.graphite)
     server_key, allowed_keys = recorder_keys(config)
-    stop = stop_on_signals()
+    stop = stop_on_signals("recorder")
     try:
         Recorder(config, server_key=server_key, allowed_keys=allowed_keys).run(stop)
     except RuntimeError as error:  # e.g. the data dir is locked by another recorder
@@ -256,6 +281,32 @@ def _with_graphite(config, listen):
     return dataclasses.replace(
         config, graphite=dataclasses.replace(config.graphite, listen=address)
     )
+
+
+def cmd_plot(args):
+    from affair.errors import PlotError
+    from affair.plot.plan import parse_shard
+    from affair.plot.run import run_plot
+
+    config = _load(args)
+    try:
+        shard = parse_shard(args.shard)
+    except ValueError as error:
+        raise PlotError(f"--shard: {error}") from None
+    if args.workers is not None and args.workers < 1:
+        raise PlotError(f"--workers must be 1 or more, got {args.workers}")
+    summary = run_plot(
+        config,
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        all_graphs=args.all,
+        shard=shard,
+        workers=args.workers,
+    )
+    print(f"affair plot: {summary.line()}", flush=True)
+    for reason in summary.errors:
+        print(f"affair plot: failed: {reason}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def cmd_demo(args):
@@ -299,7 +350,7 @@ def cmd_schedule(args):
     from affair.schedule import schedule_forever
 
     config = _load(args)
-    stop = stop_on_signals()
+    stop = stop_on_signals("scheduler")
     schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
 
 

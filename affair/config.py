@@ -338,6 +338,36 @@ RULE_KEYS = {
 }
 
 
+def _window_list(value):
+    windows = _string_list(value)
+    if not windows or any(window not in WINDOW_NAMES for window in windows):
+        raise ValueError
+    return windows
+
+
+def _refresh_table(value):
+    if not isinstance(value, dict) or any(window not in WINDOW_NAMES for window in value):
+        raise ValueError
+    return {window: _seconds(period) for window, period in value.items()}
+
+
+PLOT_SCHEMA = {
+    "out_dir": ("graphs", _string, "a directory path for the PNGs"),
+    "workers": (1, *_POSITIVE),
+    "width": (720, _int(320), "a width in pixels, at least 320"),
+    "node_windows": (
+        WINDOW_NAMES,
+        _window_list,
+        f"a non-empty list drawn from {', '.join(WINDOW_NAMES)}",
+    ),
+    "refresh": (
+        {},
+        _refresh_table,
+        "a table of window = duration, like { 1h = '1min', 1y = '1d' }",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class StatusRule:
     """One ``[[status.rules]]`` entry; see config/affair.toml for the three kinds."""
@@ -386,6 +416,17 @@ class SiteConfig:
 class ScheduleConfig:
     plot: int = 60  # seconds between passes; 0: never
     site: int = 30
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    """``[plot]``: where graphs go and how often each window is redrawn (see affair.plot)."""
+
+    out_dir: str = "graphs"
+    workers: int = 1
+    width: int = 720
+    node_windows: tuple = WINDOW_NAMES
+    refresh: dict = field(default_factory=dict)  # window -> seconds; default: its archive's step
 
 
 @dataclass(frozen=True)
@@ -540,6 +581,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     query: QueryConfig = field(default_factory=QueryConfig)
     graphite: GraphiteConfig = GraphiteConfig()
+    plot: PlotConfig = field(default_factory=PlotConfig)
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -577,7 +619,7 @@ def parse_config(raw, path="<config>"):
     """Validate an already-parsed TOML document (tests feed dicts straight in)."""
     sections = {"recorder", "archive", "collector", "datasets", "graphs"}
     sections |= {"site", "status", "schedule"}
-    sections |= {"export", "query", "queries", "graphite"}
+    sections |= {"export", "query", "queries", "graphite", "plot"}
     _reject_unknown(raw, sections, path, "")
     recorder = _section(raw.get("recorder", {}), RECORDER_SCHEMA, path, "recorder")
     archive = _section(raw.get("archive", {}), ARCHIVE_SCHEMA, path, "archive")
@@ -597,6 +639,7 @@ def parse_config(raw, path="<config>"):
     )
     site = _site(raw.get("site", {}), datasets, schedule, path)
     status = _status(raw.get("status", {}), datasets, path)
+    plot = PlotConfig(**_section(raw.get("plot", {}), PLOT_SCHEMA, path, "plot"))
     return Config(
         path=str(path),
         recorder=RecorderConfig(**recorder),
@@ -612,6 +655,7 @@ def parse_config(raw, path="<config>"):
         export=_export(raw.get("export", {}), archives, path),
         query=_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
+        plot=plot,
     )
 
 
@@ -769,6 +813,13 @@ def _graphs(raw, datasets, path):
                 raise ConfigError(
                     path, f"{key}.variables", f"variables of dataset {dataset.name!r}", variable
                 )
+        if values["mode"] == "overlay" and len(values["variables"]) != 1:
+            raise ConfigError(
+                path,
+                f"{key}.variables",
+                "exactly one variable for an overlay (one line per host)",
+                list(values["variables"]),
+            )
         for window in values["windows"]:
             if window not in WINDOW_NAMES:
                 raise ConfigError(

@@ -16,13 +16,17 @@ def setup_logging(level="INFO"):
     )
 
 
-def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
-    """An Event set by SIGTERM or SIGINT, so loops can finish their work and flush."""
+def stop_on_signals(who, signals=(signal.SIGTERM, signal.SIGINT)):
+    """An Event set by SIGTERM or SIGINT, so loops can finish their work and flush.
+
+    ``who`` names the process in the log line ("recorder", "collector"...):
+    a demo or a systemd stop signals several at once.
+    """
     stop = threading.Event()
 
     def handler(signum, _frame):
         logging.getLogger("affair").info(
-            "%s received: flushing and stopping", signal.Signals(signum).name
+            "%s: %s received, flushing and stopping", who, signal.Signals(signum).name
         )
         stop.set()
 

@@ -55,7 +55,7 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
     endpoint = free_tcp_endpoint()
     graphite_port = int(free_tcp_endpoint().rsplit(":", 1)[1])
     step = config.recorder.step
-    stop = stop_on_signals()
+    stop = stop_on_signals("demo")
     started = time.monotonic()
     children = []
     try:

@@ -53,3 +53,7 @@ class StoreError(AffairError):
 def _short_repr(value, limit=60):
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class PlotError(AffairError):
+    """A graph could not be planned or drawn; the message names the graph or file."""

@@ -104,7 +104,7 @@ def main(argv=None):
     if args.builders < 1:
         print("eventbuilder: --builders must be at least 1", file=sys.stderr)
         return 2
-    stop = stop_on_signals()
+    stop = stop_on_signals("event builder")
     publisher = Publisher("daq", endpoint=args.recorder, host=args.host, interval=args.interval)
     builders = [
         EventBuilder(publisher.series(f"eb{i:02d}"), f"eb{i:02d}", rate=300.0 + 100 * i)

@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from affair import units
 from affair.errors import AffairError, StoreError
 from affair.names import is_valid, rrd_file_name
 from affair.store import RrdStore
@@ -257,24 +258,10 @@ def count_colours(statuses):
 
 # --- formatting (pure) ---
 
-_BINARY = (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("ki", 1024))
-_DECIMAL = (("G", 1e9), ("M", 1e6), ("k", 1e3))
-
 
 def format_value(value, unit=""):
-    """A value as a person reads it: '42.3 %', '1.5 GiB', '12 MiB/s', '3.1k pkt/s'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    prefix = ""
-    scales = _BINARY if unit.startswith("B") else _DECIMAL  # bytes (per second): binary prefixes
-    for name, size in scales:
-        if abs(value) >= size:
-            value, prefix = value / size, name
-            break
-    number = f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    if unit.startswith("B") or (unit and not prefix):
-        return f"{number} {prefix}{unit}"
-    return f"{number}{prefix} {unit}".rstrip()
+    """The graphs' convention (:mod:`affair.units`) without trailing zeros: '97 % > 95 %'."""
+    return units.format_value(value, unit, trim=True)
 
 
 def format_age(seconds):

@@ -80,7 +80,7 @@ def main(argv=None):
         backoff_cap=config.backoff_cap,
         curve=curve,
     )
-    stop = stop_on_signals()
+    stop = stop_on_signals("collector")
     collector = Collector(sender, probes, host, interval)
     stats = collector.run(stop, count=args.count)
     sender.close()

@@ -150,7 +150,7 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
     collector.terminate()
     _, stderr = collector.communicate(timeout=15)
     assert collector.returncode == 0
-    assert "SIGTERM received: flushing and stopping" in stderr
+    assert "collector: SIGTERM received, flushing and stopping" in stderr
     assert "0 still buffered" in stderr
 
 

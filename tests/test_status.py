@@ -378,12 +378,12 @@ def test_groups_first_match_wins_else_other():
 @pytest.mark.parametrize(
     ("value", "unit", "text"),
     [
-        (2.04 * 1024**3, "B", "2.04 GiB"),
+        (2.04 * 1024**3, "B", "2.19 GB"),  # decimal SI, as the graphs say it
         (0.0, "B", "0 B"),
-        (1234567, "B/s", "1.18 MiB/s"),
+        (1234567, "B/s", "1.23 MB/s"),
         (87.43, "%", "87.4 %"),
-        (3100, "pkt/s", "3.1k pkt/s"),
-        (1500, "", "1.5k"),
+        (3100, "pkt/s", "3.1 kpkt/s"),
+        (1500, "", "1.5 k"),
         (12.345, "", "12.3"),
         (250, "", "250"),
         (None, "%", "–"),

@@ -1,0 +1,69 @@
+"""PNG out: a small, fast encoder and the atomic write every graph goes through.
+
+Encoding was half of a graph's cost with Pillow or zlib, so: the canvas's
+RGBA bytes as they are (dropping the always-opaque alpha costs a strided
+copy that takes longer than compressing the alpha away), no PNG row filter
+(a plain row of a flat graph compresses as well as a filtered one here),
+and ISA-L's deflate at level 1 (``isal``, zlib-compatible). Measured on a
+720 x 325 week graph: 2.2 ms and 135 kB, against 9 ms for zlib level 1
+with the "up" filter and 50 ms for Pillow's defaults. Plain zlib is the
+fallback where isal is not installed.
+"""
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - isal is a dependency; keep working without it
+    _deflate = zlib
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NO_FILTER = 0
+_RGBA = 6  # PNG colour type: 8-bit RGB with alpha
+
+
+def encode_png(rgba, level=1):
+    """Bytes of a PNG of the ``(height, width, 4)`` uint8 array ``rgba``."""
+    height, width = rgba.shape[:2]
+    rows = np.empty((height, width * 4 + 1), np.uint8)
+    rows[:, 0] = _NO_FILTER
+    rows[:, 1:] = rgba.reshape(height, width * 4)
+    header = struct.pack(">IIBBBBB", width, height, 8, _RGBA, 0, 0, 0)
+    return b"".join(
+        (
+            _SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", _deflate.compress(rows.data, level)),  # no copy to bytes
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_atomic(path, data, mtime=None):
+    """Replace ``path`` with ``data`` so a reader sees the old file or the new, never a part.
+
+    The bytes go to a hidden temp file in the same directory, which is then
+    renamed over ``path`` (atomic on POSIX). ``mtime``, when given, is
+    stamped on the file: the plotter records there the time its data was
+    read, which the refresh policy compares with the data's own.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        if mtime is not None:
+            os.utime(temporary, (mtime, mtime))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

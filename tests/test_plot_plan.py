@@ -1,0 +1,223 @@
+"""Which graphs exist, which are due, which are a shard's; and the config that defines them."""
+
+from pathlib import Path
+
+import pytest
+
+from affair.config import parse_config
+from affair.errors import ConfigError
+from affair.layout import graph_path, node_graph_path
+from affair.plot.plan import (
+    in_shard,
+    is_stale,
+    parse_shard,
+    plan_jobs,
+    refresh_period,
+    select_hosts,
+)
+
+DATASETS = {
+    "system": {
+        "variables": {
+            "cpu_user": {"unit": "%", "min": 0, "max": 100},
+            "load1": {},
+            "net_in": {"unit": "B/s", "min": 0},
+        }
+    }
+}
+
+
+def config_with(graphs=None, plot=None):
+    raw = {"datasets": DATASETS, "graphs": graphs or {}}
+    if plot is not None:
+        raw["plot"] = plot
+    return parse_config(raw)
+
+
+class FakeStore:
+    """Just the discovery half of RrdStore: hosts and their series."""
+
+    def __init__(self, series):
+        self._series = series
+        self.data_dir = Path("/nonexistent")
+
+    def hosts(self):
+        return sorted(self._series)
+
+    def series(self, host):
+        return self._series[host]
+
+    def path(self, host, dataset, instance=""):
+        return self.data_dir / host / f"{dataset}.rrd"
+
+
+# --- config ---
+
+
+def test_a_graph_of_a_missing_dataset_is_a_config_error_at_load():
+    with pytest.raises(ConfigError) as caught:
+        config_with({"bad": {"dataset": "nosuch", "variables": ["x"]}})
+    assert caught.value.key == "graphs.bad.dataset"
+    assert "nosuch" in str(caught.value) and "system" in str(caught.value)
+
+
+def test_a_graph_of_a_missing_variable_is_a_config_error_at_load():
+    with pytest.raises(ConfigError) as caught:
+        config_with({"bad": {"dataset": "system", "variables": ["cpu_user", "cpu_idle"]}})
+    assert caught.value.key == "graphs.bad.variables"
+    assert caught.value.got == "cpu_idle"
+
+
+def test_an_overlay_takes_exactly_one_variable():
+    with pytest.raises(ConfigError) as caught:
+        config_with({"o": {"dataset": "system", "mode": "overlay"}})  # default: all three
+    assert caught.value.key == "graphs.o.variables"
+    assert "exactly one variable" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("plot", "key"),
+    [
+        ({"node_windows": ["1h", "2h"]}, "plot.node_windows"),
+        ({"node_windows": []}, "plot.node_windows"),
+        ({"workers": 0}, "plot.workers"),
+        ({"refresh": {"1h": "soon"}}, "plot.refresh"),
+        ({"refresh": {"5h": "1min"}}, "plot.refresh"),
+        ({"widht": 700}, "plot.widht"),
+    ],
+)
+def test_plot_section_is_validated(plot, key):
+    with pytest.raises(ConfigError) as caught:
+        config_with(plot=plot)
+    assert caught.value.key == key
+
+
+def test_the_shipped_config_has_one_graph_of_each_mode():
+    from affair.config import load_config
+
+    config = load_config()
+    modes = {graph.mode for graph in config.graphs.values()}
+    assert modes == {"node", "aggregate", "overlay"}
+    assert config.plot.out_dir == "graphs"
+    assert config.plot.node_windows == ("1h", "6h", "1d", "1w", "1m", "3m", "1y")
+
+
+# --- planning ---
+
+
+def test_select_hosts_globs_lists_and_exclusions():
+    hosts = ["gdc01", "gdc02", "ldc01", "ldc02", "ldc10"]
+    assert select_hosts(["gdc*"], hosts) == ["gdc01", "gdc02"]
+    assert select_hosts(["ldc0[12]", "gdc02"], hosts) == ["gdc02", "ldc01", "ldc02"]
+    assert select_hosts(["*", "!ldc*"], hosts) == ["gdc01", "gdc02"]
+    assert select_hosts(["nothing*"], hosts) == []
+
+
+def test_plan_names_every_graph_by_the_layout_contract():
+    config = config_with(
+        {
+            "net": {"dataset": "system", "variables": ["net_in"], "mode": "aggregate"},
+            "cpu": {
+                "dataset": "system",
+                "variables": ["cpu_user"],
+                "mode": "overlay",
+                "hosts": ["gdc*"],
+                "windows": ["1h"],
+            },
+            "load": {
+                "dataset": "system",
+                "variables": ["load1"],
+                "mode": "node",
+                "hosts": ["ldc01"],
+                "windows": ["1d"],
+            },
+        },
+        plot={"node_windows": ["1h", "1w"]},
+    )
+    store = FakeStore(
+        {
+            "gdc01": [("system", "")],
+            "ldc01": [("system", ""), ("disks", "var")],
+            "affair": [("affair", "")],  # no system: in no system graph
+        }
+    )
+    keys = {job.key for job in plan_jobs(config, store)}
+    expected = {
+        str(node_graph_path(Path(), host, dataset, instance, window))
+        for host, dataset, instance in [
+            ("gdc01", "system", ""),
+            ("ldc01", "system", ""),
+            ("ldc01", "disks", "var"),
+            ("affair", "affair", ""),
+        ]
+        for window in ("1h", "1w")
+    }
+    expected |= {str(graph_path(Path(), "net", "aggregate", w)) for w in ("1h", "6h", "1d", "1w")}
+    expected |= {"cpu.overlay.1h.png", "load.node.ldc01.1d.png"}
+    assert keys == expected
+    assert "node/ldc01/disks.var.1h.png" in keys
+    jobs = {job.key: job for job in plan_jobs(config, store)}
+    assert jobs["net.aggregate.1h.png"].hosts == ("gdc01", "ldc01")  # not affair: no system.rrd
+    assert jobs["cpu.overlay.1h.png"].hosts == ("gdc01",)
+
+
+def test_graph_path_of_a_node_graph_needs_a_host():
+    assert str(graph_path(Path("g"), "load", "node", "1h", host="a.b")) == "g/load.node.a.b.1h.png"
+    with pytest.raises(ValueError):
+        graph_path(Path("g"), "load", "node", "1h")
+    with pytest.raises(ValueError):
+        graph_path(Path("g"), "net", "aggregate", "1h", host="x")
+
+
+def test_shards_partition_the_graphs_without_overlap_or_gap():
+    keys = [f"node/host{i:04d}/system.{w}.png" for i in range(500) for w in ("1h", "1d")]
+    for count in (1, 2, 3, 7):
+        owners = [[i for i in range(count) if in_shard(key, i, count)] for key in keys]
+        assert all(len(owner) == 1 for owner in owners)  # exactly one shard each
+        sizes = [sum(1 for owner in owners if owner == [i]) for i in range(count)]
+        assert sum(sizes) == len(keys)
+        assert min(sizes) > len(keys) / count * 0.8  # and roughly even
+
+
+def test_parse_shard():
+    assert parse_shard("0/1") == (0, 1)
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+
+
+# --- refresh policy ---
+
+
+def test_refresh_period_is_the_archive_step_unless_configured():
+    config = config_with()
+    periods = {w: refresh_period(config, w) for w in ("1h", "6h", "1d", "1w", "1m", "3m", "1y")}
+    assert periods == {
+        "1h": 10,
+        "6h": 60,
+        "1d": 240,
+        "1w": 1800,
+        "1m": 7200,
+        "3m": 21600,
+        "1y": 86400,
+    }
+    slowed = config_with(plot={"refresh": {"1h": "1min"}})
+    assert refresh_period(slowed, "1h") == 60 and refresh_period(slowed, "1d") == 240
+
+
+def test_is_stale():
+    day = 86400
+    # never drawn, or the config changed since
+    assert is_stale(None, 1000, 10, 0, 0, 3600)
+    assert is_stale(990, 995, 10, 0, 992, 3600)
+    # the same row as when drawn: nothing new to show, whatever the data did
+    assert not is_stale(1001, 1009, 10, 1008, 0, 3600)
+    # a new row and new data
+    assert is_stale(1001, 1010, 10, 1008, 0, 3600)
+    # the 1 y graph waits for a new day
+    assert not is_stale(10 * day + 5, 10 * day + 80000, day, 10 * day + 79000, 0, 366 * day)
+    assert is_stale(10 * day + 5, 11 * day + 1, day, 11 * day, 0, 366 * day)
+    # silent data: redrawn only once the graph has slid by a tenth of its width
+    assert not is_stale(1000, 1200, 10, 900, 0, 3600)
+    assert is_stale(1000, 1000 + 360, 10, 900, 0, 3600)
