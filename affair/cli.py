@@ -74,6 +74,24 @@ def build_parser():
     )
     demo.set_defaults(handler=cmd_demo)
 
+    keys = commands.add_parser(
+        "keys",
+        help="generate CURVE key pairs for the recorder and collectors",
+        description="Write NAME.key (public: copy it freely) and NAME.key_secret (secret: mode "
+        "0600, keep it on its machine) for each NAME into --out. The recorder's config names its "
+        "secret file and the collectors' public files (its allow-list); each collector's names "
+        "its own secret file and the recorder's public file. Existing keys are never overwritten.",
+    )
+    keys.add_argument("--out", required=True, help="directory to write the key files into")
+    keys.add_argument(
+        "names",
+        nargs="*",
+        default=["recorder", "collector"],
+        metavar="NAME",
+        help="one key pair per name (default: recorder collector)",
+    )
+    keys.set_defaults(handler=cmd_keys, log_level="WARNING")
+
     plot = commands.add_parser(
         "plot",
         help="draw the graphs whose data moved (made for cron)",
@@ -221,18 +239,33 @@ def cmd_check_config(args):
 
 
 def cmd_record(args):
+    from affair.auth import recorder_keys
     from affair.daemon import stop_on_signals
     from affair.recorder import Recorder
 
     config = _load(args).with_overrides(listen=args.listen, data_dir=args.data_dir)
     if args.graphite:
         config = _with_graphite(config, args.graphite)
+    server_key, allowed_keys = recorder_keys(config)
     stop = stop_on_signals("recorder")
     try:
-        Recorder(config).run(stop)
+        Recorder(config, server_key=server_key, allowed_keys=allowed_keys).run(stop)
     except RuntimeError as error:  # e.g. the data dir is locked by another recorder
         print(f"affair record: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_keys(args):
+    from affair.auth import generate_keys
+
+    try:
+        written = generate_keys(args.out, args.names)
+    except (OSError, ValueError) as error:
+        print(f"affair keys: {error}", file=sys.stderr)
+        return 2
+    for public, secret in written:
+        print(f"{public}\n{secret}")
     return 0
 
 

@@ -132,6 +132,8 @@ RECORDER_SCHEMA = {
     "queue_limit": (200_000, *_POSITIVE),
     "journal_sync": ("normal", _one_of("normal", "full"), "'normal' or 'full'"),
     "journal_days": (7, *_POSITIVE),
+    "curve_secret_key_file": ("", _string, "a path to the recorder's NAME.key_secret, or ''"),
+    "curve_allowed_keys": ((), _string_list, "a list of public key files or directories"),
 }
 
 ARCHIVE_SCHEMA = {
@@ -152,6 +154,9 @@ COLLECTOR_SCHEMA = {
     "buffer_seconds": (3600, *_SECONDS),
     "resend_timeout": (5, *_SECONDS),
     "max_in_flight": (64, *_POSITIVE),
+    "backoff_cap": (30, *_SECONDS),
+    "curve_secret_key_file": ("", _string, "a path to this collector's NAME.key_secret, or ''"),
+    "curve_recorder_key_file": ("", _string, "a path to the recorder's public NAME.key, or ''"),
     "disks": ({}, _table, "a table [collector.disks]"),
     "net": ({}, _table, "a table [collector.net]"),
     "processes": ((), _table_list, "a list of tables [[collector.processes]]"),
@@ -481,6 +486,8 @@ class RecorderConfig:
     queue_limit: int
     journal_sync: str
     journal_days: int
+    curve_secret_key_file: str = ""
+    curve_allowed_keys: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -513,6 +520,9 @@ class CollectorConfig:
     buffer_seconds: int
     resend_timeout: int
     max_in_flight: int
+    backoff_cap: int = 30
+    curve_secret_key_file: str = ""
+    curve_recorder_key_file: str = ""
     disks: DiskSettings = DiskSettings()
     net: NetSettings = NetSettings()
     processes: tuple = ()  # ProcessSelector, in file order
@@ -658,6 +668,13 @@ def _derive(recorder, path):
             "recorder.heartbeat",
             f"at least the step ({recorder['step']}s)",
             recorder["heartbeat"],
+        )
+    if bool(recorder["curve_secret_key_file"]) != bool(recorder["curve_allowed_keys"]):
+        missing = (
+            "curve_allowed_keys" if recorder["curve_secret_key_file"] else "curve_secret_key_file"
+        )
+        raise ConfigError(
+            path, f"recorder.{missing}", "CURVE needs both a secret key and an allow-list"
         )
     try:
         check_name("host", recorder["self_host"])

@@ -43,10 +43,12 @@ _VALID_CACHE_LIMIT = 100_000  # a flood of fresh names cannot grow it without bo
 
 
 def is_valid(kind, name):
+    if not isinstance(name, str):  # first: a list or a map from the wire cannot be a dict key
+        return False
     if (kind, name) in _VALID_CACHE:
         return True
     pattern, _ = _PATTERNS[kind]
-    valid = isinstance(name, str) and pattern.fullmatch(name) is not None
+    valid = pattern.fullmatch(name) is not None
     if valid and len(_VALID_CACHE) < _VALID_CACHE_LIMIT:
         _VALID_CACHE[(kind, name)] = True
     return valid

@@ -7,6 +7,13 @@ A child process (:mod:`affair.writer_process`) turns journaled samples into
 RRD rows. Their queue is bounded: when the writer falls ``queue_limit``
 samples behind, receiving pauses, ZeroMQ's buffers fill, and senders keep
 their samples until acks resume (carbon's "cache full" pause).
+
+With a CURVE secret key (``[recorder] curve_secret_key_file``) every
+connection must complete a CURVE handshake with a key on the allow-list
+(:mod:`affair.auth`); refused handshakes are counted as ``rej_auth`` and
+``rej_handshake``. ROUTER fair-queues its peers, and a burst takes at most
+``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
+that floods the recorder delays the others by one bounded burst at most.
 """
 
 import fcntl
@@ -14,6 +21,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +30,7 @@ import msgpack
 import zmq
 
 from affair import wire
+from affair.auth import start_authenticator
 from affair.errors import WireError
 from affair.journal import Journal, Watermark
 from affair.selfmetrics import Metrics
@@ -31,8 +40,22 @@ from affair.writer_process import STOP, encode_batch, writer_main
 
 log = logging.getLogger(__name__)
 
+_PRINTABLE_NAME = re.compile(r"[A-Za-z0-9._:@/+-]{1,80}")
+_HANDSHAKE_FAILURES = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
+BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
 WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
+
+
+def _is_local(endpoint):
+    return endpoint.startswith(
+        ("ipc://", "inproc://", "tcp://127.", "tcp://[::1]", "tcp://localhost")
+    )
 
 
 class RejectionLog:
@@ -132,20 +155,40 @@ class Recorder:
             # Everything that can fail on a bad address binds first, before a
             # writer process exists that would have to be stopped again.
             self._open_writer_sockets()
-            socket = self._bind()
+            authenticator = None
+            if self.server_key is not None:
+                # Before the bind: a CURVE socket with no ZAP handler yet accepts any key.
+                authenticator = start_authenticator(self.context, self.allowed_keys or ())
+            try:
+                socket = self._bind()
+            except BaseException:
+                if authenticator is not None:
+                    authenticator.stop()
+                raise
+            monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
             try:
                 if self.config.graphite.listen:
                     self.graphite = self._start_graphite()
                 self._start_writer(stop)
                 log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
+                if authenticator is None and not _is_local(self.endpoint):
+                    log.warning(
+                        "no CURVE keys: anyone who reaches %s can write samples "
+                        "(see config/production.toml)",
+                        self.endpoint,
+                    )
                 if ready is not None:
                     ready.set()
-                self._serve(socket, stop)
+                self._serve(socket, monitor, stop)
             finally:
+                socket.disable_monitor()
+                monitor.close(linger=0)
                 socket.close(linger=0)
                 if self.graphite is not None:
                     self.graphite.stop()
                     self._journal_graphite()  # the writer takes these before it stops
+                if authenticator is not None:
+                    authenticator.stop()
                 self._stop_writer()
                 self.journal.close()
                 self._write_metrics_file()
@@ -269,10 +312,11 @@ class Recorder:
         self.endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
         return socket
 
-    def _serve(self, socket, stop):
+    def _serve(self, socket, monitor, stop):
         poller = zmq.Poller()
         poller.register(socket, zmq.POLLIN)
         poller.register(self._from_writer, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
         interval = self.config.recorder.self_interval
         next_self_sample = (int(self.clock()) // interval + 1) * interval
         next_retention = 0.0
@@ -283,6 +327,7 @@ class Recorder:
                 # backpressure: let ZeroMQ and the senders hold the data
                 if self._from_writer.poll(50):
                     self._read_reports()
+                self._read_monitor(monitor)
                 continue
             events = dict(poller.poll(100))
             if self._from_writer in events:
@@ -291,6 +336,8 @@ class Recorder:
                 self._receive_burst(socket)
             if self.graphite is not None and self.queue_depth() <= self.config.recorder.queue_limit:
                 self._journal_graphite()
+            if monitor in events:
+                self._read_monitor(monitor)
             now = self.clock()
             if now >= next_self_sample:
                 self._record_self(now, write_calls, write_seconds)
@@ -308,46 +355,54 @@ class Recorder:
     # --- receiving ---
 
     def _receive_burst(self, socket):
-        messages = []
-        for _ in range(BURST_MESSAGES):
-            try:
-                messages.append(socket.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                break
         now = self.clock()
         accepted = []  # (identity, Sample)
         replies = {}  # identity -> ([acked seqs], [(seq, reason)])
-        for frames in messages:
-            self.metrics.add("messages")
-            if len(frames) != 2:
-                self._reject("structure", frames[0] if frames else b"?", "expected one frame")
-                continue
-            identity, payload = frames
+        samples_taken = 0
+        for _ in range(BURST_MESSAGES):
+            if samples_taken >= BURST_SAMPLES:
+                break
             try:
-                sender, raw_samples = wire.decode_data(
-                    payload, self.config.recorder.max_message_bytes
-                )
-            except WireError as error:
-                self._reject(error.reason, identity, error)
-                continue
-            reply = replies.setdefault(identity, ([], []))
-            for raw in raw_samples:
-                self.metrics.add("received")
-                try:
-                    sample = validate_sample(raw, self.config, now, sender)
-                    if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
-                        raise Rejected(
-                            "series_cap", sample.seq, f"host {sample.host} is at its series cap"
-                        )
-                except Rejected as rejection:
-                    self._reject(rejection.reason, sender, rejection.detail)
-                    if rejection.seq is not None:
-                        reply[1].append((rejection.seq, rejection.reason))
-                    continue
-                if sample.attempt > 1:
-                    self.metrics.add("resends")
-                accepted.append((identity, sample))
+                frames = socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            samples_taken += self._take_message(frames, now, accepted, replies)
         self._journal_and_ack(accepted, replies, socket)
+
+    def _take_message(self, frames, now, accepted, replies):
+        """Validate one message's samples into ``accepted``/``replies``; return how many."""
+        self.metrics.add("messages")
+        if len(frames) != 2:
+            self._reject("structure", frames[0] if frames else b"?", "expected one frame")
+            return 0
+        identity, payload = frames
+        try:
+            sender, raw_samples, status = wire.decode_report(
+                payload, self.config.recorder.max_message_bytes
+            )
+        except WireError as error:
+            self._reject(error.reason, identity, error)
+            return 0
+        if status is not None:
+            self.metrics.sender_report(sender, status)
+        reply = replies.setdefault(identity, ([], []))
+        for raw in raw_samples:
+            self.metrics.add("received")
+            try:
+                sample = validate_sample(raw, self.config, now, sender)
+                if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+                    raise Rejected(
+                        "series_cap", sample.seq, f"host {sample.host} is at its series cap"
+                    )
+            except Rejected as rejection:
+                self._reject(rejection.reason, sender, rejection.detail)
+                if rejection.seq is not None:
+                    reply[1].append((rejection.seq, rejection.reason))
+                continue
+            if sample.attempt > 1:
+                self.metrics.add("resends")
+            accepted.append((identity, sample))
+        return len(raw_samples)
 
     def _journal_and_ack(self, accepted, replies, socket):
         if accepted:
@@ -373,9 +428,21 @@ class Recorder:
 
     def _reject(self, reason, sender, detail):
         self.metrics.add(f"rej_{reason}")
-        if isinstance(sender, bytes):
+        if sender is None:
+            sender = "a peer"  # a refused handshake: ZeroMQ does not tell us who
+        elif isinstance(sender, bytes):
             sender = sender.hex()
+        elif not _PRINTABLE_NAME.fullmatch(sender):
+            sender = repr(sender[:60])  # a hostile name must not forge or flood log lines
         self.reject_log(reason, sender, detail)
+
+    def _read_monitor(self, monitor):
+        """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake)."""
+        while (event := wire.read_monitor_event(monitor)) is not None:
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self._reject("auth", None, "its CURVE key is not on the allow-list")
+            else:
+                self._reject("handshake", None, "failed the CURVE handshake (no or wrong keys)")
 
     # --- Graphite plaintext (affair.graphite_server), journaled on this thread ---
 

@@ -6,7 +6,12 @@ Two built-in datasets on the recorder's own host (``recorder.self_host``):
   graphs show rates per second and a restart is a gap, not a spike), the
   writer's queue depth and write latency, and the delivery latency from a
   sample's own timestamp to its RRD write.
-* ``delivery``: one instance per sender, with that sender's delivery latency.
+* ``delivery``: one instance per sender, with that sender's delivery latency
+  and what it reports of itself with every message: the samples it dropped
+  because its buffer was full (cumulative since it started) and the samples
+  it holds unacknowledged. ``affair`` carries their sums over the senders
+  heard from since the recorder started (``sender_dropped``, ``sender_buffered``),
+  so a collector's losses show on the recorder's own graphs.
 
 The config may declare these datasets itself; otherwise these definitions apply.
 """
@@ -52,12 +57,22 @@ def builtin_datasets():
     variables["delivery_max"] = Variable(
         "delivery_max", "GAUGE", "s", "sample time to RRD write, worst", 0.0
     )
+    variables["sender_dropped"] = Variable(
+        "sender_dropped", "GAUGE", "samples", "samples senders dropped (buffer full), total", 0.0
+    )
+    variables["sender_buffered"] = Variable(
+        "sender_buffered", "GAUGE", "samples", "samples senders hold unacknowledged", 0.0
+    )
     delivery = {
         "latency_avg": Variable("latency_avg", "GAUGE", "s", "sample time to RRD write, mean", 0.0),
         "latency_max": Variable(
             "latency_max", "GAUGE", "s", "sample time to RRD write, worst", 0.0
         ),
         "samples": Variable("samples", "GAUGE", "samples", "samples written in the interval", 0.0),
+        "dropped": Variable(
+            "dropped", "GAUGE", "samples", "samples dropped (buffer full) since it started", 0.0
+        ),
+        "buffered": Variable("buffered", "GAUGE", "samples", "samples held unacknowledged", 0.0),
     }
     return {
         "affair": Dataset("affair", "the recorder's own health", variables),
@@ -72,6 +87,9 @@ def sender_instance(sender):
     return cleaned or "unknown"
 
 
+MAX_REPORTING_SENDERS = 10_000  # sender states kept; a flood of names cannot grow it further
+
+
 class Metrics:
     """Counters shared by the receiving and writing threads.
 
@@ -84,6 +102,17 @@ class Metrics:
         self.counts = defaultdict(float)
         self._lock = threading.Lock()
         self._delivery = {}  # sender -> [count, total, worst]
+        self._reports = {}  # sender -> (dropped, buffered), its latest status
+
+    def sender_report(self, sender, status):
+        """A sender's own status from a DATA message (receiving thread only)."""
+        if sender not in self._reports and len(self._reports) >= MAX_REPORTING_SENDERS:
+            return
+        old_dropped, old_buffered = self._reports.get(sender, (0, 0))
+        dropped, buffered = status["dropped"], status["buffered"]
+        self._reports[sender] = (dropped, buffered)
+        self.counts["sender_dropped"] += dropped - old_dropped
+        self.counts["sender_buffered"] += buffered - old_buffered
 
     def add(self, name, amount=1):
         self.counts[name] += amount
@@ -127,12 +156,15 @@ class Metrics:
         overall = delivery.pop("", None)
         values["delivery_avg"] = overall[1] / overall[0] if overall else None
         values["delivery_max"] = overall[2] if overall else None
-        per_sender = {
-            sender_instance(sender): {
-                "latency_avg": total / count,
-                "latency_max": worst,
-                "samples": float(count),
-            }
-            for sender, (count, total, worst) in delivery.items()
-        }
+        values["sender_dropped"] = counts["sender_dropped"]
+        values["sender_buffered"] = counts["sender_buffered"]
+        # A row per sender whose samples were written in the interval, with its
+        # latest own report; a sender heard from but not written (all refused,
+        # or all resends) still counts in the totals above.
+        per_sender = {}
+        for sender, (count, total, worst) in delivery.items():
+            row = {"latency_avg": total / count, "latency_max": worst, "samples": float(count)}
+            if sender in self._reports:
+                row["dropped"], row["buffered"] = (float(n) for n in self._reports[sender])
+            per_sender[sender_instance(sender)] = row
         return values, per_sender

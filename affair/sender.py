@@ -10,17 +10,28 @@ The zguide's Lazy Pirate pattern over a DEALER socket, made a class:
   ``reconnect_after`` timeouts in a row the socket is rebuilt (LINGER 0, so
   a dead peer cannot hold us) after a backoff that doubles up to a cap;
 * when the buffer is full the oldest sample of that series is dropped and
-  counted, never silently.
+  counted, never silently: logged here, and reported to the recorder in
+  every message (``status`` in :mod:`affair.wire`), which records it as
+  its own metric (``sender_dropped``, and ``dropped`` per sender);
+* a handshake the recorder refuses (wrong or missing CURVE key) is logged,
+  because nothing else would tell: the socket simply never connects.
 
 Nothing here blocks: :meth:`submit` only appends, and :meth:`pump` does all
-socket work within the time it is given. Imports stay light (zmq, msgpack),
+socket work within the time it is given, sleeping until an ack arrives or
+something falls due (a resend, a reconnect, a retry of a send that found no
+connection), so an idle collector wakes a few times a second, not twenty.
+Its cost does not grow with the buffer: samples waiting to go out sit in a heap by sequence number, samples
+in flight in a queue by send time, so a pump looks only at what it sends
+and at the oldest sample in flight (entries acked or dropped meanwhile are
+skipped when they come up). Imports stay light (zmq, msgpack),
 because this runs on every node.
 """
 
+import heapq
 import logging
 import math
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 import zmq
@@ -31,7 +42,7 @@ from affair.errors import WireError
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     seq: int
     ts: float
@@ -39,6 +50,7 @@ class _Entry:
     dataset: str
     instance: str
     values: dict
+    series: deque  # the seqs of its series, for the per-series bound
     attempts: int = 0
     sent_at: float | None = None
 
@@ -51,6 +63,7 @@ class SenderStats:
     sent: int = 0
     resends: int = 0
     reconnects: int = 0
+    handshake_failures: int = 0  # connections the recorder refused (CURVE keys)
     rejected: dict = field(default_factory=dict)  # reason -> count
 
     @property
@@ -86,14 +99,19 @@ class Sender:
         self.curve = curve  # (client public, client secret, server public) or None
         self.stats = SenderStats()
         self._next_seq = 1
-        self._pending = OrderedDict()  # seq -> _Entry, oldest first
+        self._pending = {}  # seq -> _Entry, oldest first (dicts keep insertion order)
         self._per_series = {}  # (host, dataset, instance) -> deque of seqs
+        self._unsent = []  # heap of seqs to send (again), oldest first; may hold stale seqs
+        self._in_flight = deque()  # (sent_at, seq) in send order; may hold stale pairs
+        self._in_flight_count = 0  # pending entries with sent_at set
         self._timeouts_in_a_row = 0
         self._backoff = 1.0
         self._reconnect_at = 0.0
-        self._wake_at = None
+        self._wake_at = None  # when pump() must look again even if no ack comes
         self._retry_in = 0.01  # after a send found no connection; see _send_due
         self._socket = None
+        self._monitor = None
+        self._silent_since = None  # when the recorder stopped answering, for the recovery log
         self._connect()
 
     # --- the application's side ---
@@ -102,13 +120,19 @@ class Sender:
         """Queue one sample; never blocks. Returns its sequence number."""
         seq = self._next_seq
         self._next_seq += 1
-        self._pending[seq] = _Entry(seq, ts, host, dataset, instance, values)
+        series = self._per_series.get((host, dataset, instance))
+        if series is None:
+            series = self._per_series[(host, dataset, instance)] = deque()
+        self._pending[seq] = _Entry(seq, ts, host, dataset, instance, values, series)
+        self._unsent.append(seq)  # the largest seq so far: the heap stays a heap
         self.stats.submitted += 1
-        series = self._per_series.setdefault((host, dataset, instance), deque())
         series.append(seq)
         while len(series) > self.per_series_limit:
             oldest = series.popleft()
-            if self._pending.pop(oldest, None) is not None:
+            entry = self._pending.pop(oldest, None)
+            if entry is not None:
+                if entry.sent_at is not None:
+                    self._in_flight_count -= 1
                 self.stats.dropped += 1
                 if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
                     log.warning(
@@ -118,7 +142,12 @@ class Sender:
                         dataset,
                         self.stats.dropped,
                     )
+        if len(self._unsent) > 2 * len(self._pending) + 1000:
+            self._compact_unsent()  # dropped seqs linger in the heap while nothing is sent
         return seq
+
+    def _compact_unsent(self):
+        self._unsent = [seq for seq, entry in self._pending.items() if entry.sent_at is None]
 
     @property
     def buffered(self):
@@ -136,8 +165,6 @@ class Sender:
         while True:
             self._send_due()
             remaining = deadline - time.monotonic()
-            # Sleep until an ack arrives or something falls due (a resend, a reconnect):
-            # an idle collector wakes a few times a second, not twenty.
             if self._wake_at is not None:
                 remaining = min(remaining, max(0.0, self._wake_at - self.clock()))
             wait_ms = max(0, math.ceil(remaining * 1000))  # ceil: no busy spin at the end
@@ -145,6 +172,7 @@ class Sender:
                 self._read_acks()
             elif self._socket is None and remaining > 0:
                 time.sleep(remaining)
+            self._read_monitor()
             if time.monotonic() >= deadline:
                 return
 
@@ -157,8 +185,10 @@ class Sender:
 
     def close(self):
         if self._socket is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
             self._socket.close(linger=0)
-            self._socket = None
+            self._socket = self._monitor = None
 
     def _connect(self):
         socket = self.context.socket(zmq.DEALER)
@@ -170,43 +200,63 @@ class Sender:
             socket.curve_publickey = public
             socket.curve_secretkey = secret
             socket.curve_serverkey = server
+        self._monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
         socket.connect(self.endpoint)
         self._socket = socket
 
-    def _reconnect(self):
+    def _read_monitor(self):
+        while self._monitor is not None:
+            event = wire.read_monitor_event(self._monitor)
+            if event is None:
+                return
+            self.stats.handshake_failures += 1
+            failures = self.stats.handshake_failures
+            if failures == 1 or failures % 100 == 0:
+                log.error(
+                    "the recorder at %s refused our handshake (%s, %d so far): %s; "
+                    "%d samples buffered",
+                    self.endpoint,
+                    _HANDSHAKE_FAILURES_NAMED.get(event, event),
+                    failures,
+                    "is our CURVE key on its allow-list, and is the recorder's public key right?"
+                    if self.curve
+                    else "it may require CURVE keys ([collector] curve_secret_key_file)",
+                    len(self._pending),
+                )
+            # ZeroMQ gives up on a peer that refused us; a fresh socket after the
+            # backoff finds out whether the keys have been fixed meanwhile.
+            self._reconnect(quietly=True)
+
+    def _reconnect(self, quietly=False):
         self.close()
         self.stats.reconnects += 1
-        log.warning(
-            "no answer from the recorder at %s: reconnecting (%d samples buffered, next try in %.0fs)",
-            self.endpoint,
-            len(self._pending),
-            self._backoff,
-        )
+        if not quietly:
+            log.warning(
+                "no answer from the recorder at %s: reconnecting "
+                "(%d samples buffered, next try in %.0fs)",
+                self.endpoint,
+                len(self._pending),
+                self._backoff,
+            )
         self._reconnect_at = self.clock() + self._backoff
+        if self._silent_since is None:
+            self._silent_since = self.clock()
         self._backoff = min(self._backoff * 2, self.backoff_cap)
         for entry in self._pending.values():
             entry.sent_at = None  # everything in flight is resent, oldest first
+        self._unsent = list(self._pending)  # ascending seqs: already a heap
+        self._in_flight.clear()
+        self._in_flight_count = 0
 
     def _send_due(self):
         now = self.clock()
-        self._wake_at = None  # when pump() must look again even if no ack comes
+        self._wake_at = None
         if self._socket is None:
             if now < self._reconnect_at:
                 self._wake_at = self._reconnect_at
                 return
             self._connect()
-        in_flight = 0
-        due = []
-        for entry in self._pending.values():
-            if entry.sent_at is not None and now - entry.sent_at < self.resend_timeout:
-                in_flight += 1
-                self._wake_up_by(entry.sent_at + self.resend_timeout)
-                continue
-            due.append(entry)
-            if in_flight + len(due) >= self.max_in_flight:
-                break
-        timed_out = any(entry.sent_at is not None for entry in due)
-        if timed_out:
+        if self._requeue_timed_out(now):
             # Counted once per resend round: the resent entries get a fresh sent_at.
             self._timeouts_in_a_row += 1
             if self._timeouts_in_a_row >= self.reconnect_after:
@@ -214,36 +264,79 @@ class Sender:
                 self._reconnect()
                 self._wake_at = self._reconnect_at
                 return
-        for start in range(0, len(due), self.batch_size):
-            batch = due[start : start + self.batch_size]
+        status = None
+        while self._unsent and self._in_flight_count < self.max_in_flight:
+            if not self._socket.poll(0, zmq.POLLOUT):
+                self._retry_soon(now)  # not connected (ZeroMQ keeps trying) or the peer is full
+                break
+            room = min(self.batch_size, self.max_in_flight - self._in_flight_count)
+            batch = self._take_unsent(room)
+            if not batch:
+                break
+            status = status or {"dropped": self.stats.dropped, "buffered": len(self._pending)}
             payload = wire.encode_data(
                 self.name,
                 (
                     (e.seq, e.ts, e.host, e.dataset, e.instance, e.values, e.attempts + 1)
                     for e in batch
                 ),
+                status,
             )
             try:
                 self._socket.send(payload, zmq.NOBLOCK)
             except zmq.Again:
-                # Not connected yet (ZeroMQ keeps reconnecting) or the peer is full: try
-                # again soon, then less and less often (10 ms doubling to 0.5 s), so a
-                # fresh connection is used at once and a long outage costs little CPU.
-                self._wake_up_by(now + self._retry_in)
-                self._retry_in = min(self._retry_in * 2, 0.5)
-                return
+                for entry in batch:
+                    heapq.heappush(self._unsent, entry.seq)
+                self._retry_soon(now)
+                break
             self._retry_in = 0.01
             for entry in batch:
                 entry.attempts += 1
                 if entry.attempts > 1:
                     self.stats.resends += 1
                 entry.sent_at = now
-            self._wake_up_by(now + self.resend_timeout)
+                self._in_flight.append((now, entry.seq))
+            self._in_flight_count += len(batch)
             self.stats.sent += len(batch)
+        if self._in_flight:  # the oldest in flight (or an acked one: an early, harmless look)
+            self._wake_up_by(self._in_flight[0][0] + self.resend_timeout)
+
+    def _retry_soon(self, now):
+        # Try again soon, then less and less often (10 ms doubling to 0.5 s), so a
+        # fresh connection is used at once and a long outage costs little CPU.
+        self._wake_up_by(now + self._retry_in)
+        self._retry_in = min(self._retry_in * 2, 0.5)
 
     def _wake_up_by(self, moment):
         if self._wake_at is None or moment < self._wake_at:
             self._wake_at = moment
+
+    def _take_unsent(self, count):
+        """Up to ``count`` pending, unsent entries, oldest first."""
+        batch = []
+        while self._unsent and len(batch) < count:
+            entry = self._pending.get(heapq.heappop(self._unsent))
+            if entry is not None and entry.sent_at is None:  # else acked, dropped or a repeat
+                batch.append(entry)
+        return batch
+
+    def _requeue_timed_out(self, now):
+        """Move entries unacked for ``resend_timeout`` back to the unsent heap; any?"""
+        timed_out = False
+        while self._in_flight:
+            sent_at, seq = self._in_flight[0]
+            entry = self._pending.get(seq)
+            if entry is None or entry.sent_at != sent_at:
+                self._in_flight.popleft()  # acked, dropped, or sent again since
+                continue
+            if now - sent_at < self.resend_timeout:
+                break
+            self._in_flight.popleft()
+            entry.sent_at = None
+            self._in_flight_count -= 1
+            heapq.heappush(self._unsent, seq)
+            timed_out = True
+        return timed_out
 
     def _read_acks(self):
         while True:
@@ -258,6 +351,14 @@ class Sender:
                 continue
             self._timeouts_in_a_row = 0
             self._backoff = 1.0
+            if self._silent_since is not None:
+                log.info(
+                    "the recorder answers again after %.0fs (%d samples buffered, %d dropped so far)",
+                    self.clock() - self._silent_since,
+                    len(self._pending),
+                    self.stats.dropped,
+                )
+                self._silent_since = None
             for seq in acked:
                 if self._forget(seq):
                     self.stats.acked += 1
@@ -270,12 +371,23 @@ class Sender:
         entry = self._pending.pop(seq, None)
         if entry is None:
             return False
-        key = (entry.host, entry.dataset, entry.instance)
-        series = self._per_series.get(key)
+        if entry.sent_at is not None:
+            self._in_flight_count -= 1
+        series = entry.series
         if series and series[0] == seq:
             series.popleft()  # the usual case: acks come oldest first
         elif series and seq in series:
             series.remove(seq)
         if not series:  # a series that stops (an unmounted disk) leaves nothing behind
-            self._per_series.pop(key, None)
+            key = (entry.host, entry.dataset, entry.instance)
+            if self._per_series.get(key) is series:
+                del self._per_series[key]
         return True
+
+
+_HANDSHAKE_FAILURES_NAMED = {
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "authentication refused",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol or key mismatch",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
+}
+_HANDSHAKE_FAILURES = sum(_HANDSHAKE_FAILURES_NAMED)

@@ -17,6 +17,7 @@ Conventions a reader must know:
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,9 @@ import rrdtool
 from affair import archive as archive_maths
 from affair.errors import StoreError
 from affair.names import parse_rrd_file_name, rrd_path
+
+LOCK_RETRY_FIRST = 0.002  # seconds before the first retry of a locked file; doubling...
+LOCK_RETRY_LAST = 0.5  # ...up to this wait: about a second in all before giving up
 
 
 @dataclass
@@ -242,10 +246,19 @@ class RrdStore:
 
     @staticmethod
     def _call(operation, function, path, *arguments):
-        try:
-            return function(str(path), *[str(a) for a in arguments])
-        except rrdtool.OperationalError as error:
-            raise StoreError(path, operation, error) from None
+        # librrd locks a file for reading too (fetch, info) and does not wait
+        # for a lock: an update while a plotter fetches fails at once with
+        # "could not lock RRD". Nothing was written then, so wait a little
+        # and try again, rather than lose the rows (or the graph) to a reader.
+        delay = LOCK_RETRY_FIRST
+        while True:
+            try:
+                return function(str(path), *[str(a) for a in arguments])
+            except rrdtool.OperationalError as error:
+                if "could not lock" not in str(error) or delay > LOCK_RETRY_LAST:
+                    raise StoreError(path, operation, error) from None
+            time.sleep(delay)
+            delay *= 2
 
 
 def _slot_start(second, step):

@@ -11,6 +11,11 @@ why and stops resending. Reasons:
   past        a timestamp older than ``max_sample_age``
   undeclared  a dataset or variable not in the config, with accept_undeclared off
   var_cap     more variables in one dataset than ``max_variables_per_dataset``
+
+The recorder adds its own: undecodable, version, oversized (whole messages),
+series_cap, not_increasing and write_error (at the store), auth (a CURVE key
+not on the allow-list) and handshake (a peer that failed the CURVE handshake:
+no keys, or the wrong recorder key); these two count connection attempts.
 """
 
 import math
@@ -32,6 +37,8 @@ REASONS = (
     "series_cap",
     "not_increasing",
     "write_error",
+    "auth",
+    "handshake",
 )
 
 

@@ -121,7 +121,9 @@ class WriterLoop:
         self._last_report = 0.0
 
     def run(self):
-        self._replay()
+        if not self._replay():
+            self._report(force=True)
+            return
         self._report(force=True, ready=True)
         stopping = False
         while not stopping:
@@ -148,6 +150,13 @@ class WriterLoop:
             self.writer.add(items)
 
     def _replay(self):
+        """Write the journal past the watermark; False if told to stop first.
+
+        A long replay (a big backlog) stops between chunks on STOP or when
+        the recorder dies, so SIGTERM stays quick and a restarted recorder's
+        writer need not wait for this one: the watermark marks where the
+        next replay resumes.
+        """
         replayed = 0
         chunk = []
         for position, ts, host, dataset, instance, values in read_after(
@@ -158,10 +167,20 @@ class WriterLoop:
             if len(chunk) >= 10_000:
                 replayed += self._write_replayed(chunk)
                 chunk = []
+                if self._told_to_stop():
+                    log.info("stopping after replaying %d samples; the rest next time", replayed)
+                    return False
         if chunk:
             replayed += self._write_replayed(chunk)
         if replayed:
             log.info("replayed %d journaled samples into the RRDs", replayed)
+        return True
+
+    def _told_to_stop(self):
+        # The recorder sends nothing but STOP before we report ready.
+        if os.getppid() != self.parent_pid:
+            return True
+        return self.batches.poll(0) and self.batches.recv() == STOP
 
     def _write_replayed(self, chunk):
         self.writer.add(chunk, replayed=True)

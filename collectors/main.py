@@ -5,6 +5,7 @@ import json
 import socket
 import sys
 
+from affair.auth import collector_keys
 from affair.config import load_config
 from affair.daemon import setup_logging, stop_on_signals
 from affair.errors import AffairError
@@ -27,6 +28,14 @@ def build_parser():
     parser.add_argument("--interval", type=int, help="seconds between samples (default 10)")
     parser.add_argument("--probes", help="comma-separated probe names (default: from config)")
     parser.add_argument(
+        "--secret-key",
+        help="this collector's CURVE NAME.key_secret (overrides [collector] curve_secret_key_file)",
+    )
+    parser.add_argument(
+        "--recorder-key",
+        help="the recorder's public CURVE key file (overrides curve_recorder_key_file)",
+    )
+    parser.add_argument(
         "--list-probes",
         action="store_true",
         help="print the probes that would run and their variables, then exit",
@@ -41,10 +50,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
-        config = load_config(args.config).collector
+        full_config = load_config(args.config)
+        curve = collector_keys(full_config, args.secret_key, args.recorder_key)
     except AffairError as error:
         print(f"affair-collector: {error}", file=sys.stderr)
         return 2
+    config = full_config.collector
     host = args.host or config.host or socket.gethostname().split(".")[0]
     if not is_valid("host", host):
         print(f"affair-collector: --host {host!r} is not a valid host name", file=sys.stderr)
@@ -66,6 +77,8 @@ def main(argv=None):
         per_series_limit=max(1, config.buffer_seconds // interval),
         resend_timeout=config.resend_timeout,
         max_in_flight=config.max_in_flight,
+        backoff_cap=config.backoff_cap,
+        curve=curve,
     )
     stop = stop_on_signals("collector")
     collector = Collector(sender, probes, host, interval)
@@ -73,7 +86,7 @@ def main(argv=None):
     sender.close()
     if args.stats_file:
         with open(args.stats_file, "w") as handle:
-            json.dump(stats.__dict__, handle)
+            json.dump({**stats.__dict__, "buffered": sender.buffered}, handle)
     return 0
 
 

@@ -1,0 +1,201 @@
+"""CURVE: `affair keys`, the allow-list, and collectors that cannot get a sample in."""
+
+import json
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from affair.auth import collector_keys, generate_keys, load_allow_list, recorder_keys
+from affair.config import load_config
+from affair.errors import ConfigError
+from tests.conftest import BASE_CONFIG, REPO, wait_for, write_config
+
+CURVE_RECORDER = BASE_CONFIG.replace(
+    "step = 10",
+    """step = 10
+curve_secret_key_file = "keys/recorder.key_secret"
+curve_allowed_keys = ["keys/allowed"]""",
+)
+
+
+def affair(*args, cwd=REPO):
+    return subprocess.run(
+        [sys.executable, "-m", "affair", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+# --- keys and config ---
+
+
+def test_affair_keys_writes_pairs_secret_files_private_and_never_overwrites(tmp_path):
+    result = affair("keys", "--out", str(tmp_path / "k"), "recorder", "node01")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "k").iterdir())
+    assert names == ["node01.key", "node01.key_secret", "recorder.key", "recorder.key_secret"]
+    assert stat.S_IMODE((tmp_path / "k" / "node01.key_secret").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k" / "node01.key").stat().st_mode) == 0o644
+    public_before = (tmp_path / "k" / "recorder.key").read_text()
+    assert "secret-key" not in public_before
+    again = affair("keys", "--out", str(tmp_path / "k"), "node02", "recorder")
+    assert again.returncode == 2
+    assert "recorder.key exists; not overwriting a key" in again.stderr
+    assert not (tmp_path / "k" / "node02.key").exists()  # all or nothing
+    assert (tmp_path / "k" / "recorder.key").read_text() == public_before
+
+
+def test_the_allow_list_takes_files_and_directories(tmp_path):
+    generate_keys(tmp_path / "allowed", ["a", "b"])
+    generate_keys(tmp_path, ["c"])
+    allowed = load_allow_list([tmp_path / "allowed", tmp_path / "c.key"])
+    assert len(allowed) == 3
+    with pytest.raises(ConfigError, match="a directory holding \\*.key files"):
+        load_allow_list([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
+    with pytest.raises(ConfigError, match="an existing key file"):
+        load_allow_list([tmp_path / "nosuch.key"])
+
+
+def test_relative_key_paths_are_taken_from_the_config_files_directory(tmp_path):
+    generate_keys(tmp_path / "keys", ["recorder"])
+    generate_keys(tmp_path / "keys" / "allowed", ["node01"])
+    config = load_config(write_config(tmp_path, CURVE_RECORDER))
+    secret, allowed = recorder_keys(config)
+    assert len(secret) == 40 and len(allowed) == 1
+    assert recorder_keys(load_config(write_config(tmp_path, BASE_CONFIG, "plain.toml"))) == (
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ('[recorder]\ncurve_secret_key_file = "r.key_secret"\n', "recorder.curve_allowed_keys"),
+        ('[recorder]\ncurve_allowed_keys = ["keys"]\n', "recorder.curve_secret_key_file"),
+    ],
+)
+def test_half_a_curve_setup_is_a_config_error(tmp_path, section, key):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, section))
+    assert caught.value.key == key
+    assert "CURVE needs both a secret key and an allow-list" in str(caught.value)
+
+
+def test_a_collector_needs_both_of_its_key_files(tmp_path):
+    generate_keys(tmp_path, ["node01", "recorder"])
+    text = '[collector]\ncurve_secret_key_file = "node01.key_secret"\n'
+    config = load_config(write_config(tmp_path, text))
+    with pytest.raises(ConfigError) as caught:
+        collector_keys(config)
+    assert caught.value.key == "collector.curve_recorder_key_file"
+    public, secret, server = collector_keys(config, recorder_key_file=tmp_path / "recorder.key")
+    assert (len(public), len(secret), len(server)) == (40, 40, 40)
+    with pytest.raises(ConfigError, match="a secret key file"):
+        collector_keys(config, tmp_path / "node01.key", tmp_path / "recorder.key")  # public only
+
+
+def test_the_shipped_production_example_uses_keys():
+    config = load_config(REPO / "config" / "production.toml")
+    assert config.recorder.curve_secret_key_file
+    assert config.recorder.curve_allowed_keys
+    assert config.collector.curve_secret_key_file and config.collector.curve_recorder_key_file
+    result = affair("check-config", "--config", "config/production.toml")
+    assert (result.returncode, result.stdout) == (0, "ok\n")
+
+
+# --- the real thing: a CURVE recorder and real collector processes ---
+
+
+def start_collector(tmp_path, endpoint, host, key_args):
+    config = write_config(tmp_path, "[collector]\nbuffer_seconds = 60\n", f"{host}.toml")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "collectors.main",
+            "--config",
+            str(config),
+            "--recorder",
+            endpoint,
+            "--host",
+            host,
+            "--interval",
+            "1",
+            "--count",
+            "3",
+            "--stats-file",
+            str(tmp_path / f"{host}.json"),
+            *key_args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / f"{host}.log", "w"),  # noqa: SIM115 - the child owns it
+        cwd=REPO,
+    )
+
+
+@pytest.mark.integration
+def test_only_a_collector_with_an_allowed_key_gets_samples_recorded(recorder, tmp_path):
+    keys = tmp_path / "keys"
+    generate_keys(keys, ["recorder", "stranger"])
+    generate_keys(keys / "allowed", ["good"])
+    process = recorder(CURVE_RECORDER)
+    assert "CURVE on: 1 collector key(s) allowed" in process.log()
+    recorder_key = ["--recorder-key", str(keys / "recorder.key")]
+    cases = {
+        "good": ["--secret-key", str(keys / "allowed" / "good.key_secret"), *recorder_key],
+        "nokey": [],
+        "stranger": ["--secret-key", str(keys / "stranger.key_secret"), *recorder_key],
+        "wrongserver": [  # an allowed key, but it trusts the wrong recorder key
+            "--secret-key",
+            str(keys / "allowed" / "good.key_secret"),
+            "--recorder-key",
+            str(keys / "stranger.key"),
+        ],
+    }
+    children = {
+        host: start_collector(tmp_path, process.endpoint, host, a) for host, a in cases.items()
+    }
+    for child in children.values():
+        assert child.wait(timeout=60) == 0
+    stats = {host: json.loads((tmp_path / f"{host}.json").read_text()) for host in cases}
+    assert (stats["good"]["acked"], stats["good"]["handshake_failures"]) == (3, 0)
+    for host in ("nokey", "stranger", "wrongserver"):
+        assert (stats[host]["submitted"], stats[host]["acked"]) == (3, 0), host
+        assert stats[host]["buffered"] == 3, host
+    # a refused collector says why in its own log
+    assert (
+        "refused our handshake (authentication refused" in (tmp_path / "stranger.log").read_text()
+    )
+    assert "it may require CURVE keys" in (tmp_path / "nokey.log").read_text()
+    assert process.terminate() == 0
+    data = process.data_dir
+    hosts = {p.name for p in data.iterdir() if not p.name.startswith("_")}
+    assert hosts - {"affair"} == {"good"}  # (the recorder's own host, if it has sampled yet)
+    journaled = set()
+    for day in (data / "_journal").glob("*.sqlite"):
+        with sqlite3.connect(day) as connection:
+            journaled |= {row[0] for row in connection.execute("SELECT DISTINCT host FROM series")}
+    assert journaled - {"affair"} == {"good"}
+    counts = json.loads((data / "_state" / "metrics.json").read_text())
+    assert counts["rej_auth"] >= 1  # the stranger's key is not on the allow-list
+    assert counts["rej_handshake"] >= 2  # no CURVE at all; the wrong recorder key
+    assert counts["accepted"] >= 3
+    wait_for(lambda: "rejected (auth) from a peer" in process.log(), what="the auth log line")
+
+
+def test_the_collector_does_not_load_the_recorders_authenticator():
+    # the ZAP thread pulls in asyncio (~6 MB of RSS on every node) and is the recorder's alone
+    code = (
+        "import sys, collectors.main; "
+        "print([m for m in ('zmq.auth.thread', 'asyncio') if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
