@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from affair.config import load_config  # noqa: E402
+from affair.demo import free_tcp_endpoint as free_endpoint  # noqa: E402
 from affair.sender import Sender  # noqa: E402
 from affair.store import RrdStore  # noqa: E402
 
@@ -135,14 +136,6 @@ class Recorder:
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=120)
-
-
-def free_endpoint():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 def send_round(sender, hosts, ts, round_index):

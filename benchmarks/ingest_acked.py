@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,36 +46,12 @@ import zmq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+# The same files, samples and recorder settings as benchmarks/ingest.py, so
+# the two benchmarks' figures can be read side by side.
+from ingest import CONFIG, free_endpoint, values  # noqa: E402
+
 from affair import wire  # noqa: E402
 from affair.sender import Sender  # noqa: E402
-
-VARIABLES = [f"v{i}" for i in range(10)]
-CONFIG = (
-    """
-[recorder]
-step = 10
-self_interval = 1
-max_sample_age = "2d"
-queue_limit = 500000
-
-[datasets.bench.variables]
-"""
-    + "\n".join(f"{name} = {{ type = 'GAUGE' }}" for name in VARIABLES)
-    + "\n"
-)
-
-
-def values(host_index, round_index):
-    return {
-        name: float((host_index * 7 + round_index * 3 + i) % 100)
-        for i, name in enumerate(VARIABLES)
-    }
-
-
-def free_endpoint():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 class Recorder:
