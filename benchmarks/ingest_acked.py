@@ -32,9 +32,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,39 +46,18 @@ sys.path.insert(0, str(REPO))
 
 # The same files, samples and recorder settings as benchmarks/ingest.py, so
 # the two benchmarks' figures can be read side by side.
+import ingest  # noqa: E402
 from ingest import CONFIG, free_endpoint, values  # noqa: E402
 
 from affair import wire  # noqa: E402
 from affair.sender import Sender  # noqa: E402
 
 
-class Recorder:
+class Recorder(ingest.Recorder):
+    """benchmarks/ingest.py's recorder process, plus the per-phase checks used here."""
+
     def __init__(self, config_path, data_dir):
-        self.endpoint = free_endpoint()
-        self.data_dir = data_dir
-        self.metrics_path = data_dir / "_state" / "metrics.json"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "affair",
-                "record",
-                "--config",
-                str(config_path),
-                "--listen",
-                self.endpoint,
-                "--data-dir",
-                str(data_dir),
-                "--log-level",
-                "WARNING",
-            ],
-            cwd=REPO,
-        )
-        deadline = time.monotonic() + 30
-        while not self.metrics_path.exists():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("the recorder did not start")
-            time.sleep(0.1)
+        super().__init__(config_path, data_dir, free_endpoint())
 
     def counts(self):
         try:
@@ -88,7 +65,7 @@ class Recorder:
         except (ValueError, FileNotFoundError):
             return {}
 
-    def wait_written(self, host, ts, timeout=600):
+    def wait_row(self, host, ts, timeout=600):
         """Block until ``host``'s RRD holds ``ts``; return when.
 
         The phase's last sample is its last host's last timestamp: the
@@ -106,10 +83,6 @@ class Recorder:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{path} did not reach {ts} in {timeout}s")
             time.sleep(0.005)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=120)
 
 
 class FireAndForget:
@@ -174,7 +147,7 @@ def measure_fire_and_forget(recorder, client, prefix, hosts, base, rounds):
         client.send(batch)
     client.wait_acked(target_acked)
     durable = time.perf_counter() - started
-    written = recorder.wait_written(*last_sample(batches)) - started
+    written = recorder.wait_row(*last_sample(batches)) - started
     return total, durable, written
 
 
@@ -194,7 +167,7 @@ def measure_sender(recorder, sender, prefix, hosts, base, rounds):
     if not sender.flush(600):
         raise RuntimeError(f"{sender.buffered} samples not acknowledged")
     durable = time.perf_counter() - started
-    written = recorder.wait_written(*last_sample(batches)) - started
+    written = recorder.wait_row(*last_sample(batches)) - started
     return total, durable, written
 
 
