@@ -7,7 +7,7 @@ process, through the same Sender a collector uses); backfills a day of
 history for the simulated nodes so the archives are not empty, then starts
 ``affair schedule`` (plot and site) and serves the pages on
 http://127.0.0.1:8080 (or the next free port), and runs live until
---seconds pass or Ctrl-C. One simulated node goes quiet after the backfill,
+--seconds pass or Ctrl-C. One simulated node goes quiet 30 s into the live run,
 as a node whose collector died, so the pages show grey too.
 """
 
@@ -30,6 +30,10 @@ from affair.sender import Sender
 from affair.simulation import SimulatedNode, host_names
 
 log = logging.getLogger("affair.demo")
+
+# One simulated node falls silent this long into the live run: it has live
+# rows like the others, then turns grey on the pages as a dead node would.
+QUIET_AFTER = 30
 
 
 def free_tcp_endpoint():
@@ -153,14 +157,14 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
             flush=True,
         )
         print(f"affair demo: status pages on {url}", flush=True)
-        if len(simulated) >= 4:
-            quiet = simulated.pop()
+        quiet = simulated[-1] if len(simulated) >= 4 else None
+        if quiet is not None:
             print(
-                f"  {quiet.name} stops sending now, like a node whose collector died: it turns "
-                f"grey after {config.status.stale_steps * step} s",
+                f"  {quiet.name} stops sending in {QUIET_AFTER} s, like a node whose collector "
+                f"died: it turns grey {config.status.stale_steps * step} s later",
                 flush=True,
             )
-        _run_live(sender, simulated, step, stop, started, seconds, children, last_sent)
+        _run_live(sender, simulated, step, stop, started, seconds, children, last_sent, quiet)
         sender.flush(5.0)
         sender.close()
     finally:
@@ -222,11 +226,17 @@ def _backfill(sender, simulated, backfill_seconds, step, stop):
     return last
 
 
-def _run_live(sender, simulated, step, stop, started, seconds, children, last_sent=None):
+def _run_live(
+    sender, simulated, step, stop, started, seconds, children, last_sent=None, quiet=None
+):
     # Carry on from the last backfilled sample (catching up at once), so the backfill
     # leaves no gap in the archives; without a backfill, start at the next tick.
     next_tick = last_sent + step if last_sent is not None else (time.time() // step + 1) * step
+    quiet_at = time.monotonic() + QUIET_AFTER
     while not stop.is_set():
+        if quiet is not None and time.monotonic() >= quiet_at:
+            simulated = [node for node in simulated if node is not quiet]
+            quiet = None
         if seconds is not None and time.monotonic() - started >= seconds:
             break
         for child in children:

@@ -69,6 +69,6 @@ def test_demo_serves_live_pages_with_colours(tmp_path):
     text = log_path.read_text()
     # by the last pass: 5 simulated nodes, this machine and the recorder's own host
     assert len(json.loads((workdir / "site" / "status.json").read_text())["hosts"]) == 7
-    assert "gdc02 stops sending now" in text
+    assert "gdc02 stops sending in 30 s" in text
     assert re.search(r"site pass 2 done .*sample->page latency p50 [\d.]+ s, p95 [\d.]+ s", text)
     assert re.search(r"site: sample->page latency over the run: p50 [\d.]+ s, p95 [\d.]+ s", text)
