@@ -3,7 +3,7 @@
 A small interface over librrd (``create``/``ensure``, ``update_many``,
 ``fetch``, ``info``) that turns librrd's errors into StoreError with the
 path in it, as carbon's database.py does for whisper. Only the recorder's
-writer thread writes; readers (plot, site, export) only fetch.
+writer process writes; readers (plot, site, export) only fetch.
 
 Conventions a reader must know:
 
@@ -16,7 +16,6 @@ Conventions a reader must know:
 """
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +67,6 @@ class RrdStore:
         self.config = config
         self.data_dir = Path(data_dir or config.recorder.data_dir)
         self.daemon = daemon  # rrdcached address, or None for direct writes
-        self._create_lock = threading.Lock()
 
     # --- paths and discovery ---
 
@@ -153,22 +151,21 @@ class RrdStore:
         # Created under a temporary name and renamed, as collectd does, so no
         # reader ever opens a half-written file; removed again on failure.
         temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
-        with self._create_lock:
-            try:
-                self._call(
-                    "create",
-                    rrdtool.create,
-                    temporary,
-                    "--start",
-                    str(start),
-                    "--step",
-                    str(recorder.step),
-                    *definitions,
-                    *rras,
-                )
-                os.replace(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
+        try:
+            self._call(
+                "create",
+                rrdtool.create,
+                temporary,
+                "--start",
+                str(start),
+                "--step",
+                str(recorder.step),
+                *definitions,
+                *rras,
+            )
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _tune_add(self, path, names):
         definitions = self._ds_lines(path, names)

@@ -1,13 +1,13 @@
 """The RRD writer: journaled samples -> batched ``rrdtool update`` calls.
 
-It runs on its own thread so receiving never waits on disk: librrd releases
-the GIL while it writes, and a page-cache miss can stall a write for
+It runs in the recorder's writer process (:mod:`affair.writer_process`), so
+receiving never waits on disk: a page-cache miss can stall a librrd write for
 seconds. Samples wait here per series file until ``write_delay`` has passed
 (or ``max_batch`` rows are pending), then go to librrd in one call: several
 timestamps per call are ~3x cheaper per sample than one.
 
-Only this thread calls librrd in the recorder (the binding keeps its
-argument vector in a global, so two threads must never call it at once).
+That process has one thread, the only one that writes RRDs (the binding
+keeps its argument vector in a global, so two threads must never call it).
 """
 
 import logging
