@@ -2,15 +2,18 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from affair.config import parse_config
 from affair.errors import ConfigError
 from affair.layout import graph_path, node_graph_path
 from affair.plot.plan import (
+    STAGGER_SECONDS,
     in_shard,
     is_stale,
     parse_shard,
+    period_offset,
     plan_jobs,
     refresh_period,
     select_hosts,
@@ -221,3 +224,22 @@ def test_is_stale():
     # silent data: redrawn only once the graph has slid by a tenth of its width
     assert not is_stale(1000, 1200, 10, 900, 0, 3600)
     assert is_stale(1000, 1000 + 360, 10, 900, 0, 3600)
+
+
+def test_a_period_starts_at_the_graphs_own_offset():
+    # offset 100 in a 240 s period: due at 340, 580, ... not at 240, 480
+    assert not is_stale(345, 570, 240, 560, 0, 86400, offset=100)
+    assert is_stale(345, 580, 240, 560, 0, 86400, offset=100)
+    assert not is_stale(245, 339, 240, 300, 0, 86400, offset=100)
+
+
+def test_graphs_of_one_window_fall_due_spread_over_its_period():
+    keys = [f"node/node{i:04d}/system.1d.png" for i in range(1000)]
+    offsets = [period_offset(key, 240) for key in keys]
+    assert all(0 <= offset < 240 for offset in offsets)
+    assert offsets == [period_offset(key, 240) for key in keys]  # stable from pass to pass
+    # a pass a minute finds about a quarter of them due, not all or none
+    per_minute = np.bincount(np.array(offsets) // 60, minlength=4)
+    assert len(per_minute) == 4 and all(200 <= count <= 300 for count in per_minute)
+    # a long period spreads over STAGGER_SECONDS only: the 1 y graphs follow midnight
+    assert max(period_offset(key, 86400) for key in keys) < STAGGER_SECONDS

@@ -16,7 +16,7 @@ from conftest import REPO
 from PIL import Image
 from plot_helpers import PLOT_CONFIG, T_END, make_store, plot_config, write_series
 
-from affair.plot.plan import plan_jobs
+from affair.plot.plan import period_offset, plan_jobs
 from affair.plot.run import run_plot
 
 pytestmark = pytest.mark.integration
@@ -70,11 +70,25 @@ def test_a_pass_draws_everything_then_only_what_is_due(world):
         write_series(store, host, values, T_END + 10, T_END + 60)
     later = run_plot(config, store.data_dir, out, now=T_END + 65)
     redrawn = {key for key in keys if (out / key).stat().st_mtime == T_END + 65}
-    assert redrawn == {key for key in keys if key.endswith(("1h.png", "6h.png"))}
+    # 1 h and 6 h graphs: a new row each; 1 d graphs (4 min rows): those whose own
+    # period, starting at their staggering offset, began between the two passes
+    crossed = {
+        key
+        for key in keys
+        if key.endswith("1d.png")
+        and (T_END + 65 - period_offset(key, 240)) // 240
+        > (T_END + 5 - period_offset(key, 240)) // 240
+    }
+    assert redrawn == {key for key in keys if key.endswith(("1h.png", "6h.png"))} | crossed
     assert later.drawn == len(redrawn) and later.skipped == len(keys) - len(redrawn)
-    assert {key for key in keys if key.endswith("1d.png")} <= keys - redrawn  # 4 min rows
 
-    everything = run_plot(config, store.data_dir, out, all_graphs=True, now=T_END + 66)
+    for host in HOSTS:  # over a 4 min period after the first pass, every 1 d graph is redrawn
+        write_series(store, host, values, T_END + 70, T_END + 250)
+    run_plot(config, store.data_dir, out, now=T_END + 255)
+    day_graphs = {key for key in keys if key.endswith("1d.png")}
+    assert day_graphs and all((out / key).stat().st_mtime > T_END + 5 for key in day_graphs)
+
+    everything = run_plot(config, store.data_dir, out, all_graphs=True, now=T_END + 256)
     assert everything.drawn == len(keys) and everything.skipped == 0
 
 

@@ -12,6 +12,13 @@ directory (from :mod:`affair.layout`, the contract with the site). Jobs:
 A graph is due (:func:`is_stale`) when its data moved by at least one row
 of the archive it is drawn from: the 1 h graph every 10 s step, the 1 year
 graph once a day. ``[plot] refresh`` can slow a window down further.
+
+Each graph's period (if over a minute) starts at its own offset (a hash of its name), so the
+1 d graphs of 1,000 hosts are not all due on the same minute: a cron pass
+every minute draws a quarter of them each time instead of all of them every
+fourth pass, and no pass is much longer than another. A graph is still
+redrawn once per period, so it is never more than one period behind (and
+the spread is at most 15 min, so the 1 y graph shows yesterday by 00:15).
 """
 
 import fnmatch
@@ -27,6 +34,8 @@ from affair.names import is_valid
 # Without new data a graph still moves left as time passes: redraw it when it
 # has moved by this fraction of its width, so a silent host's gap is seen growing.
 SILENT_REDRAW_FRACTION = 0.1
+# Graphs of one window fall due spread over their period, at most this long (see is_stale).
+STAGGER_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -131,20 +140,35 @@ def refresh_period(config, window):
     return archive_for_window(config.archives, WINDOWS[window]).step
 
 
-def is_stale(drawn_at, now, period, data_changed_at, config_changed_at, window_seconds):
+def is_stale(drawn_at, now, period, data_changed_at, config_changed_at, window_seconds, offset=0):
     """Whether a graph drawn with data up to ``drawn_at`` (None: never) must be redrawn at ``now``.
 
     It must when its config changed since, or when a new row is due
-    (``now`` is in a later ``period`` than ``drawn_at``) and either its data
+    (``now`` is in a later ``period`` than ``drawn_at``, periods starting
+    ``offset`` seconds after multiples of ``period``) and either its data
     changed since or, with silent inputs, it has slid by a tenth of its width.
     """
     if drawn_at is None or config_changed_at > drawn_at:
         return True
-    if now // period <= drawn_at // period:
+    if (now - offset) // period <= (drawn_at - offset) // period:
         return False
     if data_changed_at > drawn_at:
         return True
     return now - drawn_at >= window_seconds * SILENT_REDRAW_FRACTION
+
+
+def period_offset(key, period):
+    """Where in its refresh period the graph ``key`` falls due: spread evenly, stable per name.
+
+    Only periods longer than a minute (cron's finest interval) are spread:
+    shorter ones are due at every pass anyway, and stay on their rows'
+    boundaries. The spread is at most STAGGER_SECONDS, so a long period's
+    graphs still follow its boundary closely (the 1 y graph shows yesterday
+    soon after midnight).
+    """
+    if period <= 60:
+        return 0
+    return zlib.crc32(key.encode()) % int(min(period, STAGGER_SECONDS))
 
 
 class Staleness:
@@ -162,13 +186,15 @@ class Staleness:
         drawn_at = _mtime(self.out_dir / job.key)
         inputs = (self.store.path(host, job.dataset, job.instance) for host in job.hosts)
         data_changed_at = max((self._input_mtime(path) for path in inputs), default=0.0)
+        period = refresh_period(self.config, job.window)
         return is_stale(
             drawn_at,
             self.now,
-            refresh_period(self.config, job.window),
+            period,
             data_changed_at,
             self.config_changed_at,
             WINDOWS[job.window],
+            offset=period_offset(job.key, period),
         )
 
     def _input_mtime(self, path):
