@@ -39,12 +39,12 @@ RRDCACHED = shutil.which("rrdcached") or "/usr/bin/rrdcached"
 class Rrdcached:
     """``rrdcached -g`` on a unix socket, restricted (-B) to one data dir."""
 
-    def __init__(self, data_dir, run_dir, journal=True):
+    def __init__(self, data_dir, run_dir, journal=True, tcp=False):
         self.data_dir = Path(os.path.realpath(data_dir))  # -b must be free of symlinks
         self.run_dir = Path(run_dir)  # short: a unix socket path has 108 bytes at most
         self.journal = journal
         self.socket_path = self.run_dir / "rrdcached.sock"
-        self.address = f"unix:{self.socket_path}"
+        self.address = f"127.0.0.1:{free_port()}" if tcp else f"unix:{self.socket_path}"
         self.process = None
         self._log = None
 
@@ -64,9 +64,11 @@ class Rrdcached:
 
     def _answers(self):
         assert self.process.poll() is None, (self.run_dir / "rrdcached.log").read_text()
-        with socket.socket(socket.AF_UNIX) as probe:
+        unix = self.address.startswith("unix:")
+        with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as probe:
             try:
-                probe.connect(str(self.socket_path))
+                host, _, port = self.address.rpartition(":")
+                probe.connect(str(self.socket_path) if unix else (host, int(port)))
             except OSError:
                 return False
         return True
@@ -93,8 +95,8 @@ def rrdcached(tmp_path):
     started = []
     run_dir = tempfile.mkdtemp(prefix="rrdc-", dir="/tmp")
 
-    def start(data_dir, journal=True):
-        daemon = Rrdcached(data_dir, run_dir, journal)
+    def start(data_dir, journal=True, tcp=False):
+        daemon = Rrdcached(data_dir, run_dir, journal, tcp)
         started.append(daemon)
         return daemon.start()
 
@@ -104,6 +106,12 @@ def rrdcached(tmp_path):
         for daemon in started:
             daemon.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def cached_config(address):
@@ -324,9 +332,10 @@ def direct_and_cached(tmp_path, daemon):
 T0 = 1_800_000_000
 
 
-def test_a_batch_longer_than_the_daemons_line_limit_arrives_whole(rrdcached, tmp_path):
+@pytest.mark.parametrize("tcp", [False, True], ids=["unix socket", "loopback TCP"])
+def test_a_batch_longer_than_the_daemons_line_limit_arrives_whole(rrdcached, tmp_path, tcp):
     # librrd's own `update --daemon` drops such a batch whole and reports success.
-    daemon = rrdcached(tmp_path / "data")
+    daemon = rrdcached(tmp_path / "data", tcp=tcp)
     direct, cached = direct_and_cached(tmp_path, daemon)
     series = cached.open_series("h1", "bench", "", [], T0)
     rows = [(T0 + 10 * i, {f"v{j}": i + j / 3 for j in range(10)}) for i in range(1, 121)]
