@@ -71,6 +71,10 @@ class RrdcachedClient:
         """Return once rrdcached has written what it holds of ``path`` (if anything)."""
         self._checked(f"FLUSH {path}", path, "flush")
 
+    def flush_all(self):
+        """Start writing everything the daemon holds (its write threads at once); no wait."""
+        self._checked("FLUSHALL", "", "flushall")
+
     def last(self, path):
         """The file's last update, from the daemon's cache: rounded down to the file's step."""
         _, message, _ = self._checked(f"LAST {path}", path, "last")
