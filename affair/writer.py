@@ -16,10 +16,10 @@ its ``-j`` journal only after a stdio buffer fills (a SIGKILL loses the
 buffered tail: measured), so with a daemon the watermark moves at a
 checkpoint every ``rrdcached_flush`` seconds (and at stop): every file
 updated since the last one is flushed through the daemon and read back
-ending at the last row sent, and only then is the position saved. A crash of either
-process, or a daemon that lost rows, costs a replay of at most that long
-from the journal; rows already in a file are skipped by timestamp.
-Between checkpoints the daemon batches writes as it is meant to.
+ending at the last row sent, and only then is the position saved. A crash
+of either process, or a daemon that lost rows, costs a replay of at most
+that long from the journal; rows already in a file are skipped by
+timestamp. Between checkpoints the daemon batches writes as it is meant to.
 """
 
 import logging
