@@ -35,9 +35,8 @@ import numpy as np
 from affair.errors import RrdcachedError, StoreError
 
 LINE_LIMIT = 4000  # bytes per command; rrdcached's buffer is RRD_CMD_MAX = 4096 with the newline
-TIMEOUT = (
-    120.0  # seconds for one answer: a FLUSH waits for the write, which can queue behind others
-)
+# Seconds for one answer: a FLUSH waits for the write, which can queue behind others.
+TIMEOUT = 120.0
 
 
 class RrdcachedClient:
@@ -56,19 +55,25 @@ class RrdcachedClient:
     def update(self, path, rows):
         """Send rows ``"ts:v1:v2..."`` (the file's DS order), as few commands as fit the limit."""
         prefix = f"UPDATE {path}"
+        size = base = len(prefix.encode())  # rows are ASCII; the path may not be
         command = prefix
         for row in rows:
-            if len(prefix) + len(row) + 2 > LINE_LIMIT:
+            if base + len(row) + 2 > LINE_LIMIT:
                 raise StoreError(path, "update", f"one row is longer than {LINE_LIMIT} bytes")
-            if len(command) + len(row) + 2 > LINE_LIMIT:
+            if size + len(row) + 2 > LINE_LIMIT:
                 self._checked(command, path, "update")
-                command = prefix
+                command, size = prefix, base
             command += f" {row}"
+            size += len(row) + 1
         if command != prefix:
             self._checked(command, path, "update")
 
     def flush(self, path):
-        """Return once rrdcached has written what it holds of ``path`` (if anything)."""
+        """Have rrdcached write what it holds of ``path``; returns once written.
+
+        But at once if another client's flush already took those rows and the
+        write is still running: no barrier (see RrdStore._settled).
+        """
         self._checked(f"FLUSH {path}", path, "flush")
 
     def flush_all(self):
