@@ -99,6 +99,28 @@ def _graphite_listen(value):
     return None if value in ("", None) else parse_listen(value)
 
 
+def _rrdcached_address(value):
+    """'' (write files directly), 'unix:<absolute path>', or a loopback 'HOST:PORT'.
+
+    Loopback only: rrdcached has no authentication, and affair reads and
+    tunes the same files itself, so the daemon must run on this machine.
+    """
+    value = _string(value).strip()
+    if not value:
+        return ""
+    if value.startswith("unix:"):
+        if not value[len("unix:") :].startswith("/"):
+            raise ValueError
+        return value
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise ValueError
+    return value
+
+
 def _networks(value):
     return tuple(ipaddress.ip_network(item, strict=False) for item in _string_list(value))
 
@@ -132,6 +154,12 @@ RECORDER_SCHEMA = {
     "queue_limit": (200_000, *_POSITIVE),
     "journal_sync": ("normal", _one_of("normal", "full"), "'normal' or 'full'"),
     "journal_days": (7, *_POSITIVE),
+    "rrdcached": (
+        "",
+        _rrdcached_address,
+        "'' (off), 'unix:<absolute path>' or a loopback 'HOST:PORT' like '127.0.0.1:42217'",
+    ),
+    "rrdcached_flush": (300, *_SECONDS),
     "curve_secret_key_file": ("", _string, "a path to the recorder's NAME.key_secret, or ''"),
     "curve_allowed_keys": ((), _string_list, "a list of public key files or directories"),
 }
@@ -486,6 +514,8 @@ class RecorderConfig:
     queue_limit: int
     journal_sync: str
     journal_days: int
+    rrdcached: str = ""  # the daemon's address; "" writes the files directly
+    rrdcached_flush: int = 300  # seconds between the writer's flushes through it (see writer.py)
     curve_secret_key_file: str = ""
     curve_allowed_keys: tuple = ()
 

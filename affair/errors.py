@@ -50,6 +50,21 @@ class StoreError(AffairError):
         super().__init__(f"{self.path}: rrdtool {operation} failed: {cause}")
 
 
+class RrdcachedError(StoreError):
+    """rrdcached could not be reached, or lost rows it had accepted.
+
+    Either way what it held may be gone: the writer replays the journal
+    from its last flush (see affair.writer), readers fail the one read.
+    """
+
+    def __init__(self, address, operation, cause, path=""):
+        self.address = address
+        self.path = str(path)
+        self.operation = operation
+        where = f"{self.path}: " if self.path else ""
+        AffairError.__init__(self, f"{where}rrdcached at {address}: {operation}: {cause}")
+
+
 def _short_repr(value, limit=60):
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

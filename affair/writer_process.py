@@ -18,6 +18,12 @@ The two processes talk over two loopback ZeroMQ sockets:
 Nothing is lost if the writer dies: every sample it was sent is already in
 the journal, and a new writer replays the journal past its watermark first.
 Samples it then receives that it already replayed are skipped by position.
+
+With rrdcached, a daemon that cannot be reached (or that lost rows: see
+:mod:`affair.writer`) is met the same way, without a new process: the
+writer drops what it holds, waits for the daemon, and replays the journal
+from its watermark, which no row the daemon may have lost has passed. The
+recorder keeps receiving meanwhile, up to its queue limit.
 """
 
 import fcntl
@@ -31,6 +37,7 @@ import msgpack
 import zmq
 
 from affair.daemon import setup_logging
+from affair.errors import RrdcachedError
 from affair.journal import Watermark, read_after
 from affair.selfmetrics import Metrics
 from affair.store import RrdStore
@@ -41,6 +48,7 @@ log = logging.getLogger("affair.writer")
 
 STOP = b"STOP"
 REPORT_EVERY = 0.5  # seconds between progress reports while busy
+RETRY_EVERY = 1.0  # seconds between attempts to reach an rrdcached that is down
 WRITER_COUNTERS = (
     "written",
     "rrd_updates",
@@ -106,22 +114,33 @@ def _wait_for_lock(lock, path, timeout=60):
 
 class WriterLoop:
     def __init__(self, config, data_dir, batches, reports, parent_pid):
+        self.config = config
+        self.data_dir = data_dir
         self.batches = batches
         self.reports = reports
         self.parent_pid = parent_pid
         self.metrics = Metrics()
         self.watermark = Watermark(data_dir / "_state" / "writer.watermark")
         self.journal_dir = data_dir / "_journal"
-        self.writer = RrdWriter(
-            RrdStore(config, data_dir), self.metrics, self.watermark, config.recorder.write_delay
-        )
+        self.writer = self._new_writer()
         self._replayed_up_to = None
+        self._held = []  # batches taken while catching up, added after the replay
         self._done = 0
         self._reported = dict.fromkeys(WRITER_COUNTERS, 0.0)
         self._last_report = 0.0
 
+    def _new_writer(self):
+        recorder = self.config.recorder
+        return RrdWriter(
+            RrdStore(self.config, self.data_dir),
+            self.metrics,
+            self.watermark,
+            recorder.write_delay,
+            flush_interval=recorder.rrdcached_flush,
+        )
+
     def run(self):
-        if not self._replay():
+        if not self._catch_up():
             self._report(force=True)
             return
         self._report(force=True, ready=True)
@@ -132,8 +151,46 @@ class WriterLoop:
                 stopping = True
             elif self.batches.poll(100):
                 stopping = self._take_batches()
-            self.writer.write_due(force=stopping)
+            try:
+                self.writer.write_due(force=stopping)
+            except RrdcachedError as error:
+                if stopping:  # the journal has it all; the next start replays it
+                    log.error("%s; stopping, the next start replays the journal", error)
+                    break
+                log.error("%s; replaying the journal once the daemon answers", error)
+                self.writer = self._new_writer()
+                stopping = not self._catch_up()
             self._report(force=stopping)
+
+    def _catch_up(self):
+        """Replay the journal past the watermark, waiting while rrdcached is down.
+
+        False if told to stop first. Batches that arrive meanwhile are held
+        and added after the replay, less what it already wrote.
+        """
+        failures = 0
+        while True:
+            try:
+                if not self._replay():
+                    return False
+                break
+            except RrdcachedError as error:
+                if failures % 60 == 0:  # a line a minute while the daemon stays down
+                    log.error("%s; waiting for it", error)
+                failures += 1
+                self.writer = self._new_writer()
+                deadline = time.monotonic() + RETRY_EVERY
+                while time.monotonic() < deadline:
+                    if self._told_to_stop():
+                        return False
+                    self._report()
+                    time.sleep(0.1)
+        if failures:
+            log.info("rrdcached answers again: the journal is replayed")
+        held, self._held = self._held, []
+        replayed = self._replayed_up_to
+        self.writer.add([item for item in held if replayed is None or item[0] > replayed])
+        return True
 
     def _take_batches(self):
         while True:
@@ -177,10 +234,18 @@ class WriterLoop:
         return True
 
     def _told_to_stop(self):
-        # The recorder sends nothing but STOP before we report ready.
+        # Before we report ready the recorder sends nothing but STOP; while we catch
+        # up after losing rrdcached it goes on sending batches, held for later.
         if os.getppid() != self.parent_pid:
             return True
-        return self.batches.poll(0) and self.batches.recv() == STOP
+        while self.batches.poll(0):
+            payload = self.batches.recv()
+            if payload == STOP:
+                return True
+            items = decode_batch(payload)
+            self._done += len(items)
+            self._held.extend(items)
+        return False
 
     def _write_replayed(self, chunk):
         self.writer.add(chunk, replayed=True)
@@ -201,7 +266,7 @@ class WriterLoop:
                 {
                     "ready": ready,
                     "done": self._done,
-                    "pending": self.writer.pending_count,
+                    "pending": self.writer.pending_count + len(self._held),
                     "counts": deltas,
                     "delivery": delivery,
                 }

@@ -12,8 +12,14 @@ Three figures, all measured in this run on this machine:
    its CPU time (user + system, all threads, with its writer process) per
    wall second.
 
+With ``--rrdcached``, 2 and 3 again with the writer going through an
+rrdcached this script starts (``-w 300 -z 60 -j``, on a unix socket), as
+ratios to the direct runs of the same invocation; the recorder's stop, which
+ends with a checkpoint flushing every file, is timed too, and the daemon's
+own CPU is counted in the steady state.
+
 Usage: benchmarks/ingest.py [--hosts 1000] [--rounds 12] [--steady-hosts 10000]
-                            [--steady-seconds 60] [--skip-steady]
+                            [--steady-seconds 60] [--skip-steady] [--rrdcached]
 """
 
 import argparse
@@ -21,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -134,8 +141,44 @@ class Recorder:
         return total
 
     def stop(self):
+        """SIGTERM and wait; the seconds it took (with rrdcached: the final checkpoint)."""
+        started = time.perf_counter()
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=120)
+        self.process.wait(timeout=600)
+        return time.perf_counter() - started
+
+
+class Rrdcached:
+    """An rrdcached for the data dir, on a unix socket in ``run_dir``."""
+
+    def __init__(self, data_dir, run_dir):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "journal").mkdir(parents=True, exist_ok=True)
+        self.address = f"unix:{run_dir / 'rrdcached.sock'}"
+        self.process = subprocess.Popen(
+            [shutil.which("rrdcached") or "/usr/bin/rrdcached", "-g", "-l", self.address]
+            + ["-b", os.path.realpath(data_dir), "-B", "-j", str(run_dir / "journal")]
+            + ["-w", "300", "-z", "60", "-f", "600", "-p", str(run_dir / "rrdcached.pid")],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(self.address[len("unix:") :])
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise RuntimeError("rrdcached did not start") from None
+            time.sleep(0.05)
+
+    def cpu_seconds(self):
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
 
 
 def send_round(sender, hosts, ts, round_index):
@@ -144,6 +187,7 @@ def send_round(sender, hosts, ts, round_index):
 
 
 def recorder_throughput(config_path, directory, hosts, rounds, base):
+    """Samples/s from the first sent to the last written, and the recorder's stop in s."""
     recorder = Recorder(config_path, directory, free_endpoint())
     sender = Sender(
         recorder.endpoint,
@@ -166,11 +210,11 @@ def recorder_throughput(config_path, directory, hosts, rounds, base):
         elapsed = time.perf_counter() - started
     finally:
         sender.close()
-        recorder.stop()
-    return hosts * rounds / elapsed
+        stopped_in = recorder.stop()
+    return hosts * rounds / elapsed, stopped_in
 
 
-def steady_state(config_path, directory, hosts, seconds):
+def steady_state(config_path, directory, hosts, seconds, daemon=None):
     recorder = Recorder(config_path, directory, free_endpoint())
     sender = Sender(
         recorder.endpoint, "bench", per_series_limit=100, max_in_flight=20_000, batch_size=200
@@ -186,6 +230,7 @@ def steady_state(config_path, directory, hosts, seconds):
         while time.time() < tick:
             sender.pump(0.1)
         cpu_before, wall_before = recorder.cpu_seconds(), time.monotonic()
+        daemon_before = daemon.cpu_seconds() if daemon else 0.0
         rounds = 0
         while time.monotonic() - wall_before < seconds:
             if time.time() >= tick:
@@ -194,12 +239,42 @@ def steady_state(config_path, directory, hosts, seconds):
                 tick += 10
             sender.pump(0.05)
         cpu = recorder.cpu_seconds() - cpu_before
+        daemon_cpu = daemon.cpu_seconds() - daemon_before if daemon else 0.0
         wall = time.monotonic() - wall_before
         assert sender.flush(120)
     finally:
         sender.close()
         recorder.stop()
-    return cpu / wall, rounds
+    return cpu / wall, rounds, daemon_cpu / wall
+
+
+def writer_alone(config, directory, hosts, rounds, base, daemon):
+    """RrdStore.update_many, 1 timestamp per call, direct or into the daemon; then a checkpoint.
+
+    Samples/s of the updates, and the seconds to settle every file after them
+    (what the writer's checkpoint costs; direct: reading each file's last update).
+    """
+    store = RrdStore(config, directory, daemon=daemon)
+    files = [store.open_series(f"h{h:05d}", "bench", "", VARIABLES, base) for h in range(hosts)]
+    started = time.perf_counter()
+    for r in range(1, rounds + 1):
+        for h, series in enumerate(files):
+            store.update_many(series, [(base + 10 * r, values(h, r))])
+    rate = hosts * rounds / (time.perf_counter() - started)
+    started = time.perf_counter()
+    if store.daemon:
+        store.daemon.flush_all()  # as the writer's checkpoint does
+    for series in files:
+        store.settle(series)
+    return rate, time.perf_counter() - started
+
+
+def with_rrdcached(config_path, address):
+    """A copy of the config whose recorder writes through ``address``."""
+    cached = config_path.with_name("bench-rrdcached.toml")
+    text = config_path.read_text().replace("step = 10", f'step = 10\nrrdcached = "{address}"', 1)
+    cached.write_text(text)
+    return cached
 
 
 def main():
@@ -211,6 +286,9 @@ def main():
     parser.add_argument("--steady-hosts", type=int, default=10_000)
     parser.add_argument("--steady-seconds", type=float, default=60)
     parser.add_argument("--skip-steady", action="store_true")
+    parser.add_argument(
+        "--rrdcached", action="store_true", help="again through an rrdcached, as ratios"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="affair-ingest-"))
     try:
@@ -226,20 +304,70 @@ def main():
         print(
             f"baseline  bare rrdtool.update, 6 timestamps/call: {six:10.0f} samples/s  ({six / one:.2f}x)"
         )
-        rate = recorder_throughput(config_path, work / "recorder", args.hosts, args.rounds, base)
+        rate, stopped_in = recorder_throughput(
+            config_path, work / "recorder", args.hosts, args.rounds, base
+        )
         print(
             f"recorder  acked, journaled, written ({args.hosts} hosts x {args.rounds}): "
-            f"{rate:10.0f} samples/s  ({rate / one:.2f}x bare 1/call)"
+            f"{rate:10.0f} samples/s  ({rate / one:.2f}x bare 1/call), stop {stopped_in:.1f} s"
         )
+        if args.rrdcached:
+            direct = writer_alone(config, work / "alone", args.hosts, args.rounds, base, "")
+            daemon = Rrdcached(work / "alone-cached", work / "run-alone")
+            try:
+                cached = writer_alone(
+                    config, work / "alone-cached", args.hosts, args.rounds, base, daemon.address
+                )
+            finally:
+                daemon.stop()
+            print(
+                f"writer    update_many, 1 timestamp/call, direct: {direct[0]:10.0f} samples/s; "
+                f"into rrdcached: {cached[0]:10.0f} samples/s ({cached[0] / direct[0]:.2f}x); "
+                f"checkpoint of {args.hosts} files {cached[1]:.2f} s"
+            )
+            daemon = Rrdcached(work / "cached", work / "run")
+            try:
+                cached_rate, cached_stop = recorder_throughput(
+                    with_rrdcached(config_path, daemon.address),
+                    work / "cached",
+                    args.hosts,
+                    args.rounds,
+                    base,
+                )
+            finally:
+                daemon.stop()
+            print(
+                f"rrdcached same, into rrdcached ({args.hosts} hosts x {args.rounds}): "
+                f"{cached_rate:10.0f} samples/s  ({cached_rate / rate:.2f}x the direct recorder), "
+                f"stop with its checkpoint of {args.hosts} files {cached_stop:.1f} s"
+            )
         if not args.skip_steady:
             shutil.rmtree(work / "baseline", ignore_errors=True)
-            share, rounds = steady_state(
+            share, rounds, _ = steady_state(
                 config_path, work / "steady", args.steady_hosts, args.steady_seconds
             )
             print(
                 f"steady    {args.steady_hosts} hosts at a 10 s interval, {rounds} rounds: recorder CPU "
                 f"{share * 100:.1f}% of one core"
             )
+            if args.rrdcached:
+                shutil.rmtree(work / "steady", ignore_errors=True)
+                daemon = Rrdcached(work / "steady-cached", work / "run-steady")
+                try:
+                    cached_share, rounds, daemon_share = steady_state(
+                        with_rrdcached(config_path, daemon.address),
+                        work / "steady-cached",
+                        args.steady_hosts,
+                        args.steady_seconds,
+                        daemon,
+                    )
+                finally:
+                    daemon.stop()
+                print(
+                    f"rrdcached same, into rrdcached, {rounds} rounds: recorder CPU "
+                    f"{cached_share * 100:.1f}% of one core ({cached_share / share:.2f}x direct), "
+                    f"rrdcached {daemon_share * 100:.1f}%"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

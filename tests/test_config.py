@@ -87,6 +87,29 @@ def test_undeclared_variable_defaults_to_gauge():
             "graphs.g.windows",
             "windows from",
         ),
+        (
+            "[recorder]\nrrdcached = '/run/rrdcached.sock'\n",
+            "recorder.rrdcached",
+            "'unix:<absolute path>'",
+        ),
+        (
+            "[recorder]\nrrdcached = 'unix:run/rrdcached.sock'\n",
+            "recorder.rrdcached",
+            "'unix:<absolute path>'",
+        ),
+        (
+            "[recorder]\nrrdcached = '10.0.0.5:42217'\n",
+            "recorder.rrdcached",
+            "a loopback 'HOST:PORT'",
+        ),
+        ("[recorder]\nrrdcached = '127.0.0.1'\n", "recorder.rrdcached", "a loopback 'HOST:PORT'"),
+        (
+            "[recorder]\nrrdcached = 'localhost:99999'\n",
+            "recorder.rrdcached",
+            "a loopback 'HOST:PORT'",
+        ),
+        ("[recorder]\nrrdcached = 42217\n", "recorder.rrdcached", "'' (off)"),
+        ("[recorder]\nrrdcached_flush = 'often'\n", "recorder.rrdcached_flush", "a duration"),
         ("[bogus]\n", "bogus", "a known key"),
         ("[recorder\n", "(syntax)", "valid TOML"),
     ],
@@ -129,3 +152,35 @@ def test_overrides_replace_only_given_values():
     config = parse_config({}).with_overrides(data_dir="/x", listen=None)
     assert config.recorder.data_dir == "/x"
     assert config.recorder.listen == "tcp://127.0.0.1:5678"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "unix:/run/rrdcached.sock",
+        "127.0.0.1:42217",
+        "127.0.0.2:1",
+        "localhost:42217",
+        "[::1]:42217",
+    ],
+)
+def test_rrdcached_takes_a_unix_socket_or_a_loopback_port(address):
+    recorder = parse_config({"recorder": {"rrdcached": address}}).recorder
+    assert recorder.rrdcached == address
+    assert recorder.rrdcached_flush == 300
+
+
+def test_rrdcached_is_off_by_default_and_its_flush_interval_takes_a_duration():
+    assert parse_config({}).recorder.rrdcached == ""
+    assert parse_config({"recorder": {"rrdcached_flush": "2min"}}).recorder.rrdcached_flush == 120
+
+
+def test_bad_rrdcached_address_is_one_line_with_file_key_and_value(tmp_path):
+    path = write_config(tmp_path, "[recorder]\nrrdcached = 'tcp://10.1.2.3:42217'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: recorder.rrdcached: expected '' (off), 'unix:<absolute path>' or a loopback "
+        "'HOST:PORT' like '127.0.0.1:42217', got 'tcp://10.1.2.3:42217'"
+    )

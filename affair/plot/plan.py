@@ -21,6 +21,7 @@ redrawn once per period, so it is never more than one period behind (and
 the spread is at most 15 min, so the 1 y graph shows yesterday by 00:15).
 """
 
+import contextlib
 import fnmatch
 import os
 import zlib
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affair.archive import archive_for_window
+from affair.errors import AffairError
 from affair.layout import WINDOWS, graph_path, node_graph_path
 from affair.names import is_valid
 
@@ -199,7 +201,13 @@ class Staleness:
 
     def _input_mtime(self, path):
         if path not in self._mtimes:
-            self._mtimes[path] = _mtime(path) or 0.0
+            changed = _mtime(path) or 0.0
+            if self.store.daemon:
+                # rrdcached writes the file minutes after the rows arrive: its newest
+                # row (the daemon's LAST, no flush) says when the data moved.
+                with contextlib.suppress(AffairError):
+                    changed = max(changed, self.store.last_update(path))
+            self._mtimes[path] = changed
         return self._mtimes[path]
 
 
