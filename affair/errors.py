@@ -70,5 +70,14 @@ def _short_repr(value, limit=60):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class ListenError(AffairError):
+    """The recorder could not listen where the config says (busy port, bad address)."""
+
+    def __init__(self, endpoint, cause):
+        self.endpoint = endpoint
+        hint = " (is another recorder running?)" if "in use" in str(cause) else ""
+        super().__init__(f"cannot listen on {endpoint}: {cause}{hint}")
+
+
 class PlotError(AffairError):
     """A graph could not be planned or drawn; the message names the graph or file."""

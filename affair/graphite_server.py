@@ -23,10 +23,12 @@ the recorder is killed. A stop (SIGTERM) journals it.
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import defaultdict, deque
 
+from affair.errors import ListenError
 from affair.graphite import (
     BAD,
     COUNTERS,
@@ -71,16 +73,16 @@ class GraphiteListener:
     # --- the recorder's side ---
 
     def start(self, timeout=10.0):
-        """Bind and serve on a new thread; raises OSError if the address cannot be bound."""
+        """Bind and serve on a new thread; raises ListenError if the address cannot be bound."""
         self._thread = threading.Thread(target=self._main, name="graphite", daemon=True)
         self._thread.start()
+        host, port = self.settings.listen
         if not self._ready.wait(timeout):
-            raise RuntimeError("the Graphite listener did not start")
+            raise ListenError(f"graphite {host}:{port}", "the listener did not start in time")
         if self._error is not None:
-            host, port = self.settings.listen
-            raise RuntimeError(
-                f"cannot listen for Graphite on {host}:{port}: {self._error}"
-            ) from self._error
+            errno = getattr(self._error, "errno", None)
+            cause = os.strerror(errno) if errno else self._error
+            raise ListenError(f"graphite {host}:{port}", cause) from None
         host, port = self.address[:2]
         log.info("graphite plaintext listening on %s:%d", host, port)
         return self

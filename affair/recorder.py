@@ -31,7 +31,7 @@ import zmq
 
 from affair import wire
 from affair.auth import start_authenticator
-from affair.errors import WireError
+from affair.errors import ListenError, WireError
 from affair.journal import Journal, Watermark
 from affair.selfmetrics import Metrics
 from affair.store import RrdStore
@@ -308,7 +308,11 @@ class Recorder:
         if self.server_key is not None:
             socket.curve_server = True
             socket.curve_secretkey = self.server_key
-        socket.bind(self.config.recorder.listen)
+        try:
+            socket.bind(self.config.recorder.listen)
+        except zmq.ZMQError as error:
+            socket.close()
+            raise ListenError(self.config.recorder.listen, zmq.strerror(error.errno)) from None
         self.endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
         return socket
 

@@ -52,12 +52,30 @@ class RecorderProcess:
     def __init__(self, config_path, data_dir, endpoint=None, extra_args=()):
         self.config_path = Path(config_path)
         self.data_dir = Path(data_dir)
+        self.chosen_port = endpoint is None  # then another may be picked if it was taken
         self.endpoint = endpoint or free_endpoint()
         self.extra_args = list(extra_args)
-        self.log_path = self.data_dir.parent / f"recorder-{self.endpoint.rsplit(':', 1)[1]}.log"
         self.process = None
 
-    def start(self):
+    @property
+    def log_path(self):
+        return self.data_dir.parent / f"recorder-{self.endpoint.rsplit(':', 1)[1]}.log"
+
+    def start(self, attempts=3):
+        """Start and wait until it listens; a free port another process took meanwhile
+        (probing a port and binding it are two steps) is replaced by a new one."""
+        for attempt in range(attempts):
+            self._start()
+            if self.process.poll() is None or not self.chosen_port:
+                break
+            if "Address already in use" not in self.log() or attempt == attempts - 1:
+                break
+            self._log.close()
+            self.endpoint = free_endpoint()
+        assert self.process.poll() is None, f"recorder exited:\n{self.log()}"
+        return self
+
+    def _start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -82,8 +100,6 @@ class RecorderProcess:
             lambda: "recorder listening" in self.log() or self.process.poll() is not None,
             what="the recorder to listen",
         )
-        assert self.process.poll() is None, f"recorder exited:\n{self.log()}"
-        return self
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ""

@@ -147,8 +147,36 @@ def test_a_port_in_use_is_a_one_line_error(recorder, tmp_path):
         )
     finally:
         holder.close()
-    assert result.returncode == 1
-    assert f"cannot listen for Graphite on 127.0.0.1:{port}" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"affair record: cannot listen on graphite 127.0.0.1:{port}: Address already in use"
+        " (is another recorder running?)"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_recorder_port_in_use_is_a_one_line_error(tmp_path):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    endpoint = f"tcp://127.0.0.1:{holder.getsockname()[1]}"
+    try:
+        config_path = write_config(tmp_path, FAST_CONFIG)
+        result = subprocess.run(
+            [sys.executable, "-m", "affair", "record", "--config", str(config_path)]
+            + ["--listen", endpoint, "--data-dir", str(tmp_path / "data")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"affair record: cannot listen on {endpoint}: Address already in use"
+        " (is another recorder running?)"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def _listener(**graphite):
