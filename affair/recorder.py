@@ -139,6 +139,7 @@ class Recorder:
         self.reject_log = RejectionLog()
         self.endpoint = None  # the address actually bound, once running
         self._enqueued = 0  # samples handed to the writer
+        self._own_samples = 0  # the recorder's own metrics journaled (for the stop line)
         self._done = 0  # samples the writer has taken
         self._writer_pending = 0  # samples the writer holds for batching
         self._writer = None  # the child process
@@ -193,9 +194,11 @@ class Recorder:
                 self.journal.close()
                 self._write_metrics_file()
                 log.info(
-                    "recorder stopped: %d samples accepted, %d written, %d rejected",
+                    "recorder stopped: %d samples accepted, %d written "
+                    "(%d of them its own metrics), %d rejected",
                     self.metrics.counts["accepted"],
                     self.metrics.counts["written"],
+                    self._own_samples,
                     sum(v for k, v in self.metrics.counts.items() if k.startswith("rej_")),
                 )
 
@@ -488,6 +491,7 @@ class Recorder:
         positions = self.journal.append(admitted)
         fresh = [(p, s) for p, s in zip(positions, admitted, strict=True) if p is not None]
         if fresh:
+            self._own_samples += len(fresh)
             self._enqueue(fresh)
 
     def _write_metrics_file(self):
