@@ -179,8 +179,11 @@ def _run_pass(job):
         job.failures += 1
         log.exception("%s pass %d failed", job.name, job.passes)
     else:
-        elapsed = time.monotonic() - started
-        log.info("%s pass %d done in %.2f s: %s", job.name, job.passes, elapsed, summary or "ok")
+        if summary:  # the plot and site summaries say their own time
+            log.info("%s pass %d: %s", job.name, job.passes, summary)
+        else:
+            elapsed = time.monotonic() - started
+            log.info("%s pass %d done in %.2f s", job.name, job.passes, elapsed)
     finally:
         job.busy_seconds += time.monotonic() - started
 

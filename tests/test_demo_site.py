@@ -53,7 +53,7 @@ def test_demo_serves_live_pages_with_colours(tmp_path):
                 what="the demo's address",
             )
             url = found.group(1)
-            wait_for(lambda: "site pass 1 done" in log_path.read_text(), timeout=60, what="a pass")
+            wait_for(lambda: "site pass 1:" in log_path.read_text(), timeout=60, what="a pass")
             index = fetch(url + "index.html")
             status = json.loads(fetch(url + "status.json"))
             assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02"} <= set(status["hosts"])
@@ -70,5 +70,5 @@ def test_demo_serves_live_pages_with_colours(tmp_path):
     # by the last pass: 5 simulated nodes, this machine and the recorder's own host
     assert len(json.loads((workdir / "site" / "status.json").read_text())["hosts"]) == 7
     assert "gdc02 stops sending in 30 s" in text
-    assert re.search(r"site pass 2 done .*sample->page latency p50 [\d.]+ s, p95 [\d.]+ s", text)
+    assert re.search(r"site pass 2: .*sample->page latency p50 [\d.]+ s, p95 [\d.]+ s", text)
     assert re.search(r"site: sample->page latency over the run: p50 [\d.]+ s, p95 [\d.]+ s", text)
