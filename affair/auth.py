@@ -13,14 +13,24 @@ Key files are ZeroMQ's own certificate format (``zmq.auth.create_certificates``)
 holds both keys and must stay on its machine, readable by its owner only.
 Relative key paths in the config are taken from the config file's directory,
 so ``/etc/affair/affair.toml`` can name ``keys/recorder.key_secret``.
+
+A key is named by its file's stem (``node001`` for ``node001.key``). The ZAP
+handler hands that name to ZeroMQ as the connection's User-Id, so every
+message the recorder receives says which key sent it. With ``[recorder]
+curve_bind_hosts`` the recorder accepts a sample only for the host of that
+name or one of the key's ``curve_key_hosts`` patterns (:class:`HostBinding`):
+a compromised node cannot overwrite another node's series.
 """
 
+import fnmatch
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from zmq.auth.certs import create_certificates, load_certificate
+from zmq.utils import z85
 
 from affair.errors import ConfigError
 
@@ -76,7 +86,17 @@ def load_public_key(path, config_path="<config>", key="curve_recorder_key_file")
 
 def load_allow_list(paths, config_path="<config>", key="recorder.curve_allowed_keys"):
     """The z85 public keys in ``paths``: key files, or directories whose ``*.key`` files count."""
-    allowed = set()
+    return set(load_key_names(paths, config_path, key))
+
+
+def load_key_names(paths, config_path="<config>", key="recorder.curve_allowed_keys", strict=False):
+    """``{z85 public key: name}`` for the key files in ``paths`` (a name is the file's stem).
+
+    ``strict``: one key under two names (``a.key`` copied to ``b.key``) is a
+    ConfigError, since a key bound to host names must have exactly one;
+    otherwise the first name (in path order) is kept.
+    """
+    names = {}
     for path in paths:
         path = Path(path)
         files = sorted(path.glob(f"*{PUBLIC_SUFFIX}")) if path.is_dir() else [path]
@@ -85,8 +105,17 @@ def load_allow_list(paths, config_path="<config>", key="recorder.curve_allowed_k
                 config_path, key, f"a directory holding *{PUBLIC_SUFFIX} files", str(path)
             )
         for file in files:
-            allowed.add(load_public_key(file, config_path, key))
-    return allowed
+            public = load_public_key(file, config_path, key)
+            name = file.name.removesuffix(PUBLIC_SUFFIX)
+            known = names.setdefault(public, name)
+            if strict and known != name:
+                raise ConfigError(
+                    config_path,
+                    key,
+                    f"each key under one name (curve_bind_hosts is on), but {file} holds the "
+                    f"key of {known!r} too",
+                )
+    return names
 
 
 def _load(path, config_path, key):
@@ -111,7 +140,11 @@ def resolve(config_path, path):
 
 
 def recorder_keys(config):
-    """``(server_secret_key, allowed_public_keys)`` for the recorder, or ``(None, None)``."""
+    """``(server_secret_key, {allowed public key: name})`` for the recorder, or ``(None, None)``.
+
+    Every name in ``curve_key_hosts`` must be a key on the allow-list: a
+    misspelt one would silently refuse its gateway's samples.
+    """
     recorder = config.recorder
     if not recorder.curve_secret_key_file:
         return None, None
@@ -120,11 +153,22 @@ def recorder_keys(config):
         config.path,
         "recorder.curve_secret_key_file",
     )
-    allowed = load_allow_list(
+    allowed = load_key_names(
         [resolve(config.path, p) for p in recorder.curve_allowed_keys],
         config.path,
         "recorder.curve_allowed_keys",
+        strict=recorder.curve_bind_hosts,
     )
+    names = set(allowed.values())
+    for name in recorder.curve_key_hosts:
+        if name not in names:
+            raise ConfigError(
+                config.path,
+                f"recorder.curve_key_hosts.{name}",
+                f"the name of a key on the allow-list (a {name}{PUBLIC_SUFFIX} in "
+                "curve_allowed_keys)",
+                name,
+            )
     return secret, allowed
 
 
@@ -161,13 +205,47 @@ class AllowList:
         return key in self.allowed
 
 
+class KeyNames:
+    """The authenticator's ``curve_user_id``: a client's raw public key -> its key name."""
+
+    def __init__(self, names):
+        self._names = {z85.decode(public): name for public, name in names.items()}
+
+    def __call__(self, client_public_key):
+        name = self._names.get(client_public_key)
+        # Only called for allowed keys, which all have names; pyzmq's own default otherwise.
+        return name if name is not None else z85.encode(client_public_key).decode("ascii")
+
+
+class HostBinding:
+    """Which hosts a key may write: its own name, and the globs ``curve_key_hosts`` gives it."""
+
+    def __init__(self, key_hosts):
+        self._patterns = {
+            name: re.compile("|".join(fnmatch.translate(p) for p in patterns))
+            for name, patterns in key_hosts.items()
+        }
+
+    def allows(self, key_name, host):
+        if host == key_name:
+            return True
+        pattern = self._patterns.get(key_name)
+        return pattern is not None and pattern.match(host) is not None
+
+
 def start_authenticator(context, allowed):
-    """Start the ZAP handler on ``context`` (before any CURVE server socket binds)."""
+    """Start the ZAP handler on ``context`` (before any CURVE server socket binds).
+
+    ``allowed``: the public keys, or ``{public key: name}`` to make each
+    connection's ZAP User-Id its key's name.
+    """
     # Imported here: it loads asyncio (~6 MB), which collectors, sharing this
     # module for their key files, should not carry.
     from zmq.auth.thread import ThreadAuthenticator  # noqa: PLC0415
 
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("affair.auth.zap"))
+    if isinstance(allowed, dict):
+        authenticator.curve_user_id = KeyNames(allowed)  # pyzmq's documented override point
     authenticator.start()
     authenticator.configure_curve_callback("*", AllowList(allowed))
     log.info("CURVE on: %d collector key(s) allowed", len(allowed))

@@ -162,6 +162,12 @@ RECORDER_SCHEMA = {
     "rrdcached_flush": (300, *_SECONDS),
     "curve_secret_key_file": ("", _string, "a path to the recorder's NAME.key_secret, or ''"),
     "curve_allowed_keys": ((), _string_list, "a list of public key files or directories"),
+    "curve_bind_hosts": (False, _bool, "true or false"),
+    "curve_key_hosts": (
+        {},
+        _table,
+        'a table of key name -> list of host patterns, like { daq-gateway = ["ldc*"] }',
+    ),
 }
 
 ARCHIVE_SCHEMA = {
@@ -518,6 +524,8 @@ class RecorderConfig:
     rrdcached_flush: int = 300  # seconds between the writer's flushes through it (see writer.py)
     curve_secret_key_file: str = ""
     curve_allowed_keys: tuple = ()
+    curve_bind_hosts: bool = False  # a key may write only its own host name (and its patterns)
+    curve_key_hosts: dict = field(default_factory=dict)  # key name -> tuple of host globs
 
 
 @dataclass(frozen=True)
@@ -706,11 +714,43 @@ def _derive(recorder, path):
         raise ConfigError(
             path, f"recorder.{missing}", "CURVE needs both a secret key and an allow-list"
         )
+    if recorder["curve_bind_hosts"] and not recorder["curve_secret_key_file"]:
+        raise ConfigError(
+            path,
+            "recorder.curve_bind_hosts",
+            "CURVE keys as well (curve_secret_key_file, curve_allowed_keys): without them "
+            "no key names a sender, so binding hosts to keys would protect nothing",
+            True,
+        )
+    recorder["curve_key_hosts"] = _key_hosts(recorder["curve_key_hosts"], path)
     try:
         check_name("host", recorder["self_host"])
     except InvalidName as error:
         raise ConfigError(path, "recorder.self_host", error.reason, recorder["self_host"]) from None
     return recorder
+
+
+def _key_hosts(table, path):
+    """``curve_key_hosts``: key name -> tuple of host globs, each entry checked by name.
+
+    Whether each name is on the allow-list is checked where the key files are
+    read (:func:`affair.auth.recorder_keys`).
+    """
+    clean = {}
+    for name, patterns in table.items():
+        key = f"recorder.curve_key_hosts.{name}"
+        if not name or "/" in name or name.startswith("."):
+            raise ConfigError(path, key, "a key name like 'daq-gateway' (its file's stem)", name)
+        if (
+            not isinstance(patterns, list)
+            or not patterns
+            or not all(isinstance(p, str) and p for p in patterns)
+        ):
+            raise ConfigError(
+                path, key, 'a non-empty list of host patterns like ["ldc*", "gdc*"]', patterns
+            )
+        clean[name] = tuple(patterns)
+    return clean
 
 
 def _probe_settings(collector, path):

@@ -11,7 +11,9 @@ their samples until acks resume (carbon's "cache full" pause).
 With a CURVE secret key (``[recorder] curve_secret_key_file``) every
 connection must complete a CURVE handshake with a key on the allow-list
 (:mod:`affair.auth`); refused handshakes are counted as ``rej_auth`` and
-``rej_handshake``. ROUTER fair-queues its peers, and a burst takes at most
+``rej_handshake``. With ``curve_bind_hosts`` each message carries its key's
+name (the ZAP User-Id) and a sample for a host that key may not write is
+refused as ``host_not_bound``. ROUTER fair-queues its peers, and a burst takes at most
 ``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
 that floods the recorder delays the others by one bounded burst at most.
 """
@@ -30,7 +32,7 @@ import msgpack
 import zmq
 
 from affair import wire
-from affair.auth import start_authenticator
+from affair.auth import HostBinding, start_authenticator
 from affair.errors import ListenError, WireError
 from affair.journal import Journal, Watermark
 from affair.selfmetrics import Metrics
@@ -56,6 +58,16 @@ def _is_local(endpoint):
     return endpoint.startswith(
         ("ipc://", "inproc://", "tcp://127.", "tcp://[::1]", "tcp://localhost")
     )
+
+
+def _receive_with_key_name(socket):
+    """``(frames as bytes, the sender's CURVE key name)``: the ZAP User-Id rides on each frame."""
+    frames = socket.recv_multipart(zmq.NOBLOCK, copy=False)
+    try:
+        key_name = frames[-1].get("User-Id")
+    except zmq.ZMQError:  # no ZAP User-Id at all: then no host is this sender's
+        key_name = None
+    return [frame.bytes for frame in frames], key_name
 
 
 class RejectionLog:
@@ -125,7 +137,13 @@ class Recorder:
         self.data_dir = Path(config.recorder.data_dir)
         self.context = context or zmq.Context.instance()
         self.server_key = server_key  # CURVE secret key, or None for plain TCP
-        self.allowed_keys = allowed_keys
+        self.allowed_keys = allowed_keys  # {public key: name}, or just the keys
+        # Which hosts each key may write, or None: any allowed key writes any host.
+        self.host_binding = (
+            HostBinding(config.recorder.curve_key_hosts)
+            if config.recorder.curve_bind_hosts and server_key is not None
+            else None
+        )
         self.metrics = Metrics()
         self.store = RrdStore(config, self.data_dir)
         self.journal = Journal(
@@ -366,18 +384,26 @@ class Recorder:
         accepted = []  # (identity, Sample)
         replies = {}  # identity -> ([acked seqs], [(seq, reason)])
         samples_taken = 0
+        bound = self.host_binding is not None
+        key_name = None
         for _ in range(BURST_MESSAGES):
             if samples_taken >= BURST_SAMPLES:
                 break
             try:
-                frames = socket.recv_multipart(zmq.NOBLOCK)
+                if bound:
+                    frames, key_name = _receive_with_key_name(socket)
+                else:
+                    frames = socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            samples_taken += self._take_message(frames, now, accepted, replies)
+            samples_taken += self._take_message(frames, now, accepted, replies, key_name)
         self._journal_and_ack(accepted, replies, socket)
 
-    def _take_message(self, frames, now, accepted, replies):
-        """Validate one message's samples into ``accepted``/``replies``; return how many."""
+    def _take_message(self, frames, now, accepted, replies, key_name=None):
+        """Validate one message's samples into ``accepted``/``replies``; return how many.
+
+        ``key_name``: the CURVE key the message came with, when hosts are bound to keys.
+        """
         self.metrics.add("messages")
         if len(frames) != 2:
             self._reject("structure", frames[0] if frames else b"?", "expected one frame")
@@ -393,10 +419,17 @@ class Recorder:
         if status is not None:
             self.metrics.sender_report(sender, status)
         reply = replies.setdefault(identity, ([], []))
+        binding = self.host_binding
         for raw in raw_samples:
             self.metrics.add("received")
             try:
                 sample = validate_sample(raw, self.config, now, sender)
+                if binding is not None and not binding.allows(key_name, sample.host):
+                    raise Rejected(
+                        "host_not_bound",
+                        sample.seq,
+                        f"key {key_name} may not write host {sample.host}",
+                    )
                 if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
                     raise Rejected(
                         "series_cap", sample.seq, f"host {sample.host} is at its series cap"

@@ -16,6 +16,8 @@ The recorder adds its own: undecodable, version, oversized (whole messages),
 series_cap, not_increasing and write_error (at the store), auth (a CURVE key
 not on the allow-list) and handshake (a peer that failed the CURVE handshake:
 no keys, or the wrong recorder key); these two count connection attempts.
+host_not_bound is a sample for a host its CURVE key may not write
+(``curve_bind_hosts``, see :class:`affair.auth.HostBinding`).
 """
 
 import math
@@ -39,6 +41,7 @@ REASONS = (
     "write_error",
     "auth",
     "handshake",
+    "host_not_bound",
 )
 
 

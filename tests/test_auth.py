@@ -1,14 +1,29 @@
 """CURVE: `affair keys`, the allow-list, and collectors that cannot get a sample in."""
 
 import json
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
+import zmq
+from zmq.utils import z85
 
-from affair.auth import collector_keys, generate_keys, load_allow_list, recorder_keys
+from affair import wire
+from affair.auth import (
+    HostBinding,
+    KeyNames,
+    collector_keys,
+    generate_keys,
+    load_allow_list,
+    load_key_names,
+    load_public_key,
+    load_secret_key,
+    recorder_keys,
+)
 from affair.config import load_config
 from affair.errors import ConfigError
 from tests.conftest import BASE_CONFIG, REPO, wait_for, write_config
@@ -199,3 +214,198 @@ def test_the_collector_does_not_load_the_recorders_authenticator():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- curve_bind_hosts: a key writes only the hosts it is named for ---
+
+
+def test_a_key_may_write_its_own_name_and_its_patterns_only():
+    binding = HostBinding({"daq-gateway": ("ldc*", "gdc0[12]"), "relay": ("*",)})
+    assert binding.allows("node001", "node001")
+    assert not binding.allows("node001", "node002")
+    assert not binding.allows("node001", "node0011")  # a name, not a prefix
+    assert binding.allows("daq-gateway", "daq-gateway")
+    assert binding.allows("daq-gateway", "ldc01")
+    assert binding.allows("daq-gateway", "ldc")
+    assert binding.allows("daq-gateway", "gdc02")
+    assert not binding.allows("daq-gateway", "gdc03")
+    assert not binding.allows("daq-gateway", "xldc01")  # patterns match the whole name
+    assert not binding.allows("daq-gateway", "LDC01")  # host names are case-sensitive
+    assert binding.allows("relay", "anything.at-all")
+    assert not binding.allows(None, "node001")  # a message without a key name writes nothing
+
+
+def test_the_authenticator_names_a_connection_by_its_key_file(tmp_path):
+    generate_keys(tmp_path, ["node001", "node002"])
+    names = load_key_names([tmp_path])
+    assert sorted(names.values()) == ["node001", "node002"]
+    user_id = KeyNames(names)
+    for public, name in names.items():
+        assert user_id(z85.decode(public)) == name  # ZAP passes the raw 32-byte key
+    stranger = bytes(32)
+    assert user_id(stranger) == z85.encode(stranger).decode("ascii")  # pyzmq's default
+
+
+def bind_config(key_hosts="", bind="true"):
+    return CURVE_RECORDER.replace(
+        'curve_allowed_keys = ["keys/allowed"]',
+        f'curve_allowed_keys = ["keys/allowed"]\ncurve_bind_hosts = {bind}\n{key_hosts}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        (
+            "[recorder]\ncurve_bind_hosts = true\n",
+            "recorder.curve_bind_hosts",
+            "CURVE keys as well",
+        ),
+        (
+            '[recorder]\ncurve_bind_hosts = "yes"\n',
+            "recorder.curve_bind_hosts",
+            "true or false",
+        ),
+        (
+            '[recorder]\ncurve_key_hosts = ["ldc*"]\n',
+            "recorder.curve_key_hosts",
+            "a table of key name -> list of host patterns",
+        ),
+        (
+            '[recorder]\ncurve_key_hosts = { gw = "ldc*" }\n',
+            "recorder.curve_key_hosts.gw",
+            "a non-empty list of host patterns",
+        ),
+        (
+            "[recorder]\ncurve_key_hosts = { gw = [] }\n",
+            "recorder.curve_key_hosts.gw",
+            "a non-empty list of host patterns",
+        ),
+        (
+            '[recorder]\ncurve_key_hosts = { gw = ["ldc*", 7] }\n',
+            "recorder.curve_key_hosts.gw",
+            "a non-empty list of host patterns",
+        ),
+        (
+            '[recorder]\ncurve_key_hosts = { "../gw" = ["ldc*"] }\n',
+            "recorder.curve_key_hosts.../gw",
+            "a key name like 'daq-gateway'",
+        ),
+    ],
+)
+def test_bad_host_binding_settings_are_config_errors(tmp_path, text, key, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, text))
+    assert caught.value.key == key
+    assert expected in str(caught.value)
+    assert str(tmp_path / "affair.toml") in str(caught.value)
+
+
+def test_binding_settings_load_as_a_table_of_pattern_tuples(tmp_path):
+    generate_keys(tmp_path / "keys", ["recorder"])
+    generate_keys(tmp_path / "keys" / "allowed", ["node001", "daq-gateway"])
+    text = bind_config('curve_key_hosts = { daq-gateway = ["ldc*", "gdc*"] }')
+    config = load_config(write_config(tmp_path, text))
+    assert config.recorder.curve_bind_hosts is True
+    assert config.recorder.curve_key_hosts == {"daq-gateway": ("ldc*", "gdc*")}
+    _secret, allowed = recorder_keys(config)
+    assert sorted(allowed.values()) == ["daq-gateway", "node001"]
+    plain = load_config(write_config(tmp_path, BASE_CONFIG, "plain.toml"))
+    assert (plain.recorder.curve_bind_hosts, plain.recorder.curve_key_hosts) == (False, {})
+
+
+def test_curve_key_hosts_naming_a_key_not_on_the_allow_list_is_a_config_error(tmp_path):
+    generate_keys(tmp_path / "keys", ["recorder"])
+    generate_keys(tmp_path / "keys" / "allowed", ["node001"])
+    text = bind_config('curve_key_hosts = { daq-gatway = ["ldc*"] }')  # misspelt
+    with pytest.raises(ConfigError) as caught:
+        recorder_keys(load_config(write_config(tmp_path, text)))
+    assert caught.value.key == "recorder.curve_key_hosts.daq-gatway"
+    assert "a daq-gatway.key in curve_allowed_keys" in str(caught.value)
+
+
+def test_with_bound_hosts_one_key_under_two_names_is_a_config_error(tmp_path):
+    generate_keys(tmp_path / "keys", ["recorder"])
+    generate_keys(tmp_path / "keys" / "allowed", ["node001"])
+    allowed = tmp_path / "keys" / "allowed"
+    shutil.copy(allowed / "node001.key", allowed / "node002.key")
+    with pytest.raises(ConfigError, match="node002.key holds the key of 'node001' too"):
+        recorder_keys(load_config(write_config(tmp_path, bind_config())))
+    # without binding the copy is harmless: the key is allowed once, under its first name
+    _secret, allowed_keys = recorder_keys(load_config(write_config(tmp_path, CURVE_RECORDER)))
+    assert list(allowed_keys.values()) == ["node001"]
+
+
+def curve_send(endpoint, keys, name, hosts):
+    """Send one sample per host with ``name``'s CURVE key; return the recorder's ACK."""
+    public, secret = load_secret_key(keys / "allowed" / f"{name}.key_secret")
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.curve_publickey = public
+    socket.curve_secretkey = secret
+    socket.curve_serverkey = load_public_key(keys / "recorder.key")
+    try:
+        socket.connect(endpoint)
+        now = time.time()
+        samples = [
+            (seq, now, host, "system", "", {"load1": float(seq)}, 1)
+            for seq, host in enumerate(hosts, start=1)
+        ]
+        socket.send(wire.encode_data(name, samples))
+        assert socket.poll(10_000), f"no ack for {name}"
+        acked, rejected = wire.decode_ack(socket.recv())
+        return sorted(acked), sorted(tuple(r) for r in rejected)
+    finally:
+        socket.close()
+
+
+def journaled_hosts(data_dir):
+    hosts = set()
+    for day in (data_dir / "_journal").glob("*.sqlite"):
+        with sqlite3.connect(day) as connection:
+            hosts |= {row[0] for row in connection.execute("SELECT DISTINCT host FROM series")}
+    return hosts - {"affair"}  # the recorder's own
+
+
+@pytest.mark.integration
+def test_a_bound_key_writes_its_own_host_and_its_patterns_nothing_else(recorder, tmp_path):
+    keys = tmp_path / "keys"
+    generate_keys(keys, ["recorder"])
+    generate_keys(keys / "allowed", ["node001", "daq-gateway"])
+    process = recorder(bind_config('curve_key_hosts = { daq-gateway = ["ldc*"] }'))
+    # node001 may write node001, not node002; the rest of the message is accepted
+    assert curve_send(process.endpoint, keys, "node001", ["node001", "node002"]) == (
+        [1],
+        [(2, "host_not_bound")],
+    )
+    assert curve_send(
+        process.endpoint, keys, "daq-gateway", ["ldc01", "gdc01", "ldc02", "daq-gateway"]
+    ) == ([1, 3, 4], [(2, "host_not_bound")])
+    wait_for(
+        lambda: (
+            "rejected (host_not_bound) from node001: key node001 may not write host node002"
+            in process.log()
+        ),
+        what="the host_not_bound log line naming key and host",
+    )
+    assert "key daq-gateway may not write host gdc01" in process.log()
+    assert process.terminate() == 0
+    assert journaled_hosts(process.data_dir) == {"node001", "daq-gateway", "ldc01", "ldc02"}
+    assert not (process.data_dir / "node002").exists()
+    assert not (process.data_dir / "gdc01").exists()
+    counts = json.loads((process.data_dir / "_state" / "metrics.json").read_text())
+    assert counts["rej_host_not_bound"] == 2
+    assert counts["accepted"] >= 4
+
+
+@pytest.mark.integration
+def test_without_curve_bind_hosts_any_allowed_key_writes_any_host(recorder, tmp_path):
+    keys = tmp_path / "keys"
+    generate_keys(keys, ["recorder"])
+    generate_keys(keys / "allowed", ["node001"])
+    process = recorder(bind_config(bind="false"))
+    assert curve_send(process.endpoint, keys, "node001", ["node001", "node002"]) == ([1, 2], [])
+    assert process.terminate() == 0
+    assert journaled_hosts(process.data_dir) == {"node001", "node002"}
+    counts = json.loads((process.data_dir / "_state" / "metrics.json").read_text())
+    assert counts.get("rej_host_not_bound", 0) == 0
