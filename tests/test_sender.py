@@ -58,3 +58,49 @@ def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked()
     assert (sender.buffered, sender.stats.acked) == (0, 1)
     sender.close()
     router.close()
+
+
+def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(caplog):
+    context = zmq.Context.instance()
+    endpoint = free_endpoint()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    clock = Clock()
+    sender = Sender(endpoint, "n", clock=clock)
+
+    def refuse_everything(count):
+        """Take ``count`` samples off the wire and refuse each; wait until the sender knows."""
+        seqs = []
+        deadline = time.monotonic() + 10
+        while len(seqs) < count and time.monotonic() < deadline:
+            sender.pump(0.01)
+            while router.poll(0):
+                identity, payload = router.recv_multipart()
+                batch = [sample[0] for sample in wire.decode_data(payload)[1]]
+                seqs += batch
+                refused = [(seq, "host_not_bound") for seq in batch]
+                router.send_multipart([identity, wire.encode_ack([], refused)])
+        while sender.buffered and time.monotonic() < deadline:
+            sender.pump(0.05)
+        assert (len(seqs), sender.buffered) == (count, 0)
+
+    try:
+        with caplog.at_level("WARNING", logger="affair.sender"):
+            for i in range(5):
+                sender.submit(float(i), "node002", "system", "", {"v": 1.0})
+            refuse_everything(5)
+            lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+            assert lines == ["the recorder refused a sample of node002/system: host_not_bound"]
+            clock.now += 61  # a minute later, the next refusal says how many went unlogged
+            sender.submit(10.0, "node002", "system", "", {"v": 1.0})
+            refuse_everything(1)
+            lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+            assert lines[1:] == [
+                "the recorder refused a sample of node002/system: host_not_bound"
+                " (and 4 more since the last such line)"
+            ]
+        assert sender.stats.rejected == {"host_not_bound": 6}
+    finally:
+        sender.close()
+        router.close()
