@@ -119,52 +119,25 @@ def test_a_graphite_stream_lands_in_the_right_rrds(recorder, tmp_path):
     assert process.terminate() == 0
 
 
-def test_a_port_in_use_is_a_one_line_error(recorder, tmp_path):
+@pytest.mark.parametrize("busy", ["graphite", "recorder"])
+def test_a_port_in_use_is_a_one_line_error(busy, tmp_path):
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     port = holder.getsockname()[1]
-    try:
-        config_path = write_config(tmp_path, FAST_CONFIG)
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "affair",
-                "record",
-                "--config",
-                str(config_path),
-                "--listen",
-                free_endpoint(),
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--graphite",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
+    if busy == "graphite":
+        listen, extra, where = (
+            free_endpoint(),
+            ["--graphite", str(port)],
+            f"graphite 127.0.0.1:{port}",
         )
-    finally:
-        holder.close()
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"affair record: cannot listen on graphite 127.0.0.1:{port}: Address already in use"
-        " (is another recorder running?)"
-    )
-    assert "Traceback" not in result.stderr
-
-
-def test_a_recorder_port_in_use_is_a_one_line_error(tmp_path):
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen()
-    endpoint = f"tcp://127.0.0.1:{holder.getsockname()[1]}"
+    else:
+        listen, extra, where = f"tcp://127.0.0.1:{port}", [], f"tcp://127.0.0.1:{port}"
     try:
         config_path = write_config(tmp_path, FAST_CONFIG)
         result = subprocess.run(
             [sys.executable, "-m", "affair", "record", "--config", str(config_path)]
-            + ["--listen", endpoint, "--data-dir", str(tmp_path / "data")],
+            + ["--listen", listen, "--data-dir", str(tmp_path / "data"), *extra],
             capture_output=True,
             text=True,
             timeout=30,
@@ -173,7 +146,7 @@ def test_a_recorder_port_in_use_is_a_one_line_error(tmp_path):
         holder.close()
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        f"affair record: cannot listen on {endpoint}: Address already in use"
+        f"affair record: cannot listen on {where}: Address already in use"
         " (is another recorder running?)"
     )
     assert "Traceback" not in result.stderr
