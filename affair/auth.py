@@ -84,13 +84,9 @@ def load_public_key(path, config_path="<config>", key="curve_recorder_key_file")
     return public
 
 
-def load_allow_list(paths, config_path="<config>", key="recorder.curve_allowed_keys"):
-    """The z85 public keys in ``paths``: key files, or directories whose ``*.key`` files count."""
-    return set(load_key_names(paths, config_path, key))
-
-
 def load_key_names(paths, config_path="<config>", key="recorder.curve_allowed_keys", strict=False):
-    """``{z85 public key: name}`` for the key files in ``paths`` (a name is the file's stem).
+    """``{z85 public key: name}`` for the key files in ``paths`` (a name is the file's stem):
+    key files, or directories whose ``*.key`` files count. The keys are the allow-list.
 
     ``strict``: one key under two names (``a.key`` copied to ``b.key``) is a
     ConfigError, since a key bound to host names must have exactly one;
@@ -236,16 +232,14 @@ class HostBinding:
 def start_authenticator(context, allowed):
     """Start the ZAP handler on ``context`` (before any CURVE server socket binds).
 
-    ``allowed``: the public keys, or ``{public key: name}`` to make each
-    connection's ZAP User-Id its key's name.
+    ``allowed``: ``{public key: name}``; each connection's ZAP User-Id is its key's name.
     """
     # Imported here: it loads asyncio (~6 MB), which collectors, sharing this
     # module for their key files, should not carry.
     from zmq.auth.thread import ThreadAuthenticator  # noqa: PLC0415
 
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("affair.auth.zap"))
-    if isinstance(allowed, dict):
-        authenticator.curve_user_id = KeyNames(allowed)  # pyzmq's documented override point
+    authenticator.curve_user_id = KeyNames(allowed)  # pyzmq's documented override point
     authenticator.start()
     authenticator.configure_curve_callback("*", AllowList(allowed))
     log.info("CURVE on: %d collector key(s) allowed", len(allowed))

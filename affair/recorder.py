@@ -137,7 +137,7 @@ class Recorder:
         self.data_dir = Path(config.recorder.data_dir)
         self.context = context or zmq.Context.instance()
         self.server_key = server_key  # CURVE secret key, or None for plain TCP
-        self.allowed_keys = allowed_keys  # {public key: name}, or just the keys
+        self.allowed_keys = allowed_keys  # {public key: key name}
         # Which hosts each key may write, or None: any allowed key writes any host.
         self.host_binding = (
             HostBinding(config.recorder.curve_key_hosts)
@@ -177,7 +177,7 @@ class Recorder:
             authenticator = None
             if self.server_key is not None:
                 # Before the bind: a CURVE socket with no ZAP handler yet accepts any key.
-                authenticator = start_authenticator(self.context, self.allowed_keys or ())
+                authenticator = start_authenticator(self.context, self.allowed_keys or {})
             try:
                 socket = self._bind()
             except BaseException:

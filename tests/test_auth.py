@@ -18,7 +18,6 @@ from affair.auth import (
     KeyNames,
     collector_keys,
     generate_keys,
-    load_allow_list,
     load_key_names,
     load_public_key,
     load_secret_key,
@@ -68,12 +67,13 @@ def test_affair_keys_writes_pairs_secret_files_private_and_never_overwrites(tmp_
 def test_the_allow_list_takes_files_and_directories(tmp_path):
     generate_keys(tmp_path / "allowed", ["a", "b"])
     generate_keys(tmp_path, ["c"])
-    allowed = load_allow_list([tmp_path / "allowed", tmp_path / "c.key"])
+    allowed = load_key_names([tmp_path / "allowed", tmp_path / "c.key"])
     assert len(allowed) == 3
+    assert sorted(allowed.values()) == ["a", "b", "c"]
     with pytest.raises(ConfigError, match="a directory holding \\*.key files"):
-        load_allow_list([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
+        load_key_names([tmp_path / "empty"] if (tmp_path / "empty").mkdir() is None else [])
     with pytest.raises(ConfigError, match="an existing key file"):
-        load_allow_list([tmp_path / "nosuch.key"])
+        load_key_names([tmp_path / "nosuch.key"])
 
 
 def test_relative_key_paths_are_taken_from_the_config_files_directory(tmp_path):
