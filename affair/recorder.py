@@ -35,6 +35,7 @@ from affair import wire
 from affair.auth import HostBinding, start_authenticator
 from affair.errors import ListenError, WireError
 from affair.journal import Journal, Watermark
+from affair.ratelog import RateLimitedLog
 from affair.selfmetrics import Metrics
 from affair.store import RrdStore
 from affair.validate import Rejected, Sample, SeriesCap, validate_sample
@@ -70,35 +71,9 @@ def _receive_with_key_name(socket):
     return [frame.bytes for frame in frames], key_name
 
 
-class RejectionLog:
-    """Logs the first few rejections of each reason per minute, then a count.
-
-    A fuzzer or a broken sender can send a million bad messages; the log
-    must stay readable at 3 a.m.
-    """
-
-    def __init__(self, per_minute=5, clock=time.monotonic):
-        self.per_minute = per_minute
-        self.clock = clock
-        self._window_start = clock()
-        self._seen = {}
-
-    def __call__(self, reason, sender, detail):
-        now = self.clock()
-        if now - self._window_start >= 60:
-            for name, count in self._seen.items():
-                if count > self.per_minute:
-                    log.warning(
-                        "%d more '%s' rejections in the last minute (not logged one by one)",
-                        count - self.per_minute,
-                        name,
-                    )
-            self._seen = {}
-            self._window_start = now
-        count = self._seen.get(reason, 0) + 1
-        self._seen[reason] = count
-        if count <= self.per_minute:
-            log.warning("rejected (%s) from %s: %s", reason, sender, str(detail)[:200])
+def rejection_log():
+    """Rejected samples, a few lines of each reason a minute (see affair.ratelog)."""
+    return RateLimitedLog(log, "rejected (%s) from %s: %.200s", noun="rejections")
 
 
 class DataDirLock:
@@ -154,7 +129,7 @@ class Recorder:
         )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)
-        self.reject_log = RejectionLog()
+        self.reject_log = rejection_log()
         self.endpoint = None  # the address actually bound, once running
         self._enqueued = 0  # samples handed to the writer
         self._own_samples = 0  # the recorder's own metrics journaled (for the stop line)
@@ -490,7 +465,7 @@ class Recorder:
         from affair.graphite_server import GraphiteListener  # noqa: PLC0415 - only when enabled
 
         return GraphiteListener(
-            self.config.graphite, self.config, clock=self.clock, reject_log=RejectionLog()
+            self.config.graphite, self.config, clock=self.clock, reject_log=rejection_log()
         ).start()
 
     def _journal_graphite(self):

@@ -38,9 +38,9 @@ import zmq
 
 from affair import wire
 from affair.errors import WireError
+from affair.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
-REFUSAL_LOG_INTERVAL = 60.0  # seconds between log lines about refused samples, per reason
 
 
 @dataclass(slots=True)
@@ -97,8 +97,13 @@ class Sender:
         self.backoff_cap = backoff_cap
         self.context = context or zmq.Context.instance()
         self.clock = clock
-        self._refusal_logged_at = {}  # reason -> when a refusal was last logged
-        self._refusals_unlogged = {}  # reason -> refusals since, not logged one by one
+        self._refusals = RateLimitedLog(
+            log,
+            "the recorder refused a sample (%s) of %s/%s",
+            per_minute=1,
+            clock=clock,
+            noun="refusals",
+        )
         self.curve = curve  # (client public, client secret, server public) or None
         self.stats = SenderStats()
         self._next_seq = 1
@@ -369,28 +374,8 @@ class Sender:
                 entry = self._pending.get(seq)
                 if self._forget(seq):
                     self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
-                    self._log_refusal(reason, entry)
-
-    def _log_refusal(self, reason, entry):
-        """The first refusal of each reason, then one line a minute with how many more.
-
-        A misconfigured node has every sample refused every interval; its log
-        should say so once a minute, not once per sample.
-        """
-        now = self.clock()
-        last = self._refusal_logged_at.get(reason)
-        if last is not None and now - last < REFUSAL_LOG_INTERVAL:
-            self._refusals_unlogged[reason] = self._refusals_unlogged.get(reason, 0) + 1
-            return
-        more = self._refusals_unlogged.pop(reason, 0)
-        log.warning(
-            "the recorder refused a sample of %s/%s: %s%s",
-            entry.host,
-            entry.dataset,
-            reason,
-            f" (and {more} more since the last such line)" if more else "",
-        )
-        self._refusal_logged_at[reason] = now
+                    # A misconfigured node has every sample refused every interval.
+                    self._refusals(reason, entry.host, entry.dataset)
 
     def _forget(self, seq):
         entry = self._pending.pop(seq, None)
