@@ -1,7 +1,7 @@
 """affair: A Flexible Fabric and Application Information Recorder.
 
-Kept empty of imports on purpose: collectors import ``affair.wire`` and
-``affair.sender`` on every node, and must not pay for matplotlib, rrdtool or
+Kept empty of imports on purpose: collectors import ``affair.collectors.wire`` and
+``affair.collectors.sender`` on every node, and must not pay for matplotlib, rrdtool or
 uproot to do so.
 """
 

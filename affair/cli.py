@@ -239,9 +239,9 @@ def cmd_check_config(args):
 
 
 def cmd_record(args):
-    from affair.auth import recorder_keys
     from affair.daemon import stop_on_signals
-    from affair.recorder import Recorder
+    from affair.ingest.auth import recorder_keys
+    from affair.ingest.recorder import Recorder
 
     config = _load(args).with_overrides(listen=args.listen, data_dir=args.data_dir)
     if args.graphite:
@@ -257,7 +257,7 @@ def cmd_record(args):
 
 
 def cmd_keys(args):
-    from affair.auth import generate_keys
+    from affair.ingest.auth import generate_keys
 
     try:
         written = generate_keys(args.out, args.names)
@@ -272,7 +272,7 @@ def cmd_keys(args):
 def _with_graphite(config, listen):
     import dataclasses
 
-    from affair.graphite import parse_listen
+    from affair.ingest.graphite import parse_listen
 
     try:
         address = parse_listen(listen)
@@ -285,8 +285,8 @@ def _with_graphite(config, listen):
 
 def cmd_plot(args):
     from affair.errors import PlotError
-    from affair.plot.plan import parse_shard
-    from affair.plot.run import run_plot
+    from affair.outputs.plot.plan import parse_shard
+    from affair.outputs.plot.run import run_plot
 
     config = _load(args)
     try:
@@ -310,8 +310,8 @@ def cmd_plot(args):
 
 
 def cmd_demo(args):
-    from affair.archive import parse_duration
-    from affair.demo import run_demo
+    from affair.demo.launcher import run_demo
+    from affair.storage.ladder import parse_duration
 
     if args.nodes < 0:
         raise SystemExit("affair demo: --nodes must be 0 or more")
@@ -325,7 +325,7 @@ def cmd_demo(args):
 def cmd_status(args):
     import os
 
-    from affair.status import status_report
+    from affair.outputs.status import status_report
 
     colour = args.colour == "always" or (
         args.colour == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -339,7 +339,7 @@ def cmd_status(args):
 
 
 def cmd_site(args):
-    from affair.site import build_site
+    from affair.outputs.site import build_site
 
     summary = build_site(_load(args), args.data_dir, args.graphs, args.out)
     print(f"affair site: {summary.describe()}")
@@ -347,7 +347,7 @@ def cmd_site(args):
 
 def cmd_schedule(args):
     from affair.daemon import stop_on_signals
-    from affair.schedule import schedule_forever
+    from affair.outputs.schedule import schedule_forever
 
     config = _load(args)
     stop = stop_on_signals("scheduler")
@@ -357,8 +357,8 @@ def cmd_schedule(args):
 def cmd_export(args):
     import time
 
-    from affair.archive import parse_duration
-    from affair.export import export_root
+    from affair.outputs.export import export_root
+    from affair.storage.ladder import parse_duration
     from affair.times import parse_time
 
     config = _load(args).with_overrides(data_dir=args.data_dir)
@@ -379,7 +379,7 @@ def cmd_export(args):
 def cmd_query(args):
     import os
 
-    from affair.query import main as query_main
+    from affair.outputs.query import main as query_main
 
     config = _load(args).with_overrides(data_dir=args.data_dir)
     try:

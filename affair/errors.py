@@ -54,7 +54,7 @@ class RrdcachedError(StoreError):
     """rrdcached could not be reached, or lost rows it had accepted.
 
     Either way what it held may be gone: the writer replays the journal
-    from its last flush (see affair.writer), readers fail the one read.
+    from its last flush (see affair.ingest.writer), readers fail the one read.
     """
 
     def __init__(self, address, operation, cause, path=""):

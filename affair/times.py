@@ -4,7 +4,7 @@ Everything is UTC, like the journal's day files: a date or time without a
 zone is read as UTC. Accepted forms::
 
     now, today, yesterday           (today and yesterday: 00:00 UTC)
-    now-1h, now-30min, -2d          before now (any duration affair.archive knows;
+    now-1h, now-30min, -2d          before now (any duration affair.storage.ladder knows;
                                     write --from=-2d, argparse takes -2d for an option)
     1700000000, 1700000000.5        Unix seconds
     2024-05-01, 2024-05-01T12:00, 2024-05-01 12:00:00+02:00, ...Z
@@ -13,7 +13,7 @@ zone is read as UTC. Accepted forms::
 import re
 from datetime import UTC, datetime
 
-from affair.archive import parse_duration
+from affair.storage.ladder import parse_duration
 
 FORMS = "now, today, yesterday, now-1h, Unix seconds, or 2024-05-01[T12:00[Z]]"
 _NUMBER = re.compile(r"\d+(\.\d+)?")

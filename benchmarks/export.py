@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from affair.journal import Journal  # noqa: E402
+from affair.storage.journal import Journal  # noqa: E402
 
 DAY = 1_700_006_400  # 2023-11-15 00:00 UTC
 STEP = 10
@@ -138,7 +138,7 @@ UPROOT_ALONE = textwrap.dedent(
 READ_ALONE = textwrap.dedent(
     """
     import sys, time
-    from affair.raw import DayReader, day_spans
+    from affair.storage.journal_reader import DayReader, day_spans
     started = time.perf_counter()
     rows = 0
     for span in day_spans(sys.argv[1]):

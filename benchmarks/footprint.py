@@ -147,7 +147,15 @@ def run(minutes, interval, with_collectd):
         time.sleep(2)
         start(
             "collector",
-            [python, "-m", "collectors.main", "--config", str(config), "--recorder", endpoint]
+            [
+                python,
+                "-m",
+                "affair.collectors.main",
+                "--config",
+                str(config),
+                "--recorder",
+                endpoint,
+            ]
             + ["--host", "affairbench", "--log-level", "WARNING"],
         )
         if with_collectd:

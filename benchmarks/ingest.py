@@ -40,10 +40,11 @@ import rrdtool
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from affair.collectors.sender import Sender  # noqa: E402
+
 from affair.config import load_config  # noqa: E402
-from affair.demo import free_tcp_endpoint as free_endpoint  # noqa: E402
-from affair.sender import Sender  # noqa: E402
-from affair.store import RrdStore  # noqa: E402
+from affair.demo.launcher import free_tcp_endpoint as free_endpoint  # noqa: E402
+from affair.storage.rrd_store import RrdStore  # noqa: E402
 
 VARIABLES = [f"v{i}" for i in range(10)]
 CONFIG = (

@@ -8,7 +8,7 @@ One real ``affair record`` process; two ways of feeding it the same samples
   200 samples as fast as the socket takes them, keeps nothing, never
   resends, and only counts the acks that come back to know when the
   recorder has them all;
-* acked: :class:`affair.sender.Sender`, as a collector or an application
+* acked: :class:`affair.collectors.sender.Sender`, as a collector or an application
   uses it: every sample buffered until acked, sequence numbers matched,
   resend timers, an in-flight window. Measured with the Sender's defaults
   (500 samples in flight, 100 a message), with a wide window (as the demo's
@@ -47,10 +47,9 @@ sys.path.insert(0, str(REPO))
 # The same files, samples and recorder settings as benchmarks/ingest.py, so
 # the two benchmarks' figures can be read side by side.
 import ingest  # noqa: E402
+from affair.collectors import wire  # noqa: E402
+from affair.collectors.sender import Sender  # noqa: E402
 from ingest import CONFIG, free_endpoint, values  # noqa: E402
-
-from affair import wire  # noqa: E402
-from affair.sender import Sender  # noqa: E402
 
 
 class Recorder(ingest.Recorder):

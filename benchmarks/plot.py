@@ -51,10 +51,10 @@ import rrdtool
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from affair.config import load_config  # noqa: E402
-from affair.plot.chart import PALETTE  # noqa: E402
-from affair.plot.plan import plan_jobs  # noqa: E402
-from affair.plot.run import Drawer, run_plot  # noqa: E402
-from affair.store import RrdStore  # noqa: E402
+from affair.outputs.plot.chart import PALETTE  # noqa: E402
+from affair.outputs.plot.plan import plan_jobs  # noqa: E402
+from affair.outputs.plot.run import Drawer, run_plot  # noqa: E402
+from affair.storage.rrd_store import RrdStore  # noqa: E402
 
 CONFIG = """
 [recorder]

@@ -3,7 +3,7 @@
 
 Writes N simulated hosts' ``system`` series (the shipped config's 15
 variables and rules, a small ladder) as real RRDs, then times, in the same
-run, ``affair.status.collect`` (read every host's newest rows and evaluate
+run, ``affair.outputs.status.collect`` (read every host's newest rows and evaluate
 the rules: the baseline) and ``build_site`` (the same plus rendering and
 atomically writing every page). The issue's bound: 1,000 hosts in under
 10 s, an index under 1 MB.
@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from affair.config import DEFAULT_CONFIG, load_config  # noqa: E402
-from affair.simulation import SimulatedNode, host_names  # noqa: E402
-from affair.site import build_site  # noqa: E402
-from affair.status import collect  # noqa: E402
-from affair.store import RrdStore  # noqa: E402
+from affair.demo.simulation import SimulatedNode, host_names  # noqa: E402
+from affair.outputs.site import build_site  # noqa: E402
+from affair.outputs.status import collect  # noqa: E402
+from affair.storage.rrd_store import RrdStore  # noqa: E402
 
 SHIPPED_LADDER = (
     'ladder = ["10s:360", "1min:360", "4min:360", "30min:336", "2h:372", "6h:368", "1d:366"]'

@@ -5,7 +5,7 @@ Starts a real recorder (``affair record``), sends every simulated host's
 ``system`` sample on the 10 s grid through one Sender (as N collectors
 would), and runs the site job under the real scheduler every --interval
 seconds for --seconds. A sample's latency is the time the pages showing it
-were written minus its timestamp (affair.site measures it each pass).
+were written minus its timestamp (affair.outputs.site measures it each pass).
 
 The baseline, measured in the same run, is the recorder's own delivery
 latency (sample time to RRD write, its ``delivery_max`` self metric): the
@@ -30,14 +30,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from affair.collectors.sender import Sender  # noqa: E402
+
 from affair.config import DEFAULT_CONFIG, load_config  # noqa: E402
-from affair.demo import free_tcp_endpoint  # noqa: E402
-from affair.schedule import Job, SitePasses, run_schedule  # noqa: E402
-from affair.sender import Sender  # noqa: E402
-from affair.simulation import SimulatedNode, host_names  # noqa: E402
-from affair.site import SiteBuilder  # noqa: E402
-from affair.status import percentile  # noqa: E402
-from affair.store import RrdStore  # noqa: E402
+from affair.demo.launcher import free_tcp_endpoint  # noqa: E402
+from affair.demo.simulation import SimulatedNode, host_names  # noqa: E402
+from affair.outputs.schedule import Job, SitePasses, run_schedule  # noqa: E402
+from affair.outputs.site import SiteBuilder  # noqa: E402
+from affair.outputs.status import percentile  # noqa: E402
+from affair.storage.rrd_store import RrdStore  # noqa: E402
 
 SHIPPED_LADDER = (
     'ladder = ["10s:360", "1min:360", "4min:360", "30min:336", "2h:372", "6h:368", "1d:366"]'

@@ -3,7 +3,7 @@
 from conftest import write_config
 
 from affair.config import load_config
-from affair.store import RrdStore
+from affair.storage.rrd_store import RrdStore
 
 # Divisible by every archive step up to 4 min, so the 1 h, 6 h and 1 d grids end here.
 T_END = 1_700_006_400

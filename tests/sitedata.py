@@ -2,8 +2,8 @@
 
 import textwrap
 
-from affair import layout
 from affair.config import parse_config
+from affair.outputs import graph_paths as layout
 
 STEP = 10
 

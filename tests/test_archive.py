@@ -2,7 +2,8 @@
 
 import pytest
 
-from affair.archive import (
+from affair.config import AFFAIR_LADDER
+from affair.storage.ladder import (
     Archive,
     align,
     archive_for_window,
@@ -12,7 +13,6 @@ from affair.archive import (
     rra_definitions,
     validate_ladder,
 )
-from affair.config import AFFAIR_LADDER
 
 
 @pytest.mark.parametrize(

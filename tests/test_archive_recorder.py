@@ -10,10 +10,10 @@ import pytest
 import rrdtool
 import uproot
 import zmq
+from affair.collectors import wire
 from conftest import REPO
 
-from affair import wire
-from affair.journal import read_after
+from affair.storage.journal import read_after
 
 pytestmark = pytest.mark.integration
 

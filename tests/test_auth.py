@@ -10,10 +10,12 @@ import time
 
 import pytest
 import zmq
+from affair.collectors import wire
 from zmq.utils import z85
 
-from affair import wire
-from affair.auth import (
+from affair.config import load_config
+from affair.errors import ConfigError
+from affair.ingest.auth import (
     HostBinding,
     KeyNames,
     collector_keys,
@@ -23,8 +25,6 @@ from affair.auth import (
     load_secret_key,
     recorder_keys,
 )
-from affair.config import load_config
-from affair.errors import ConfigError
 from tests.conftest import BASE_CONFIG, REPO, wait_for, write_config
 
 CURVE_RECORDER = BASE_CONFIG.replace(
@@ -133,7 +133,7 @@ def start_collector(tmp_path, endpoint, host, key_args):
         [
             sys.executable,
             "-m",
-            "collectors.main",
+            "affair.collectors.main",
             "--config",
             str(config),
             "--recorder",
@@ -207,7 +207,7 @@ def test_only_a_collector_with_an_allowed_key_gets_samples_recorded(recorder, tm
 def test_the_collector_does_not_load_the_recorders_authenticator():
     # the ZAP thread pulls in asyncio (~6 MB of RSS on every node) and is the recorder's alone
     code = (
-        "import sys, collectors.main; "
+        "import sys, affair.collectors.main; "
         "print([m for m in ('zmq.auth.thread', 'asyncio') if m in sys.modules])"
     )
     result = subprocess.run(

@@ -1,4 +1,4 @@
-"""affair.client: an application publishes its variables through a real recorder."""
+"""affair.collectors.client: an application publishes its variables through a real recorder."""
 
 import sqlite3
 import statistics
@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
+from affair.collectors.client import Publisher
 
-from affair.client import Publisher
 from affair.config import parse_config
 from affair.errors import InvalidName
-from affair.journal import read_after
-from affair.store import RrdStore
+from affair.storage.journal import read_after
+from affair.storage.rrd_store import RrdStore
 from tests.conftest import free_endpoint, wait_for
 
 DAQ_CONFIG = """
@@ -168,7 +168,9 @@ def test_bad_input_is_refused_in_the_callers_thread():
 
 def test_importing_the_client_stays_light():
     heavy = ("rrdtool", "numpy", "matplotlib", "jinja2", "uproot", "psutil", "sqlite3", "asyncio")
-    code = f"import sys, affair.client; print([m for m in {heavy!r} if m in sys.modules])"
+    code = (
+        f"import sys, affair.collectors.client; print([m for m in {heavy!r} if m in sys.modules])"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

@@ -7,9 +7,9 @@ import time
 
 import pytest
 import rrdtool
+from affair.collectors.collector import TICK_OFFSET, Collector
+from affair.collectors.probes.system import SystemProbe
 
-from collectors.collector import TICK_OFFSET, Collector
-from collectors.probes.system import SystemProbe
 from tests.conftest import REPO
 
 ONE_SECOND_CONFIG = """
@@ -89,7 +89,7 @@ def test_a_real_collector_fills_its_rrd(recorder, tmp_path):
         [
             sys.executable,
             "-m",
-            "collectors.main",
+            "affair.collectors.main",
             "--recorder",
             process.endpoint,
             "--host",
@@ -134,7 +134,7 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
         [
             sys.executable,
             "-m",
-            "collectors.main",
+            "affair.collectors.main",
             "--recorder",
             process.endpoint,
             "--host",
@@ -156,7 +156,7 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
 
 def test_the_collector_imports_nothing_heavy():
     code = (
-        "import sys, collectors.main; "
+        "import sys, affair.collectors.main; "
         "heavy = {'matplotlib', 'jinja2', 'uproot', 'rrdtool', 'numpy', 'apscheduler'} & set(sys.modules); "
         "print(sorted(heavy))"
     )
@@ -168,7 +168,7 @@ def test_the_collector_imports_nothing_heavy():
 
 def test_bad_collector_arguments_get_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "collectors.main", "--host", "../etc", "--count", "1"],
+        [sys.executable, "-m", "affair.collectors.main", "--host", "../etc", "--count", "1"],
         capture_output=True,
         text=True,
         cwd=REPO,

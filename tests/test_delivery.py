@@ -51,7 +51,7 @@ def start_collector(config_path, endpoint, host, workdir):
         [
             sys.executable,
             "-m",
-            "collectors.main",
+            "affair.collectors.main",
             "--config",
             str(config_path),
             "--recorder",
@@ -114,7 +114,7 @@ def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tm
     text = ONE_SECOND.format(buffer_seconds=600).replace(
         "self_interval = 1", "self_interval = 1\nwrite_delay = 5"
     )
-    config_path = write_config(tmp_path, text, "collectors.toml")
+    config_path = write_config(tmp_path, text, "affair.collectors.toml")
     endpoint = free_endpoint()
     data_dir = tmp_path / "data"
     first = recorder(text, data_dir=data_dir, endpoint=endpoint)
@@ -191,7 +191,7 @@ def test_a_collector_past_its_buffer_drops_the_oldest_and_the_recorder_hears_of_
 ):
     # A 3-sample buffer and a recorder that is away for about 8 seconds.
     text = ONE_SECOND.format(buffer_seconds=3)
-    config_path = write_config(tmp_path, text, "collectors.toml")
+    config_path = write_config(tmp_path, text, "affair.collectors.toml")
     endpoint = free_endpoint()
     child = start_collector(config_path, endpoint, "node01", tmp_path)
     try:

@@ -9,15 +9,15 @@ import msgpack
 import pytest
 import rrdtool
 import zmq
+from affair.collectors import wire
+from affair.collectors.sender import Sender
 
-from affair import wire
 from affair.config import parse_config
 from affair.errors import WireError
-from affair.journal import Journal, Watermark
-from affair.selfmetrics import Metrics, builtin_datasets
-from affair.sender import Sender
-from affair.validate import Sample
-from affair.writer_process import STOP, WriterLoop
+from affair.ingest.selfmetrics import Metrics, builtin_datasets
+from affair.ingest.validate import Sample
+from affair.ingest.writer_process import STOP, WriterLoop
+from affair.storage.journal import Journal, Watermark
 from tests.conftest import free_endpoint
 
 MIDNIGHT = 1_800_057_600.0  # 2027-01-16 00:00:00 UTC
@@ -138,7 +138,9 @@ def test_sender_reports_reach_the_recorders_own_values():
 
 def test_a_full_buffer_keeps_a_flat_memory_footprint_and_counts_every_drop(caplog):
     # An hour of 10 s samples for 10 series, then 8 more hours with nobody listening.
-    caplog.set_level(logging.ERROR, "affair.sender")  # captured log records would grow memory
+    caplog.set_level(
+        logging.ERROR, "affair.collectors.sender"
+    )  # captured log records would grow memory
     sender = Sender(free_endpoint(), "n", per_series_limit=360)
     values = {f"v{i}": float(i) for i in range(15)}
 

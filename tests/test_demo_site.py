@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from conftest import REPO, wait_for
 
-from affair.demo import serve_site
+from affair.demo.launcher import serve_site
 
 
 def fetch(url):

@@ -5,10 +5,10 @@ import sys
 import threading
 
 import pytest
+from affair.collectors.client import Series
 
-from affair.client import Series
-from affair.eventbuilder import EventBuilder
-from affair.simulation import RUN_LENGTH, RUN_PERIOD
+from affair.demo.eventbuilder import EventBuilder
+from affair.demo.simulation import RUN_LENGTH, RUN_PERIOD
 from tests.conftest import wait_for
 from tests.test_client import DAQ_CONFIG, journal_rows
 
@@ -41,7 +41,7 @@ def test_the_event_builder_application_records_through_the_client(recorder):
         [
             sys.executable,
             "-m",
-            "affair.eventbuilder",
+            "affair.demo.eventbuilder",
             "--recorder",
             process.endpoint,
             "--host",

@@ -17,10 +17,10 @@ from conftest import REPO
 
 from affair.config import parse_config
 from affair.errors import ConfigError
-from affair.export import ExportError, branch_names, export_root, run_daily_export
-from affair.journal import Journal
-from affair.store import RrdStore
-from affair.validate import Sample
+from affair.ingest.validate import Sample
+from affair.outputs.export import ExportError, branch_names, export_root, run_daily_export
+from affair.storage.journal import Journal
+from affair.storage.rrd_store import RrdStore
 
 DAY1 = 1_700_006_400 - 86_400  # 2023-11-14 00:00 UTC
 DAY2 = 1_700_006_400  # 2023-11-15 00:00 UTC

@@ -6,7 +6,7 @@ import pytest
 
 from affair.config import parse_config
 from affair.errors import ConfigError
-from affair.graphite import (
+from affair.ingest.graphite import (
     BadLine,
     LineSplitter,
     SampleMerger,

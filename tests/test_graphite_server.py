@@ -10,8 +10,8 @@ import time
 import pytest
 
 from affair.config import parse_config
-from affair.graphite_server import GraphiteListener
-from affair.store import RrdStore
+from affair.ingest.graphite_server import GraphiteListener
+from affair.storage.rrd_store import RrdStore
 from tests.conftest import free_endpoint, wait_for, write_config
 
 pytestmark = pytest.mark.integration

@@ -21,14 +21,14 @@ import time
 import msgpack
 import pytest
 import zmq
+from affair.collectors import wire
+from affair.collectors.sender import Sender
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from affair import wire
 from affair.config import parse_config
 from affair.errors import WireError
-from affair.sender import Sender
-from affair.validate import REASONS, Rejected, validate_sample
+from affair.ingest.validate import REASONS, Rejected, validate_sample
 from tests.conftest import BASE_CONFIG, REPO
 
 FUZZ_MESSAGES = 100_000

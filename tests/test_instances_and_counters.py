@@ -8,12 +8,12 @@ import time
 from collections import namedtuple
 
 import pytest
+from affair.collectors.collector import Collector
+from affair.collectors.probes.disks import DisksProbe, mount_instance
+from affair.collectors.sender import Sender
 
 from affair.config import DiskSettings, parse_config
-from affair.sender import Sender
-from affair.store import RrdStore
-from collectors.collector import Collector
-from collectors.probes.disks import DisksProbe, mount_instance
+from affair.storage.rrd_store import RrdStore
 from tests.conftest import wait_for
 from tests.test_client import journal_rows
 
@@ -129,7 +129,7 @@ def test_the_collector_process_sends_every_probe(recorder, tmp_path):
     process = recorder(config)
     config_path = process.config_path
     result = subprocess.run(
-        [sys.executable, "-m", "collectors.main", "--config", str(config_path)]
+        [sys.executable, "-m", "affair.collectors.main", "--config", str(config_path)]
         + ["--recorder", process.endpoint, "--host", "node09", "--interval", "1", "--count", "2"],
         capture_output=True,
         text=True,

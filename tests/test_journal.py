@@ -5,7 +5,9 @@ import sqlite3
 
 import pytest
 
-from affair.journal import (
+from affair.ingest.validate import Sample
+from affair.outputs.query import value_at
+from affair.storage.journal import (
     ABSENT_BYTES,
     DayCatalog,
     Journal,
@@ -17,8 +19,6 @@ from affair.journal import (
     read_after,
     unpack_values,
 )
-from affair.query import value_at
-from affair.validate import Sample
 
 DAY1 = 1_700_006_400 - 86_400  # 2023-11-14 00:00 UTC
 DAY2 = 1_700_006_400  # 2023-11-15 00:00 UTC
@@ -223,7 +223,7 @@ def test_a_batch_mixing_resends_and_new_samples_gets_each_its_own_answer(tmp_pat
 def test_day_name_is_right_across_midnight_and_back():
     from datetime import UTC, datetime
 
-    from affair.journal import day_name
+    from affair.storage.journal import day_name
 
     midnight = 1_800_057_600.0  # 00:00 UTC
     for ts in (

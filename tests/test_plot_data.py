@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from plot_helpers import PLOT_CONFIG, STEP, T_END, make_store, plot_config, write_series
 
-from affair.plot.chart import build_chart
-from affair.plot.data import Grid, aggregate, fetch_rows
-from affair.plot.plan import plan_jobs
+from affair.outputs.plot.chart import build_chart
+from affair.outputs.plot.data import Grid, aggregate, fetch_rows
+from affair.outputs.plot.plan import plan_jobs
 
 NAN = np.nan
 START = T_END - 7 * 3600
@@ -220,7 +220,7 @@ def test_a_new_variable_appears_in_the_default_graph_without_config(tmp_path):
 
 def test_a_unit_with_many_variables_is_cut_into_panels_of_distinct_colours():
     from affair.config import parse_config
-    from affair.plot.chart import PALETTE, _unit_groups
+    from affair.outputs.plot.chart import PALETTE, _unit_groups
 
     variables = {f"v{i:02d}": {"unit": "/s"} for i in range(20)}
     variables["load"] = {}

@@ -7,8 +7,8 @@ import pytest
 
 from affair.config import parse_config
 from affair.errors import ConfigError
-from affair.layout import graph_path, node_graph_path
-from affair.plot.plan import (
+from affair.outputs.graph_paths import graph_path, node_graph_path
+from affair.outputs.plot.plan import (
     STAGGER_SECONDS,
     in_shard,
     is_stale,

@@ -8,11 +8,11 @@ from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from affair.plot.chart import HOST_PALETTE, Band, Chart, LegendEntry, Line, Panel
-from affair.plot.data import Grid
-from affair.plot.png import encode_png, write_atomic
-from affair.plot.render import COMPACT_COLUMN, PLOT_LEFT, Renderer, shape_of
-from affair.plot.text import TextPainter, TextStyle
+from affair.outputs.plot.chart import HOST_PALETTE, Band, Chart, LegendEntry, Line, Panel
+from affair.outputs.plot.data import Grid
+from affair.outputs.plot.png import encode_png, write_atomic
+from affair.outputs.plot.render import COMPACT_COLUMN, PLOT_LEFT, Renderer, shape_of
+from affair.outputs.plot.text import TextPainter, TextStyle
 
 END = 1_700_006_400
 

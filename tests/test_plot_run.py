@@ -16,8 +16,8 @@ from conftest import REPO
 from PIL import Image
 from plot_helpers import PLOT_CONFIG, T_END, make_store, plot_config, write_series
 
-from affair.plot.plan import period_offset, plan_jobs
-from affair.plot.run import run_plot
+from affair.outputs.plot.plan import period_offset, plan_jobs
+from affair.outputs.plot.run import run_plot
 
 pytestmark = pytest.mark.integration
 
@@ -202,7 +202,7 @@ def test_a_reader_never_sees_a_partial_png(tmp_path):
     writer = textwrap.dedent(
         f"""
         from affair.config import load_config
-        from affair.plot.run import run_plot
+        from affair.outputs.plot.run import run_plot
         config = load_config({config.path!r})
         for _ in range(30):
             run_plot(config, {str(store.data_dir)!r}, {str(out)!r}, all_graphs=True, now={T_END + 5})

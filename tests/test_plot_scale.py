@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from affair.plot.scale import (
+from affair.outputs.plot.scale import (
     finite_range,
     format_value,
     nice_step,
@@ -15,7 +15,7 @@ from affair.plot.scale import (
     tick_labels,
     value_axis,
 )
-from affair.plot.timeaxis import describe_end, time_ticks
+from affair.outputs.plot.timeaxis import describe_end, time_ticks
 
 ZURICH = ZoneInfo("Europe/Zurich")
 

@@ -11,13 +11,13 @@ from types import SimpleNamespace
 
 import psutil
 import pytest
+from affair.collectors.probes import make_probe, probe_class
+from affair.collectors.probes.disks import DisksProbe, disk_values, mount_instance
+from affair.collectors.probes.net import NetProbe
+from affair.collectors.probes.processes import ProcessesProbe, scan_proc
 
 from affair.config import DiskSettings, NetSettings, ProcessSelector, parse_config
 from affair.errors import ConfigError
-from collectors.probes import make_probe, probe_class
-from collectors.probes.disks import DisksProbe, disk_values, mount_instance
-from collectors.probes.net import NetProbe
-from collectors.probes.processes import ProcessesProbe, scan_proc
 from tests.conftest import wait_for
 
 Partition = namedtuple("Partition", "device mountpoint fstype opts")
@@ -301,7 +301,7 @@ def test_collector_lists_its_probes():
         [
             sys.executable,
             "-m",
-            "collectors.main",
+            "affair.collectors.main",
             "--probes",
             "system,disks,net,processes",
             "--list-probes",

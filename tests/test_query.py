@@ -9,9 +9,9 @@ import pytest
 from conftest import REPO
 
 from affair.config import parse_config
-from affair.journal import Journal
-from affair.query import QueryError, execute, open_archive, parse_parameters
-from affair.validate import Sample
+from affair.ingest.validate import Sample
+from affair.outputs.query import QueryError, execute, open_archive, parse_parameters
+from affair.storage.journal import Journal
 
 DAY2 = 1_700_006_400  # 2023-11-15 00:00 UTC
 

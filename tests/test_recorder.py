@@ -9,9 +9,9 @@ import msgpack
 import pytest
 import rrdtool
 import zmq
+from affair.collectors import wire
+from affair.collectors.sender import Sender
 
-from affair import wire
-from affair.sender import Sender
 from tests.conftest import BASE_CONFIG, REPO, wait_for
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ import textwrap
 import pytest
 
 from affair.config import parse_config
-from affair.export import export_root
-from affair.journal import Journal
-from affair.validate import Sample
+from affair.ingest.validate import Sample
+from affair.outputs.export import export_root
+from affair.storage.journal import Journal
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("ROOT") is None,

@@ -20,15 +20,15 @@ from pathlib import Path
 import psutil
 import pytest
 import rrdtool
+from affair.collectors.sender import Sender
 
 from affair.config import load_config, parse_config
 from affair.errors import StoreError
-from affair.layout import node_graph_path
-from affair.plot.chart import build_chart
-from affair.plot.plan import GraphJob
-from affair.plot.run import run_plot
-from affair.sender import Sender
-from affair.store import RrdStore
+from affair.outputs.graph_paths import node_graph_path
+from affair.outputs.plot.chart import build_chart
+from affair.outputs.plot.plan import GraphJob
+from affair.outputs.plot.run import run_plot
+from affair.storage.rrd_store import RrdStore
 from tests.conftest import BASE_CONFIG, REPO, wait_for, write_config
 
 pytestmark = pytest.mark.integration

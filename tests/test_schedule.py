@@ -15,9 +15,9 @@ from conftest import REPO, wait_for
 from sitedata import SITE_CONFIG, drive, site_config
 
 from affair.errors import AffairError
-from affair.schedule import Job, SitePasses, default_jobs, run_schedule
-from affair.site import SiteBuilder
-from affair.store import RrdStore
+from affair.outputs.schedule import Job, SitePasses, default_jobs, run_schedule
+from affair.outputs.site import SiteBuilder
+from affair.storage.rrd_store import RrdStore
 
 
 class Recording:
@@ -77,12 +77,12 @@ def test_nothing_to_schedule_is_an_error():
 
 
 def test_default_jobs_without_a_plotter_schedule_the_site(monkeypatch, caplog, tmp_path):
-    monkeypatch.setitem(sys.modules, "affair.plot", None)  # as if the module did not exist
+    monkeypatch.setitem(sys.modules, "affair.outputs.plot", None)  # as if the module did not exist
     config = site_config()
     with caplog.at_level(logging.WARNING):
         jobs = default_jobs(config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site")
     assert [(j.name, j.interval) for j in jobs] == [("site", 30)]
-    assert "no plotter (affair.plot) installed: graphs are not drawn" in caplog.text
+    assert "no plotter (affair.outputs.plot) installed: graphs are not drawn" in caplog.text
     assert isinstance(jobs[0].run, SitePasses)
 
 
@@ -93,7 +93,9 @@ def test_default_jobs_call_the_plotter_when_it_exists(monkeypatch, tmp_path):
         calls.append((config, data_dir, out_dir))
         return types.SimpleNamespace(drawn=12, skipped=3, seconds=0.25)
 
-    monkeypatch.setitem(sys.modules, "affair.plot", types.SimpleNamespace(run_plot=run_plot))
+    monkeypatch.setitem(
+        sys.modules, "affair.outputs.plot", types.SimpleNamespace(run_plot=run_plot)
+    )
     config = site_config(SITE_CONFIG + '\n[schedule]\nplot = "2min"\nsite = 0\n')
     jobs = default_jobs(config, "data-x", "graphs-x", "site-x")
     assert [(j.name, j.interval) for j in jobs] == [("plot", 120)]
@@ -167,9 +169,9 @@ def test_the_daily_export_catches_up_at_start_and_only_when_missing(tmp_path):
     import uproot
 
     from affair.config import parse_config
-    from affair.journal import Journal
-    from affair.schedule import daily_export_job
-    from affair.validate import Sample
+    from affair.ingest.validate import Sample
+    from affair.outputs.schedule import daily_export_job
+    from affair.storage.journal import Journal
 
     now = time.time()
     yesterday_noon = (int(now) // 86400 - 1) * 86400 + 43200

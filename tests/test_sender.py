@@ -3,9 +3,9 @@
 import time
 
 import zmq
+from affair.collectors import wire
+from affair.collectors.sender import Sender
 
-from affair import wire
-from affair.sender import Sender
 from tests.conftest import free_endpoint
 
 
@@ -86,16 +86,16 @@ def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(c
         assert (len(seqs), sender.buffered) == (count, 0)
 
     try:
-        with caplog.at_level("WARNING", logger="affair.sender"):
+        with caplog.at_level("WARNING", logger="affair.collectors.sender"):
             for i in range(5):
                 sender.submit(float(i), "node002", "system", "", {"v": 1.0})
             refuse_everything(5)
-            lines = [r.getMessage() for r in caplog.records if r.name == "affair.sender"]
+            lines = [r.getMessage() for r in caplog.records if r.name == "affair.collectors.sender"]
             assert lines == ["the recorder refused a sample (host_not_bound) of node002/system"]
             clock.now += 61  # a minute later, the next refusal says how many went unlogged
             sender.submit(10.0, "node002", "system", "", {"v": 1.0})
             refuse_everything(1)
-            lines = [r.getMessage() for r in caplog.records if r.name == "affair.sender"]
+            lines = [r.getMessage() for r in caplog.records if r.name == "affair.collectors.sender"]
             assert lines[1:] == [
                 "4 more 'host_not_bound' refusals in the last minute (not logged one by one)",
                 "the recorder refused a sample (host_not_bound) of node002/system",

@@ -3,9 +3,8 @@
 import time
 
 import zmq
-
-from affair import wire
-from affair.sender import Sender
+from affair.collectors import wire
+from affair.collectors.sender import Sender
 
 
 def counting_send_due(sender):

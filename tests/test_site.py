@@ -11,15 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+from affair.collectors.sender import Sender
 from conftest import wait_for
 from sitedata import SITE_CONFIG, STEP, draw_node_graph, draw_png, drive, site_config, write_rows
 
-from affair import layout
-from affair.sender import Sender
-from affair.simulation import SimulatedNode, host_names
-from affair.site import SiteBuilder, build_site, discover_node_graphs, graphs_dir_of, write_atomic
-from affair.status import HostSnapshot, HostStatus, RuleResult, SeriesSnapshot
-from affair.store import RrdStore
+from affair.demo.simulation import SimulatedNode, host_names
+from affair.outputs import graph_paths as layout
+from affair.outputs.site import (
+    SiteBuilder,
+    build_site,
+    discover_node_graphs,
+    graphs_dir_of,
+    write_atomic,
+)
+from affair.outputs.status import HostSnapshot, HostStatus, RuleResult, SeriesSnapshot
+from affair.storage.rrd_store import RrdStore
 
 NOW = 1_700_000_000  # on the 10 s grid, in the past
 
@@ -281,7 +287,7 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
     def full_disk(source, destination):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("affair.site.os.replace", full_disk)
+    monkeypatch.setattr("affair.outputs.site.os.replace", full_disk)
     with pytest.raises(OSError, match="No space left"):
         write_atomic(target, "new")
     assert target.read_text() == "old"

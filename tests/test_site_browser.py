@@ -18,9 +18,9 @@ from conftest import REPO
 from playwright.sync_api import sync_playwright
 from sitedata import draw_node_graph, drive, site_config
 
-from affair.site import SiteBuilder, build_site
-from affair.status import HostSnapshot, HostStatus
-from affair.store import RrdStore
+from affair.outputs.site import SiteBuilder, build_site
+from affair.outputs.status import HostSnapshot, HostStatus
+from affair.storage.rrd_store import RrdStore
 
 pytestmark = pytest.mark.browser
 

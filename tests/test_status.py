@@ -8,7 +8,7 @@ from sitedata import SITE_CONFIG, STEP, drive, site_config
 
 from affair.config import parse_config
 from affair.errors import ConfigError
-from affair.status import (
+from affair.outputs.status import (
     HostSnapshot,
     SeriesSnapshot,
     collect,
@@ -21,7 +21,7 @@ from affair.status import (
     read_host,
     render_table,
 )
-from affair.store import RrdStore
+from affair.storage.rrd_store import RrdStore
 
 NOW = 1_700_000_000  # on the 10 s grid, in the past
 

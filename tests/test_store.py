@@ -7,7 +7,7 @@ import rrdtool
 
 from affair.config import parse_config
 from affair.errors import StoreError
-from affair.store import RrdStore
+from affair.storage.rrd_store import RrdStore
 
 T0 = 1_800_000_000  # a multiple of 10 and of 60
 

@@ -12,7 +12,7 @@ import pytest
 import rrdtool
 
 from affair.config import parse_config
-from affair.store import RrdStore
+from affair.storage.rrd_store import RrdStore
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 
 import msgpack
 import pytest
+from affair.collectors import wire
 
-from affair import wire
 from affair.errors import WireError
 
 

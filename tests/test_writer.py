@@ -1,11 +1,11 @@
 """The writer: batching per file, ordering, duplicates and the watermark, on real RRDs."""
 
 from affair.config import parse_config
-from affair.journal import Watermark
-from affair.selfmetrics import Metrics
-from affair.store import RrdStore
-from affair.validate import Sample
-from affair.writer import RrdWriter
+from affair.ingest.selfmetrics import Metrics
+from affair.ingest.validate import Sample
+from affair.ingest.writer import RrdWriter
+from affair.storage.journal import Watermark
+from affair.storage.rrd_store import RrdStore
 
 T0 = 1_800_000_000
 CONFIG = parse_config({"datasets": {"system": {"variables": {"cpu_user": {}}}}})

@@ -36,11 +36,12 @@ types and units) like any other::
 
 import importlib
 
+from affair.collectors.probes.disks import DisksProbe
+from affair.collectors.probes.net import NetProbe
+from affair.collectors.probes.processes import ProcessesProbe
+from affair.collectors.probes.system import SystemProbe
+
 from affair.names import is_valid
-from collectors.probes.disks import DisksProbe
-from collectors.probes.net import NetProbe
-from collectors.probes.processes import ProcessesProbe
-from collectors.probes.system import SystemProbe
 
 PROBES = {
     "system": SystemProbe,

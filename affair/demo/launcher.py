@@ -1,0 +1,260 @@
+"""``affair demo``: the whole data path on one machine, on loopback.
+
+Starts a recorder process (also taking Graphite plaintext), this machine's
+real collector process, a simulated event builder that publishes its own
+``daq`` dataset through :mod:`affair.collectors.client`, and K simulated nodes (in this
+process, through the same Sender a collector uses); backfills a day of
+history for the simulated nodes so the archives are not empty, then starts
+``affair schedule`` (plot and site) and serves the pages on
+http://127.0.0.1:8080 (or the next free port), and runs live until
+--seconds pass or Ctrl-C. One simulated node goes quiet 30 s into the live run,
+as a node whose collector died, so the pages show grey too.
+"""
+
+import errno
+import functools
+import http.server
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from affair.collectors.sender import Sender
+from affair.config import load_config
+from affair.daemon import stop_on_signals
+from affair.demo.simulation import SimulatedNode, host_names
+from affair.names import is_valid
+
+log = logging.getLogger("affair.demo.launcher")
+
+# One simulated node falls silent this long into the live run: it has live
+# rows like the others, then turns grey on the pages as a dead node would.
+QUIET_AFTER = 30
+
+
+def free_tcp_endpoint():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def local_host_name():
+    name = socket.gethostname().split(".")[0]
+    return name if is_valid("host", name) else "localhost"
+
+
+def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
+    config = load_config(config_path)
+    workdir = Path(workdir).resolve()
+    data_dir = workdir / "data"
+    site_dir = workdir / "site"
+    graphs_dir = site_dir / "graphs"  # inside the served directory, so pages reach the PNGs
+    workdir.mkdir(parents=True, exist_ok=True)
+    site_dir.mkdir(exist_ok=True)
+    server = None
+    endpoint = free_tcp_endpoint()
+    graphite_port = int(free_tcp_endpoint().rsplit(":", 1)[1])
+    step = config.recorder.step
+    stop = stop_on_signals("demo")
+    started = time.monotonic()
+    children = []
+    try:
+        children.append(
+            _spawn(
+                "recorder",
+                [
+                    "-m",
+                    "affair",
+                    "record",
+                    "--listen",
+                    endpoint,
+                    "--data-dir",
+                    str(data_dir),
+                    "--graphite",
+                    str(graphite_port),
+                ],
+                config_path,
+                workdir,
+            )
+        )
+        children.append(
+            _spawn(
+                "collector",
+                [
+                    "-m",
+                    "affair.collectors.main",
+                    "--recorder",
+                    endpoint,
+                    "--host",
+                    local_host_name(),
+                    "--interval",
+                    str(step),
+                ],
+                config_path,
+                workdir,
+            )
+        )
+        children.append(  # an application recording itself through affair.collectors.client
+            _spawn(
+                "event builder",
+                [
+                    "-m",
+                    "affair.demo.eventbuilder",
+                    "--recorder",
+                    endpoint,
+                    "--host",
+                    local_host_name(),
+                    "--interval",
+                    str(step),
+                ],
+                None,
+                workdir,
+            )
+        )
+        simulated = [SimulatedNode(name) for name in host_names(nodes)]
+        sender = Sender(
+            endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
+        )
+        last_sent = None
+        if simulated:
+            last_sent = _backfill(sender, simulated, backfill_seconds, step, stop)
+        children.append(
+            _spawn(
+                "scheduler",
+                [
+                    "-m",
+                    "affair",
+                    "schedule",
+                    "--data-dir",
+                    str(data_dir),
+                    "--graphs",
+                    str(graphs_dir),
+                    "--out",
+                    str(site_dir),
+                ],
+                config_path,
+                workdir,
+            )
+        )
+        server, url = serve_site(site_dir, port)
+        print(
+            f"affair demo: recorder on {endpoint}; RRDs for {nodes} simulated nodes and "
+            f"{local_host_name()} under {data_dir}",
+            flush=True,
+        )
+        print(
+            f"  e.g. rrdtool fetch {data_dir}/{(simulated[0].name if simulated else local_host_name())}"
+            "/system.rrd AVERAGE -s -1h",
+            flush=True,
+        )
+        print(
+            f"  the simulated event builders publish {local_host_name()}/daq.eb01.rrd ...; "
+            f"Graphite plaintext (collectd, telegraf) is taken on 127.0.0.1:{graphite_port}",
+            flush=True,
+        )
+        print(f"affair demo: status pages on {url}", flush=True)
+        quiet = simulated[-1] if len(simulated) >= 4 else None
+        if quiet is not None:
+            print(
+                f"  {quiet.name} stops sending in {QUIET_AFTER} s, like a node whose collector "
+                f"died: it turns grey {config.status.stale_steps * step} s later",
+                flush=True,
+            )
+        _run_live(sender, simulated, step, stop, started, seconds, children, last_sent, quiet)
+        sender.flush(5.0)
+        sender.close()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        _stop_children(children)
+    return 0
+
+
+def serve_site(directory, port, attempts=10):
+    """Serve ``directory`` on 127.0.0.1 from a thread: ``port``, the next free one, or any."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    candidates = [*range(port, port + attempts), 0] if port else [0]
+    for candidate in candidates:
+        try:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", candidate), handler)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            continue
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="demo-http", daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    raise RuntimeError("no free port to serve the site on")  # unreachable: port 0 always binds
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        log.debug("http: " + format, *args)
+
+
+def _spawn(what, arguments, config_path, workdir):
+    command = [sys.executable, *arguments]
+    if config_path:
+        command += ["--config", str(config_path)]
+    log.info("starting the %s: %s", what, " ".join(command))
+    return subprocess.Popen(command, cwd=workdir)
+
+
+def _backfill(sender, simulated, backfill_seconds, step, stop):
+    """Send ``backfill_seconds`` of history for every simulated node, an hour at a time."""
+    now = time.time()
+    first = (int(now - backfill_seconds) // step + 1) * step
+    last = int(now) // step * step
+    log.info(
+        "backfilling %d s of history for %d simulated nodes...", backfill_seconds, len(simulated)
+    )
+    chunk_start = first
+    while chunk_start <= last and not stop.is_set():
+        chunk_end = min(last, chunk_start + 3600)
+        for ts in range(chunk_start, chunk_end + 1, step):
+            for node in simulated:
+                sender.submit(float(ts), node.name, "system", "", node.sample(ts))
+        if not sender.flush(timeout=120):
+            log.warning("backfill: %d samples still unacknowledged", sender.buffered)
+        chunk_start = chunk_end + step
+    log.info("backfill done: %d samples acknowledged", sender.stats.acked)
+    return last
+
+
+def _run_live(
+    sender, simulated, step, stop, started, seconds, children, last_sent=None, quiet=None
+):
+    # Carry on from the last backfilled sample (catching up at once), so the backfill
+    # leaves no gap in the archives; without a backfill, start at the next tick.
+    next_tick = last_sent + step if last_sent is not None else (time.time() // step + 1) * step
+    quiet_at = time.monotonic() + QUIET_AFTER
+    while not stop.is_set():
+        if quiet is not None and time.monotonic() >= quiet_at:
+            simulated = [node for node in simulated if node is not quiet]
+            quiet = None
+        if seconds is not None and time.monotonic() - started >= seconds:
+            break
+        for child in children:
+            if child.poll() is not None:
+                raise RuntimeError(f"a demo process exited unexpectedly (code {child.returncode})")
+        if time.time() >= next_tick:
+            for node in simulated:
+                sender.submit(float(next_tick), node.name, "system", "", node.sample(next_tick))
+            next_tick += step
+        sender.pump(0.2)
+
+
+def _stop_children(children):
+    for child in reversed(children):  # the collector first, so its last samples reach the recorder
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

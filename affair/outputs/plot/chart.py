@@ -1,0 +1,389 @@
+"""From a job to a :class:`Chart`: what to draw, in data terms. The renderer does pixels.
+
+Looks, decided once for every graph:
+
+* consolidations: AVERAGE a full line, MAX dashed, MIN dotted, in the
+  variable's colour; at the finest archive (one sample per row, where
+  the three are equal) only the AVERAGE is fetched and drawn;
+* a default per-node graph has one panel per unit (CPU % in one, bytes/s in
+  another ...), since variables of different units cannot share an axis,
+  all in one PNG so the site's contract stays one file per series and
+  window; a unit with more than 8 variables gets more panels;
+* an aggregate shades the band between its MIN and MAX lines; for a sum,
+  the MAX line is the sum of each host's maximum, an upper bound of the
+  total's peak within a row (hosts need not peak together), and MIN the
+  matching lower bound;
+* an overlay draws one line per host of the graph's first consolidation,
+  colours fixed by the host's place in the sorted selection, so a host
+  keeps its colour across windows; its legend, in columns, names up to 60
+  hosts (then "and N more"), so the PNG stays a sensible size;
+* legends give last / min / avg / max over the window (overlays: last).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from affair.errors import AffairError, PlotError
+from affair.outputs.graph_paths import WINDOWS
+from affair.outputs.plot.data import Grid, aggregate, fetch_rows
+from affair.outputs.plot.scale import format_value
+from affair.outputs.plot.timeaxis import describe_end
+from affair.storage.ladder import archive_for_window
+
+# Tableau 10: muted enough for a wall of graphs, distinct for the first few lines.
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#9c755f",
+    "#ff9da7",
+    "#edc948",
+    "#bab0ac",
+)
+# Overlays of many hosts: Tableau 20 (each hue dark then light).
+HOST_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#b07aa1",
+    "#76b7b2",
+    "#9c755f",
+    "#d37295",
+    "#b6992d",
+    "#79706e",
+    "#a0cbe8",
+    "#ffbe7d",
+    "#8cd17d",
+    "#ff9d9a",
+    "#d4a6c8",
+    "#86bcb6",
+    "#d7b5a6",
+    "#fabfd2",
+    "#f1ce63",
+    "#bab0ac",
+)
+PANEL_VARIABLES = 8  # most variables in one panel of a default per-node graph
+OVERLAY_LEGEND_MAX = 60  # entries; past that the legend ends with "and N more"
+CF_STYLE = {"AVERAGE": "solid", "MAX": "dashed", "MIN": "dotted"}
+WINDOW_WORDS = {
+    "1h": "last hour",
+    "6h": "last 6 hours",
+    "1d": "last day",
+    "1w": "last week",
+    "1m": "last month",
+    "3m": "last 3 months",
+    "1y": "last year",
+}
+STATS = ("last", "min", "avg", "max")
+
+
+@dataclass
+class Line:
+    values: np.ndarray  # one per grid row; NaN draws nothing (a gap)
+    color: str
+    style: str = "solid"  # "solid", "dashed" or "dotted"
+
+
+@dataclass
+class Band:
+    lower: np.ndarray
+    upper: np.ndarray
+    color: str
+
+
+@dataclass
+class LegendEntry:
+    label: str
+    color: str
+    style: str = "solid"
+    values: tuple = ()  # formatted numbers, one per stat column (or one for a compact legend)
+
+
+@dataclass
+class Panel:
+    unit: str
+    label: str = ""  # what the axis measures, shown with the unit above the axis
+    lines: list = field(default_factory=list)
+    bands: list = field(default_factory=list)
+    legend: list = field(default_factory=list)
+    compact_legend: bool = False  # overlays: many short entries in columns
+    floor: float | None = None  # declared minimum: the axis starts there when data allow
+    ceiling: float | None = None  # declared maximum: the axis stops there when data allow
+    note: str = ""  # said in the middle of an empty plot, e.g. "no data"
+
+
+@dataclass
+class Chart:
+    title: str
+    subtitle: str
+    window: str
+    grid: Grid
+    panels: list
+    styles: tuple = ()  # consolidations drawn, for the key of line styles under the graph
+    band: bool = False  # whether a shaded min-max band is drawn (said in the key)
+    footnote: str = ""  # e.g. hosts that could not be read
+
+
+def build_chart(job, config, store, now):
+    """Fetch what ``job`` needs and describe its graph. StoreError etc. propagate."""
+    window_seconds = WINDOWS[job.window]
+    archive = archive_for_window(config.archives, window_seconds)
+    grid = Grid.for_window(now, window_seconds, archive.step)
+    graph = config.graphs.get(job.graph) if job.graph else None
+    wanted = graph.consolidations if graph else ("AVERAGE", "MAX", "MIN")
+    cfs = _consolidations(wanted, config, archive)
+    if job.mode == "node":
+        return _node_chart(job, config, store, graph, grid, archive.span, cfs)
+    if job.mode == "aggregate":
+        return _aggregate_chart(job, config, store, graph, grid, archive.span, cfs)
+    return _overlay_chart(job, config, store, graph, grid, archive.span, cfs)
+
+
+def _consolidations(wanted, config, archive):
+    """The CFs to fetch, in drawing order (AVERAGE last, on top), kept by the RRDs."""
+    kept = [cf for cf in ("MIN", "MAX", "AVERAGE") if cf in wanted and cf in config.consolidations]
+    if archive.step == config.recorder.step and len(kept) > 1:
+        # One sample per row: MIN = MAX = AVERAGE. Fetch and draw one of them.
+        kept = ["AVERAGE"] if "AVERAGE" in kept else kept[:1]
+    if not kept:
+        raise PlotError(f"none of {list(wanted)} is kept by [archive] consolidations")
+    return kept
+
+
+# --- per node ---
+
+
+def _node_chart(job, config, store, graph, grid, span, cfs):
+    host = job.hosts[0]
+    path = store.path(host, job.dataset, job.instance)
+    rows = fetch_rows(store, path, cfs, grid, span)
+    series = _series_name(job.dataset, job.instance)
+    if graph:
+        names = [name for name in graph.variables if name in rows.names]
+        groups = [(graph.unit, graph.label, names)] if names else []
+        title = f"{host} · {graph.title}"
+    else:
+        groups = _unit_groups(config, job.dataset, rows.names)
+        title = f"{host} · {series}"
+    panels = []
+    for unit, label, names in groups:
+        panel = Panel(unit, label, **_bounds(config, job.dataset, names))
+        for index, name in enumerate(names):
+            column = rows.names.index(name)
+            color = PALETTE[index % len(PALETTE)]
+            by_cf = {cf: rows.values[cf][:, column] for cf in cfs}
+            for cf in cfs:
+                panel.lines.append(Line(by_cf[cf], color, CF_STYLE[cf]))
+            panel.legend.append(
+                LegendEntry(
+                    config.variable(job.dataset, name).title,
+                    color,
+                    values=_stats(by_cf, unit),
+                )
+            )
+        if not _has_data(panel):
+            panel.note = "no data in this window"
+        panels.append(panel)
+    if not panels:
+        panels.append(Panel(unit="", note="no variables"))
+    return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, _styles(cfs))
+
+
+def _unit_groups(config, dataset, names):
+    """``[(unit, label, [names])]``: variables grouped by unit, in the file's order.
+
+    A unit with more variables than the palette has colours is cut into
+    several panels, so no two lines of a panel share a colour.
+    """
+    by_unit = {}
+    for name in names:
+        by_unit.setdefault(config.variable(dataset, name).unit, []).append(name)
+    groups = {}
+    for unit, members in by_unit.items():
+        for first in range(0, len(members), PANEL_VARIABLES):
+            groups[(unit, first)] = members[first : first + PANEL_VARIABLES]
+    return [(unit, "", members) for (unit, _first), members in groups.items()]
+
+
+# --- across hosts ---
+
+
+def _gather(job, store, grid, span, cfs, variables):
+    """``{cf: hosts x rows x variables}`` for the hosts that could be read, and notes."""
+    stacks = {cf: [] for cf in cfs}
+    hosts, problems = [], []
+    for host in job.hosts:
+        path = store.path(host, job.dataset, job.instance)
+        try:
+            rows = fetch_rows(store, path, cfs, grid, span)
+        except AffairError as error:
+            problems.append(f"{host}: {error}")
+            continue
+        columns = [rows.names.index(v) if v in rows.names else None for v in variables]
+        for cf in cfs:
+            values = rows.values[cf]
+            picked = np.full((grid.count, len(variables)), np.nan)
+            for target, column in enumerate(columns):
+                if column is not None:
+                    picked[:, target] = values[:, column]
+            stacks[cf].append(picked)
+        hosts.append(host)
+    if hosts:
+        stacks = {cf: np.stack(stack) for cf, stack in stacks.items()}
+    else:
+        stacks = {cf: np.full((0, grid.count, len(variables)), np.nan) for cf in cfs}
+    return hosts, stacks, problems
+
+
+def _aggregate_chart(job, config, store, graph, grid, span, cfs):
+    variables = list(graph.variables)
+    hosts, stacks, problems = _gather(job, store, grid, span, cfs, variables)
+    combined, reporting = {}, None
+    for cf in cfs:
+        combined[cf], counts = aggregate(stacks[cf], graph.aggregate)
+        if cf == "AVERAGE" or reporting is None:
+            reporting = counts
+    panel = Panel(graph.unit, graph.label, **_bounds(config, job.dataset, variables))
+    for index, name in enumerate(variables):
+        color = PALETTE[index % len(PALETTE)]
+        by_cf = {cf: combined[cf][:, index] for cf in cfs}
+        if "MIN" in by_cf and "MAX" in by_cf:
+            panel.bands.append(Band(by_cf["MIN"], by_cf["MAX"], color))
+        for cf in cfs:
+            panel.lines.append(Line(by_cf[cf], color, CF_STYLE[cf]))
+        label = config.variable(job.dataset, name).title
+        panel.legend.append(LegendEntry(label, color, values=_stats(by_cf, graph.unit)))
+    if not _has_data(panel):
+        panel.note = "no hosts match" if not job.hosts else "no data in this window"
+    now_reporting = _last_count(reporting)
+    how = "sum" if graph.aggregate == "sum" else "average"
+    subtitle = f"{how} of {_hosts_word(len(job.hosts))}"
+    if job.hosts and now_reporting is not None and now_reporting < len(job.hosts):
+        subtitle += f" ({now_reporting} reporting)"
+    return Chart(
+        graph.title,
+        f"{subtitle} · {_subtitle(job.window, grid)}",
+        job.window,
+        grid,
+        [panel],
+        _styles(cfs),
+        band=bool(panel.bands),
+        footnote=_problems(problems),
+    )
+
+
+def _overlay_chart(job, config, store, graph, grid, span, cfs):
+    variable = graph.variables[0]
+    cf = "AVERAGE" if "AVERAGE" in cfs else cfs[-1]
+    hosts, stacks, problems = _gather(job, store, grid, span, [cf], [variable])
+    panel = Panel(
+        graph.unit, graph.label, compact_legend=True, **_bounds(config, job.dataset, [variable])
+    )
+    colors = {host: HOST_PALETTE[i % len(HOST_PALETTE)] for i, host in enumerate(job.hosts)}
+    styles = ("solid", "dashed", "dotted")
+    positions = {host: position for position, host in enumerate(job.hosts)}
+    for index, host in enumerate(hosts):
+        values = stacks[cf][index, :, 0]
+        style = styles[(positions[host] // len(HOST_PALETTE)) % len(styles)]
+        panel.lines.append(Line(values, colors[host], style))
+        if len(panel.legend) < OVERLAY_LEGEND_MAX - 1 or len(hosts) == OVERLAY_LEGEND_MAX:
+            value = (format_value(_last(values), graph.unit),)
+            panel.legend.append(LegendEntry(host, colors[host], style, value))
+    if len(hosts) > len(panel.legend):
+        more = len(hosts) - len(panel.legend)
+        panel.legend.append(LegendEntry(f"and {more} more", "#ffffff", values=("",)))
+    if not _has_data(panel):
+        panel.note = "no hosts match" if not job.hosts else "no data in this window"
+    cf_word = {"AVERAGE": "averages", "MAX": "maxima", "MIN": "minima"}[cf]
+    subtitle = f"{_hosts_word(len(job.hosts))}, {cf_word}"
+    return Chart(
+        graph.title,
+        f"{subtitle} · {_subtitle(job.window, grid)}",
+        job.window,
+        grid,
+        [panel],
+        footnote=_problems(problems),
+    )
+
+
+# --- small pieces ---
+
+
+def _stats(by_cf, unit):
+    """Formatted last, min, avg and max of one variable over the window."""
+    average = by_cf.get("AVERAGE")
+    main = average if average is not None else next(iter(by_cf.values()))
+    low = by_cf.get("MIN", main)
+    high = by_cf.get("MAX", main)
+    values = (_last(main), _known(np.fmin.reduce(low)), _mean(main), _known(np.fmax.reduce(high)))
+    return tuple(format_value(value, unit) for value in values)
+
+
+# fmin/fmax skip NaNs and give NaN only when all are: a third of nanmin's time, which
+# counts at thousands of graphs a pass.
+def _known(value):
+    return None if np.isnan(value) else float(value)
+
+
+def _mean(values):
+    known = values[np.isfinite(values)]
+    return float(known.mean()) if known.size else None
+
+
+def _last(values):
+    known = np.flatnonzero(np.isfinite(values))
+    return float(values[known[-1]]) if len(known) else None
+
+
+def _last_count(reporting):
+    """Hosts reporting in the last row any host reported in (rows x variables counts)."""
+    if reporting is None or not len(reporting):
+        return None
+    if reporting.ndim > 1:
+        reporting = reporting.max(axis=tuple(range(1, reporting.ndim)))
+    known = np.flatnonzero(reporting > 0)
+    return int(reporting[known[-1]]) if len(known) else 0
+
+
+def _has_data(panel):
+    return any(np.isfinite(line.values).any() for line in panel.lines)
+
+
+def _bounds(config, dataset, names):
+    """The lowest declared minimum and highest declared maximum, None where one is open."""
+    variables = [config.variable(dataset, name) for name in names]
+    minimums = [variable.min for variable in variables]
+    maximums = [variable.max for variable in variables]
+    return {
+        "floor": None if not names or None in minimums else min(minimums),
+        "ceiling": None if not names or None in maximums else max(maximums),
+    }
+
+
+def _series_name(dataset, instance):
+    return f"{dataset}.{instance}" if instance else dataset
+
+
+def _subtitle(window, grid):
+    return f"{WINDOW_WORDS[window]} to {describe_end(grid.end)}"
+
+
+def _hosts_word(count):
+    return f"{count} host" if count == 1 else f"{count} hosts"
+
+
+def _styles(cfs):
+    """Consolidations in key order, when there is more than one line style to explain."""
+    return tuple(cf for cf in ("AVERAGE", "MAX", "MIN") if cf in cfs) if len(cfs) > 1 else ()
+
+
+def _problems(problems):
+    if not problems:
+        return ""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"not shown: {problems[0]}{more}"

@@ -1,0 +1,196 @@
+"""``affair schedule``: run plot and site on their intervals, and the daily ROOT export.
+
+APScheduler 3.x in the background, one thread per job, so a slow plot pass
+never delays the pages. A job's passes never overlap: a pass still running
+when the next is due makes APScheduler skip that one (and say so in the
+log), and runs that were missed are coalesced into one. Every pass is
+logged with its duration and what it did; a failing pass is logged and the
+next one runs on time. SIGTERM lets running passes finish, then stops.
+
+The plotter is imported lazily: when ``affair.outputs.plot.run_plot`` exists it is
+scheduled, otherwise only the site is (the pages show placeholders). With
+``[export] enabled``, yesterday's raw samples go to a ROOT file every day at
+``[export] hour`` (UTC), and at start-up too when that file is missing (a
+scheduler that was down at the hour catches up). Cron users run
+``affair plot``, ``affair site`` and ``affair export`` instead
+(scripts/crontab.example).
+"""
+
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from affair.errors import AffairError
+from affair.outputs.status import percentile
+
+log = logging.getLogger(__name__)
+
+LATENCIES_KEPT = 100_000  # per run, for the latency summary at shutdown
+
+
+@dataclass
+class Job:
+    """A stage to run every ``interval`` seconds; ``run()`` returns a one-line summary."""
+
+    name: str
+    interval: float  # seconds between passes; ignored when ``daily_at_hour`` is set
+    run: object  # callable() -> str | None
+    daily_at_hour: int | None = None  # UTC hour of a once-a-day job
+    run_at_start: bool = True
+    passes: int = 0
+    failures: int = 0
+    busy_seconds: float = 0.0
+
+    def close(self):
+        """Called once at shutdown; returns a summary line or None."""
+        closer = getattr(self.run, "close", None)
+        return closer() if closer else None
+
+
+class SitePasses:
+    """The site job: one SiteBuilder kept across passes, latencies gathered over the run."""
+
+    def __init__(self, builder):
+        self.builder = builder
+        self.latencies = []
+
+    def __call__(self):
+        summary = self.builder.build()
+        self.latencies.extend(summary.latencies)
+        del self.latencies[:-LATENCIES_KEPT]
+        return summary.describe()
+
+    def close(self):
+        if not self.latencies:
+            return None
+        return (
+            f"sample->page latency over the run: p50 {percentile(self.latencies, 50):.1f} s, "
+            f"p95 {percentile(self.latencies, 95):.1f} s, max {max(self.latencies):.1f} s "
+            f"({len(self.latencies)} samples)"
+        )
+
+
+def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
+    """The jobs ``[schedule]`` asks for: plot (when the plotter is installed) and site."""
+    from affair.outputs.site import SiteBuilder, graphs_dir_of  # noqa: PLC0415 - keep `affair --help` light
+
+    # One graphs dir for both stages, so the pages look where the plotter draws.
+    graphs_dir = graphs_dir or graphs_dir_of(config)
+    jobs = []
+    if config.schedule.plot:
+        run_plot = _find_plotter()
+        if run_plot is not None:
+
+            def plot_pass():
+                summary = run_plot(config, data_dir=data_dir, out_dir=graphs_dir)
+                return (
+                    f"{summary.drawn} graphs drawn, {summary.skipped} skipped "
+                    f"in {summary.seconds:.2f} s"
+                )
+
+            jobs.append(Job("plot", config.schedule.plot, plot_pass))
+    if config.schedule.site:
+        builder = SiteBuilder(config, data_dir, graphs_dir, site_dir)
+        jobs.append(Job("site", config.schedule.site, SitePasses(builder)))
+    if config.export.enabled:
+        jobs.append(daily_export_job(config.with_overrides(data_dir=data_dir)))
+    return jobs
+
+
+def daily_export_job(config, now=time.time):
+    """Yesterday's samples to ``[export] directory`` every day at ``[export] hour`` (UTC)."""
+    from affair.outputs.export import run_daily_export  # noqa: PLC0415 - uproot is heavy
+    from affair.storage.journal import day_name  # noqa: PLC0415
+
+    def export_pass():
+        return f"wrote {run_daily_export(config)}"
+
+    yesterday = day_name(now() - 86400)
+    missing = not (Path(config.export.directory) / f"affair-{yesterday}.root").exists()
+    return Job("export", 86400, export_pass, daily_at_hour=config.export.hour, run_at_start=missing)
+
+
+def _find_plotter():
+    try:
+        plot = importlib.import_module("affair.outputs.plot")
+    except ModuleNotFoundError as error:
+        if error.name != "affair.outputs.plot":
+            raise  # the plotter is there but something it needs is not: say so
+        log.warning("no plotter (affair.outputs.plot) installed: graphs are not drawn")
+        return None
+    run_plot = getattr(plot, "run_plot", None)
+    if run_plot is None:
+        log.warning("affair.outputs.plot has no run_plot(): graphs are not drawn")
+    return run_plot
+
+
+def run_schedule(jobs, stop, seconds=None):
+    """Run ``jobs`` until ``stop`` is set or ``seconds`` pass; the first passes start at once."""
+    if not jobs:
+        raise AffairError("nothing to schedule: every [schedule] interval is 0")
+    # APScheduler logs every run at INFO; we log each pass ourselves. Its warnings stay
+    # (a pass skipped because the previous one is still running).
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(len(jobs))},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=UTC,
+    )
+    for job in jobs:
+        if job.daily_at_hour is not None:
+            trigger = {"trigger": "cron", "hour": job.daily_at_hour, "minute": 5}
+            when = f"daily at {job.daily_at_hour:02d}:05 UTC"
+        else:
+            trigger = {"trigger": "interval", "seconds": job.interval}
+            when = f"every {job.interval:g} s"
+        if job.run_at_start:
+            trigger["next_run_time"] = datetime.now(UTC)
+        scheduler.add_job(_run_pass, args=[job], id=job.name, name=job.name, **trigger)
+        log.info("scheduled %s %s", job.name, when)
+    scheduler.start()
+    try:
+        stop.wait(seconds)
+    finally:
+        log.info("stopping: waiting for running passes to finish")
+        scheduler.shutdown(wait=True)
+        for job in jobs:
+            log.info("%s: %d passes, %d failed", job.name, job.passes, job.failures)
+            closing = job.close()
+            if closing:
+                log.info("%s: %s", job.name, closing)
+
+
+def _run_pass(job):
+    started = time.monotonic()
+    job.passes += 1
+    try:
+        summary = job.run()
+    except AffairError as error:
+        job.failures += 1
+        log.error("%s pass %d failed: %s", job.name, job.passes, error)
+    except Exception:
+        job.failures += 1
+        log.exception("%s pass %d failed", job.name, job.passes)
+    else:
+        if summary:  # the plot and site summaries say their own time
+            log.info("%s pass %d: %s", job.name, job.passes, summary)
+        else:
+            elapsed = time.monotonic() - started
+            log.info("%s pass %d done in %.2f s", job.name, job.passes, elapsed)
+    finally:
+        job.busy_seconds += time.monotonic() - started
+
+
+def schedule_forever(
+    config, data_dir=None, graphs_dir=None, site_dir=None, seconds=None, stop=None
+):
+    """``affair schedule``: the configured jobs until SIGTERM/SIGINT (or ``seconds``)."""
+    stop = stop or threading.Event()
+    run_schedule(default_jobs(config, data_dir, graphs_dir, site_dir), stop, seconds)

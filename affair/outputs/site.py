@@ -1,0 +1,522 @@
+"""``affair site``: static HTML pages with status colours, rebuilt on a schedule.
+
+Reads the newest rows of every host's RRDs (affair.outputs.status), finds the PNGs
+the plotter drew (names from affair.outputs.graph_paths only), and renders with jinja2
+from ``web_static/``:
+
+    <out>/index.html           counts per colour, what needs attention, every host by group
+    <out>/host/<host>.html     one per host: rules, graphs with window tabs, latest values
+    <out>/graph/<name>.html    one per configured aggregate or overlay graph
+    <out>/status.json          the same status for other tooling
+    <out>/style.css, site.js   copied from web_static/
+
+Every file is replaced atomically (temp file + rename), so a browser or a
+web server never sees half a page. Names are never markup: autoescape is
+on for every template, and a directory under the data dir whose name is not
+a valid host name is skipped. Pages link graphs by relative path, so the
+site works from any web server that serves both directories, or file://.
+
+Latency: each pass reads the previous pass's status.json, and every sample
+newer than a host's last sample then is one the pages now show for the
+first time; its latency is the time the pages were written minus its
+timestamp. Samples are on the step grid, so a row's time is its sample's.
+"""
+
+import json
+import logging
+import math
+import os
+import posixpath
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+
+from affair.outputs import graph_paths as layout
+from affair.outputs.status import (
+    COLOURS,
+    SEVERITY,
+    HostSnapshot,
+    collect,
+    count_colours,
+    format_age,
+    format_clock,
+    format_value,
+    percentile,
+)
+
+log = logging.getLogger(__name__)
+
+WEB_STATIC = Path(__file__).resolve().parents[2] / "web_static"
+ASSETS = ("style.css", "site.js")
+PAGE_GRAPH_MODES = ("aggregate", "overlay")  # configured graphs that get a page of their own
+ATTENTION_LIMIT = (
+    24  # problem hosts listed at the top of the index (worst first); the rest by filter
+)
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    hosts: int
+    pages: int
+    seconds: float
+    counts: dict
+    latencies: tuple = ()  # seconds from a sample's time to the pass that first showed it
+
+    def latency(self, percent):
+        """The given percentile of this pass's latencies, or None when there were none."""
+        return percentile(self.latencies, percent)
+
+    def describe(self):
+        text = f"{self.hosts} hosts, {self.pages} pages in {self.seconds:.2f} s; " + ", ".join(
+            f"{self.counts[c]} {c}" for c in COLOURS
+        )
+        if self.latencies:
+            text += (
+                f"; sample->page latency p50 {self.latency(50):.1f} s, "
+                f"p95 {self.latency(95):.1f} s, max {max(self.latencies):.1f} s "
+                f"({len(self.latencies)} samples)"
+            )
+        return text
+
+
+def graphs_dir_of(config):
+    """Where the plotter draws: ``[site] graphs_dir``, else ``[plot] out_dir``, else 'graphs'."""
+    if config.site.graphs_dir:
+        return config.site.graphs_dir
+    plot = getattr(config, "plot", None)  # the plotter's section, when it is configured
+    return getattr(plot, "out_dir", None) or "graphs"
+
+
+def build_site(config, data_dir=None, graphs_dir=None, out_dir=None, clock=time.time):
+    """Render the whole site once; return a SiteSummary."""
+    return SiteBuilder(config, data_dir, graphs_dir, out_dir, clock).build()
+
+
+class SiteBuilder:
+    def __init__(self, config, data_dir=None, graphs_dir=None, out_dir=None, clock=time.time):
+        self.config = config
+        self.data_dir = Path(data_dir or config.recorder.data_dir)
+        self.graphs_dir = Path(graphs_dir or graphs_dir_of(config))
+        self.out_dir = Path(out_dir or config.site.out_dir)
+        self.clock = clock
+        self.environment = make_environment()
+        self._graphs_urls = {}
+
+    def build(self):
+        """One pass: read the RRDs, write every page, return a SiteSummary."""
+        started = time.monotonic()
+        now = self.clock()
+        statuses = collect(self.config, self.data_dir, now)
+        previous = self._previous_last_samples()
+        written = self.write_pages(statuses, now)
+        pages_written_at = self.clock()
+        latencies = _latencies(statuses, previous, pages_written_at)
+        counts = count_colours(statuses)
+        write_atomic(self.out_dir / "status.json", _status_json(statuses, counts, now, latencies))
+        return SiteSummary(
+            hosts=len(statuses),
+            pages=written,
+            seconds=time.monotonic() - started,
+            counts=counts,
+            latencies=tuple(latencies),
+        )
+
+    def write_pages(self, statuses, now):
+        """Write the index, the host and graph pages and the assets; return the page count."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        common = self._common(now, self._write_assets())
+        written = {"host": set(), "graph": set()}
+        for index, status in enumerate(statuses):
+            neighbours = (
+                statuses[index - 1] if index > 0 else None,
+                statuses[index + 1] if index + 1 < len(statuses) else None,
+            )
+            html = self.render("host.html", common, self._host_page(status, neighbours, now))
+            write_atomic(self.out_dir / "host" / page_file(status.host), html)
+            written["host"].add(page_file(status.host))
+        for graph in self.config.graphs.values():
+            if graph.mode in PAGE_GRAPH_MODES:
+                html = self.render("graph.html", common, self._graph_page(graph))
+                write_atomic(self.out_dir / "graph" / page_file(graph.name), html)
+                written["graph"].add(page_file(graph.name))
+        html = self.render("index.html", common, self._index(statuses, now))
+        write_atomic(self.out_dir / "index.html", html)
+        self._remove_stale_pages(written)
+        return 1 + sum(len(names) for names in written.values())
+
+    def render_index(self, statuses, now):
+        """The index page as a string (what write_pages writes)."""
+        return self.render("index.html", self._common(now, 0), self._index(statuses, now))
+
+    def render_host(self, status, now):
+        return self.render(
+            "host.html", self._common(now, 0), self._host_page(status, (None, None), now)
+        )
+
+    # --- page models ---
+
+    def _common(self, now, asset_version):
+        refresh = self.config.site.refresh
+        return {
+            "site_title": self.config.site.title,
+            "built": int(now),
+            "built_text": format_clock(now, now),
+            "refresh": refresh,
+            "refresh_text": format_age(refresh),
+            "asset_version": asset_version,
+            "colours": COLOURS,
+            "windows": tuple(layout.WINDOWS),
+            "default_window": "1h",
+        }
+
+    def _index(self, statuses, now):
+        key_columns = [
+            {
+                "name": f"{dataset}.{variable}",
+                "label": self.config.variable(dataset, variable).title,
+                "unit": self.config.variable(dataset, variable).unit,
+                "dataset": dataset,
+                "variable": variable,
+            }
+            for dataset, variable in self.config.site.key_variables
+        ]
+        groups = {name: [] for name in self.config.site.groups}
+        for status in statuses:
+            groups.setdefault(status.group, []).append(self._host_row(status, key_columns, now))
+        group_rank = {name: rank for rank, name in enumerate(groups)}
+        problems = sorted(  # statuses come in natural host order; the sort is stable
+            (s for s in statuses if s.colour != "green"),
+            key=lambda s: (-SEVERITY[s.colour], group_rank.get(s.group, len(group_rank))),
+        )
+        return {
+            "root": "",
+            "data_dir": str(self.data_dir),
+            "counts": count_colours(statuses),
+            "hosts_total": len(statuses),
+            "attention": [
+                {
+                    "host": s.host,
+                    "file": page_href(s.host),
+                    "colour": s.colour,
+                    "why": s.summary(now),
+                }
+                for s in problems[:ATTENTION_LIMIT]
+            ],
+            "attention_more": max(0, len(problems) - ATTENTION_LIMIT),
+            # Every host silent at once is rarely every node: say what it more likely is.
+            "all_silent": len(statuses) > 1 and all(s.stale for s in statuses),
+            "key_columns": key_columns,
+            "groups": [
+                {"name": name, "hosts": rows, "counts": _row_counts(rows)}
+                for name, rows in groups.items()
+                if rows
+            ],
+            "graphs": [
+                {"title": graph.title, "file": page_href(graph.name)}
+                for graph in self.config.graphs.values()
+                if graph.mode in PAGE_GRAPH_MODES
+            ],
+        }
+
+    def _host_row(self, status, key_columns, now):
+        values = []
+        for column in key_columns:
+            value = _key_value(status.snapshot, column["dataset"], column["variable"])
+            values.append(
+                {
+                    "raw": "" if value is None else f"{value:.6g}",
+                    "text": format_value(value, column["unit"]),
+                }
+            )
+        return {
+            "host": status.host,
+            "file": page_href(status.host),
+            "colour": status.colour,
+            "severity": SEVERITY[status.colour],
+            "last_sample": status.last_sample,
+            "clock": format_clock(status.last_sample, now) if status.last_sample else "never",
+            "age": format_age(now - status.last_sample) if status.last_sample else "",
+            "cells": values,
+            "why": "" if status.colour == "green" else status.summary(now),
+        }
+
+    def _host_page(self, status, neighbours, now):
+        snapshot = self._in_config_order(status.snapshot)
+        page_dir = self.out_dir / "host"
+        previous, following = neighbours
+        return {
+            "root": "../",
+            "host": status.host,
+            "group": status.group,
+            "colour": status.colour,
+            "stale": status.stale,
+            "why": status.summary(now),
+            "last_sample": status.last_sample,
+            "clock": format_clock(status.last_sample, now) if status.last_sample else "never",
+            "age": format_age(now - status.last_sample) if status.last_sample else "",
+            "previous": previous and {"host": previous.host, "file": page_href(previous.host)},
+            "next": following and {"host": following.host, "file": page_href(following.host)},
+            "rules": [
+                {"colour": r.colour, "name": _rule_name(r), "detail": r.detail}
+                for r in sorted(status.results, key=lambda r: -SEVERITY[r.colour])
+            ],
+            "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir),
+            "values": [self._latest_values(series, now) for series in snapshot.series],
+        }
+
+    def _in_config_order(self, snapshot):
+        """Series in the order the config declares their datasets (undeclared ones last)."""
+        order = {name: index for index, name in enumerate(self.config.datasets)}
+        ranked = sorted(
+            snapshot.series, key=lambda s: (order.get(s.dataset, len(order)), s.dataset, s.instance)
+        )
+        return HostSnapshot(snapshot.host, tuple(ranked))
+
+    def _latest_values(self, series, now):
+        rows = []
+        newest = None
+        for name in series.columns:
+            variable = self.config.variable(series.dataset, name)
+            when, value = series.latest(name)
+            newest = max(newest or 0, when or 0) or None
+            rows.append(
+                {"name": name, "label": variable.title, "text": format_value(value, variable.unit)}
+            )
+        return {
+            "label": series.label,
+            "time_text": format_clock(newest, now) if newest else "",
+            "rows": rows,
+        }
+
+    def _node_graph_sections(self, host, snapshot, page_dir):
+        """Graph slots grouped by series: every PNG the plotter drew for the host, by window.
+
+        The plotter may draw one PNG per series or several (split by unit), so
+        the files are discovered rather than assumed; a series with none yet
+        gets one placeholder slot.
+        """
+        found = discover_node_graphs(self.graphs_dir, host)
+        base = self._graphs_url(page_dir)
+        labels = sorted((s.label for s in snapshot.series), key=len, reverse=True)
+        sections = {s.label: [] for s in snapshot.series}
+        for stem in sorted(found):
+            owner = next((lb for lb in labels if stem == lb or stem.startswith(lb + ".")), stem)
+            urls = {
+                window: f"{base}/node/{quote(host)}/{quote(file_name)}?v={version}"
+                for window, (file_name, version) in sorted(
+                    found[stem].items(), key=lambda item: list(layout.WINDOWS).index(item[0])
+                )
+            }
+            caption = "" if stem == owner else self._graph_title(stem)
+            sections.setdefault(owner, []).append({"title": stem, "caption": caption, "urls": urls})
+        return [
+            {
+                "title": self._graph_title(label),
+                "slots": slots or [{"title": label, "caption": "", "urls": {}}],
+            }
+            for label, slots in sections.items()
+        ]
+
+    def _graphs_url(self, page_dir):
+        """The graphs dir as a relative URL from ``page_dir`` (worked out once per folder)."""
+        if page_dir not in self._graphs_urls:
+            self._graphs_urls[page_dir] = _relative_url(self.graphs_dir, page_dir)
+        return self._graphs_urls[page_dir]
+
+    def _graph_title(self, stem):
+        graph = self.config.graphs.get(stem)
+        if graph:
+            return graph.title
+        dataset = self.config.datasets.get(stem.split(".")[0])
+        if dataset and dataset.description and stem == dataset.name:
+            return f"{stem}: {dataset.description}"
+        return stem
+
+    def _graph_page(self, graph):
+        base = self._graphs_url(self.out_dir / "graph")
+        urls = {}
+        for window in graph.windows:
+            path = layout.graph_path(self.graphs_dir, graph.name, graph.mode, window)
+            try:
+                version = path.stat().st_mtime_ns // 1_000_000
+            except FileNotFoundError:
+                continue
+            urls[window] = f"{base}/{quote(path.name)}?v={version}"
+        variables = ", ".join(graph.variables)
+        how = f"{graph.aggregate} over hosts" if graph.mode == "aggregate" else "one line per host"
+        return {
+            "root": "../",
+            "title": graph.title,
+            "description": f"{graph.dataset}: {variables} ({how}; hosts {' '.join(graph.hosts)})",
+            "windows": graph.windows,
+            "default_window": graph.windows[0],
+            "slots": [{"title": graph.title, "caption": "", "urls": urls}],
+        }
+
+    # --- files ---
+
+    def render(self, template, common, page):
+        return self.environment.get_template(template).render({**common, **page})
+
+    def _write_assets(self):
+        """Copy CSS and JS when they changed; their combined mtime versions the page links."""
+        version = 0
+        for name in ASSETS:
+            source = WEB_STATIC / name
+            data = source.read_bytes()
+            target = self.out_dir / name
+            try:
+                current = target.read_bytes()
+            except FileNotFoundError:
+                current = None
+            if current != data:
+                write_atomic(target, data)
+            version = max(version, int(source.stat().st_mtime))
+        return version
+
+    def _previous_last_samples(self):
+        try:
+            previous = json.loads((self.out_dir / "status.json").read_text())
+            return {host: info.get("last_sample") for host, info in previous["hosts"].items()}
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def _remove_stale_pages(self, written):
+        """Pages of hosts that are gone (and graphs no longer configured) are removed."""
+        for folder, keep in written.items():
+            directory = self.out_dir / folder
+            if not directory.is_dir():
+                continue
+            for entry in directory.iterdir():
+                if entry.suffix == ".html" and entry.name not in keep:
+                    entry.unlink(missing_ok=True)
+
+
+def make_environment():
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(WEB_STATIC / "templates"),
+        autoescape=True,  # every template: a host or variable name is never markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def page_file(name):
+    """The file name of a host's or graph's page."""
+    return f"{name}.html"
+
+
+def page_href(name):
+    """The same, as a link (valid names need no quoting; this is a second fence)."""
+    return quote(page_file(name))
+
+
+def discover_node_graphs(graphs_dir, host):
+    """``{stem: {window: (file name, version)}}`` of the PNGs under ``node/<host>/``."""
+    directory = layout.node_graph_path(graphs_dir, host, "x", "", "1h").parent
+    found = {}
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not name.endswith(".png"):
+            continue  # temp files of a plot in progress, anything else
+        stem, _, window = name[: -len(".png")].rpartition(".")
+        if stem and window in layout.WINDOWS:
+            try:
+                version = entry.stat().st_mtime_ns // 1_000_000
+            except FileNotFoundError:
+                continue  # replaced or removed under us
+            found.setdefault(stem, {})[window] = (name, version)
+    return found
+
+
+def write_atomic(path, data):
+    """Write ``data`` (str or bytes) to ``path`` through a temp file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    payload = data.encode() if isinstance(data, str) else data
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(payload)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _relative_url(target, page_dir):
+    relative = os.path.relpath(Path(target).resolve(), Path(page_dir).resolve())
+    return posixpath.join(*(quote(part) for part in Path(relative).parts))
+
+
+def _key_value(snapshot, dataset, variable):
+    for series in snapshot.of_dataset(dataset):  # the instance-less series sorts first
+        _when, value = series.latest(variable)
+        if value is not None:
+            return value
+    return None
+
+
+def _rule_name(result):
+    name = result.rule.name
+    return f"{name} [{result.instance}]" if result.instance else name
+
+
+def _row_counts(rows):
+    counts = dict.fromkeys(COLOURS, 0)
+    for row in rows:
+        counts[row["colour"]] += 1
+    return counts
+
+
+def _latencies(statuses, previous, written_at):
+    latencies = []
+    for status in statuses:
+        before = previous.get(status.host)
+        if not before:
+            continue  # a host's first pass: its history is not news
+        times = set()
+        for series in status.snapshot.series:
+            for index, when in enumerate(series.times):
+                if before < when <= series.last_update and any(
+                    column[index] is not None and not math.isnan(column[index])
+                    for column in series.columns.values()
+                ):
+                    times.add(when)
+        latencies.extend(written_at - when for when in times)
+    return latencies
+
+
+def _status_json(statuses, counts, now, latencies):
+    def rounded(percent):
+        value = percentile(latencies, percent)
+        return None if value is None else round(value, 2)
+
+    document = {
+        "built": int(now),
+        "counts": counts,
+        "latency": {
+            "samples": len(latencies),
+            "p50": rounded(50),
+            "p95": rounded(95),
+            "max": rounded(100),
+        },
+        "hosts": {
+            s.host: {
+                "colour": s.colour,
+                "group": s.group,
+                "last_sample": s.last_sample,
+                "why": s.summary(now),
+            }
+            for s in statuses
+        },
+    }
+    return json.dumps(document, indent=1) + "\n"

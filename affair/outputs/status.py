@@ -1,0 +1,419 @@
+"""Status colours: what is red, from the newest rows of each host's RRDs.
+
+Colours, from good to bad: green (every rule passes), grey (a host or a
+dataset stopped sending: the node, its collector or the application is
+down), yellow (a warning threshold is crossed), red (act now). A host is
+grey as a whole when none of its series has had a sample for
+``status.stale_steps`` steps; its other rules are then still evaluated on
+its last values and shown, but they do not colour it: they describe the
+past, and grey says exactly what is known.
+
+Three kinds of rule (``[[status.rules]]``, validated in affair.config):
+
+* ``threshold``: the latest known value of ``dataset.variable`` compared
+  with ``yellow`` and ``red`` limits (``op`` is ``>``, ``>=``, ``<``, ``<=``);
+* ``stalled``: ``dataset.variable`` did not increase in the last ``steps``
+  steps before now (a counter's stored rate stayed at 0 or unknown; a
+  gauge holding a running total never grew). Unknown rows count as not
+  increasing, so an application that stops publishing is caught too;
+* ``stale``: no sample of ``dataset`` for ``steps`` steps.
+
+A rule only judges hosts that match its ``hosts`` globs and hold the
+dataset it names; a dataset with instances (``disks.var_log``) is judged
+per instance. A threshold whose variable has no known value is
+"unknown", shown but not colouring the host.
+
+This module is pure apart from :func:`read_host`/:func:`collect`, which
+read RRDs; the clock is always passed in.
+"""
+
+import bisect
+import fnmatch
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from affair import units
+from affair.errors import AffairError, StoreError
+from affair.names import is_valid, rrd_file_name
+from affair.storage.rrd_store import RrdStore
+
+log = logging.getLogger(__name__)
+
+SEVERITY = {"green": 0, "unknown": 0, "grey": 1, "yellow": 2, "red": 3}
+COLOURS = ("red", "yellow", "grey", "green")  # the order summaries list them in
+OTHER_GROUP = "other"
+HISTORY_SECONDS = 600  # rows read per series at least: latency accounting and page tables
+
+
+@dataclass(frozen=True)
+class SeriesSnapshot:
+    """The newest rows of one RRD: ``times[i]`` ends the interval of ``columns[v][i]``."""
+
+    dataset: str
+    instance: str
+    last_update: int
+    step: int
+    times: tuple = ()
+    columns: dict = field(default_factory=dict)
+
+    @property
+    def label(self):
+        return f"{self.dataset}.{self.instance}" if self.instance else self.dataset
+
+    def latest(self, variable):
+        """``(time, value)`` of the newest known value of ``variable``, or ``(None, None)``."""
+        values = self.columns.get(variable, ())
+        for index in range(len(values) - 1, -1, -1):
+            if _known(values[index]):
+                return self.times[index], values[index]
+        return None, None
+
+    def window(self, variable, start, end):
+        """Values of rows ending in ``(start, end]``, oldest first (None when unknown)."""
+        values = self.columns.get(variable, ())
+        return [
+            value if _known(value) else None
+            for time, value in zip(self.times, values, strict=False)
+            if start < time <= end
+        ]
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    host: str
+    series: tuple  # of SeriesSnapshot
+
+    @property
+    def last_sample(self):
+        """When the host last sent anything (the newest last_update of its files), or None."""
+        return max((s.last_update for s in self.series), default=None)
+
+    def of_dataset(self, dataset):
+        return [s for s in self.series if s.dataset == dataset]
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: object  # affair.config.StatusRule
+    colour: str  # green, yellow, red, grey, or unknown (no value to judge)
+    instance: str = ""
+    value: float | None = None
+    detail: str = ""
+
+    @property
+    def is_problem(self):
+        return SEVERITY[self.colour] > 0
+
+    @property
+    def text(self):
+        """The detail, after the rule's label when it has one: 'swapping: ... > 2 GiB'."""
+        return f"{self.rule.label}: {self.detail}" if self.rule.label else self.detail
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    host: str
+    group: str
+    colour: str
+    stale: bool
+    last_sample: int | None
+    results: tuple
+    snapshot: HostSnapshot
+
+    @property
+    def problems(self):
+        """Results that are not green, worst first."""
+        found = [r for r in self.results if r.is_problem]
+        return sorted(found, key=lambda r: -SEVERITY[r.colour])
+
+    def summary(self, now):
+        """One line saying why the host has its colour."""
+        if self.stale:
+            if self.last_sample is None:
+                return "no samples at all"
+            return f"no sample for {format_age(now - self.last_sample)}"
+        return "; ".join(r.text for r in self.problems) or "all rules pass"
+
+
+# --- evaluation (pure) ---
+
+
+def evaluate_host(snapshot, config, now, group=OTHER_GROUP):
+    """The HostStatus of one host at time ``now`` under ``config.status``."""
+    step = config.recorder.step
+    stale_steps = config.status.stale_steps
+    last = snapshot.last_sample
+    stale = stale_steps > 0 and (last is None or now - last > stale_steps * step)
+    results = []
+    for rule in config.status.rules:
+        if rule_applies(rule, snapshot.host):
+            results.extend(evaluate_rule(rule, snapshot, config, now))
+    if stale:
+        colour = "grey"
+    else:
+        colour = max((r.colour for r in results), key=SEVERITY.get, default="green")
+        colour = "green" if colour == "unknown" else colour
+    return HostStatus(snapshot.host, group, colour, stale, last, tuple(results), snapshot)
+
+
+def rule_applies(rule, host):
+    return any(fnmatch.fnmatchcase(host, pattern) for pattern in rule.hosts)
+
+
+def evaluate_rule(rule, snapshot, config, now):
+    """One RuleResult per series of the rule's dataset the host holds (none if it holds none)."""
+    series = snapshot.of_dataset(rule.dataset)
+    step = config.recorder.step
+    if rule.kind == "stale":
+        if not series:
+            return []
+        last = max(s.last_update for s in series)
+        age = now - last
+        if age > rule.steps * step:
+            return [
+                RuleResult(
+                    rule, rule.colour, detail=f"{rule.dataset}: no sample for {format_age(age)}"
+                )
+            ]
+        return [
+            RuleResult(rule, "green", detail=f"{rule.dataset}: last sample {format_age(age)} ago")
+        ]
+    judge = _threshold if rule.kind == "threshold" else _stalled
+    return [judge(rule, one, config, now) for one in series]
+
+
+def _threshold(rule, series, config, now):
+    name = _series_variable(series, rule.variable)
+    unit = config.variable(rule.dataset, rule.variable).unit
+    _time, value = series.latest(rule.variable)
+    if value is None:
+        return RuleResult(rule, "unknown", series.instance, None, f"{name}: no value")
+    shown = format_value(value, unit)
+    for colour, limit in (("red", rule.red), ("yellow", rule.yellow)):
+        if limit is not None and _compare(value, rule.op, limit):
+            detail = f"{name} {shown} {rule.op} {format_value(limit, unit)}"
+            return RuleResult(rule, colour, series.instance, value, detail)
+    return RuleResult(rule, "green", series.instance, value, f"{name} {shown}")
+
+
+def _stalled(rule, series, config, now):
+    name = _series_variable(series, rule.variable)
+    step = config.recorder.step
+    end = now // step * step
+    start = end - rule.steps * step
+    if config.variable(rule.dataset, rule.variable).type == "GAUGE":
+        # A gauge holding a running total: did any known value exceed the one before it?
+        values = [v for v in series.window(rule.variable, start - step, end) if v is not None]
+        grew = any(later > earlier for earlier, later in zip(values, values[1:], strict=False))
+    else:
+        # Counters are stored as rates per second: did any row have a positive rate?
+        grew = any(v is not None and v > 0 for v in series.window(rule.variable, start, end))
+    _time, value = series.latest(rule.variable)
+    if grew:
+        return RuleResult(rule, "green", series.instance, value, f"{name} increasing")
+    detail = f"{name} not increasing for {format_age(rule.steps * step)}"
+    return RuleResult(rule, rule.colour, series.instance, value, detail)
+
+
+def _compare(value, op, limit):
+    if op == ">":
+        return value > limit
+    if op == ">=":
+        return value >= limit
+    if op == "<":
+        return value < limit
+    return value <= limit
+
+
+def _series_variable(series, variable):
+    return f"{series.label}.{variable}"
+
+
+def _known(value):
+    return value is not None and not math.isnan(value)
+
+
+def group_of(host, groups):
+    """The first ``[site] groups`` entry whose globs match ``host``, else 'other'."""
+    for name, patterns in groups.items():
+        if any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns):
+            return name
+    return OTHER_GROUP
+
+
+def worst(colours):
+    return max(colours, key=SEVERITY.get, default="green")
+
+
+def count_colours(statuses):
+    counts = dict.fromkeys(COLOURS, 0)
+    for status in statuses:
+        counts[status.colour] += 1
+    return counts
+
+
+# --- formatting (pure) ---
+
+
+def format_value(value, unit=""):
+    """The graphs' convention (:mod:`affair.units`) without trailing zeros: '97 % > 95 %'."""
+    return units.format_value(value, unit, trim=True)
+
+
+def format_age(seconds):
+    """'12 s', '5 min', '3 h 10 min', '2 d 4 h'."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+# --- reading the RRDs ---
+
+
+def history_rows(config):
+    """How many base steps of history to read per series: enough for every rule."""
+    steps = [config.status.stale_steps, HISTORY_SECONDS // config.recorder.step]
+    steps += [rule.steps + 1 for rule in config.status.rules if rule.kind == "stalled"]
+    return max(steps)
+
+
+def read_host(store, host, now, rows):
+    """A HostSnapshot of ``host``: the last ``rows`` steps before ``now`` of every RRD."""
+    step = store.config.recorder.step
+    end = int(now) // step * step
+    snapshots = []
+    for dataset, instance in store.series(host):
+        try:
+            snapshots.append(_read_series(store, host, dataset, instance, end, rows))
+        except StoreError as error:  # one unreadable file must not blank the whole site
+            log.warning("status: skipping a series: %s", error)
+    return HostSnapshot(host, tuple(snapshots))
+
+
+def _read_series(store, host, dataset, instance, end, rows):
+    step = store.config.recorder.step
+    # The names came from listing the data dir and passed validation: no need to
+    # re-check and resolve them (store.path) for every series of every pass.
+    path = store.data_dir / host / rrd_file_name(dataset, instance)
+    last = store.last_update(path)
+    fetched = store.fetch(path, "AVERAGE", end - rows * step, end, resolution=step)
+    if last <= end - rows * step:
+        # Silent for longer than the window: read the rows up to its last sample
+        # instead, so its page still shows the values it had when it stopped.
+        last_row = last // step * step
+        fetched = store.fetch(path, "AVERAGE", last_row - rows * step, last_row, step)
+    keep = bisect.bisect_right(fetched.times, max(end, last))  # rrdtool adds a row past the end
+    return SeriesSnapshot(
+        dataset=dataset,
+        instance=instance,
+        last_update=last,
+        step=fetched.step,
+        times=tuple(fetched.times[:keep]),
+        columns={name: tuple(fetched.columns[name][:keep]) for name in fetched.names},
+    )
+
+
+def collect(config, data_dir=None, now=None, store=None):
+    """Read every host under the data dir and evaluate it: ``[HostStatus, ...]`` by host name."""
+    store = store or RrdStore(config, data_dir)
+    now = time.time() if now is None else now
+    rows = history_rows(config)
+    statuses = []
+    for host in natural_sorted(store.hosts()):
+        if not is_valid("host", host):  # a directory someone made by hand; never a page
+            log.warning("status: ignoring %r under %s: not a valid host name", host, store.data_dir)
+            continue
+        snapshot = read_host(store, host, now, rows)
+        group = group_of(host, config.site.groups)
+        statuses.append(evaluate_host(snapshot, config, now, group))
+    return statuses
+
+
+def natural_sorted(names):
+    """ldc2 before ldc10."""
+
+    def key(name):
+        return [
+            (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)
+        ]
+
+    return sorted(names, key=key)
+
+
+# --- the terminal table (affair status) ---
+
+
+def status_report(config, data_dir=None, colour=False, problems_only=False, now=None):
+    """``affair status``: the table's lines and the exit code (1 when any host is red)."""
+    data_dir = Path(data_dir or config.recorder.data_dir)
+    if not data_dir.is_dir():  # a typo must not read as "0 hosts, nothing red"
+        raise AffairError(f"no data directory at {data_dir}")
+    now = time.time() if now is None else now
+    statuses = collect(config, data_dir, now)
+    lines = render_table(statuses, now, colour, problems_only)
+    return lines, 1 if any(s.colour == "red" for s in statuses) else 0
+
+
+_ANSI = {"red": "\033[1;31m", "yellow": "\033[1;33m", "grey": "\033[2m", "green": "\033[32m"}
+_RESET = "\033[0m"
+
+
+def render_table(statuses, now, colour=False, problems_only=False):
+    """The status table as text lines: one host per line, then the counts."""
+    shown = [s for s in statuses if s.colour != "green"] if problems_only else list(statuses)
+    header = ("HOST", "GROUP", "STATUS", "LAST SAMPLE", "WHY")
+    rows = [
+        (
+            s.host,
+            s.group,
+            s.colour,
+            f"{format_clock(s.last_sample, now)} ({format_age(now - s.last_sample)} ago)"
+            if s.last_sample
+            else "never",
+            s.summary(now),
+        )
+        for s in shown
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header[:4], widths, strict=False)) + "  WHY"]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)]
+        if colour:
+            cells[2] = f"{_ANSI[row[2]]}{cells[2]}{_RESET}"
+        lines.append("  ".join(cells) + "  " + row[4])
+    lines.append(summary_line(statuses))
+    return lines
+
+
+def summary_line(statuses):
+    counts = count_colours(statuses)
+    parts = ", ".join(f"{counts[c]} {c}" for c in COLOURS)
+    return f"{len(statuses)} hosts: {parts}"
+
+
+def format_clock(timestamp, now):
+    """'00:41:10' today, '2026-11-21 23:10' on another day (the station's local time)."""
+    local = time.localtime(timestamp)
+    if time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
+
+
+def percentile(values, percent):
+    """The nearest-rank percentile of ``values`` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(percent / 100 * len(ordered)) - 1))]

@@ -1,0 +1,169 @@
+"""Reading the raw archive (the journal's day files) by time range, in numpy chunks.
+
+A sample lives in the file of the day the recorder *received* it (see
+:mod:`affair.storage.journal` for why), so a late sample (a collector back after an
+outage) or one stamped a little ahead of the recorder's clock sits in a
+neighbouring day's file. Readers therefore never pick files by their names:
+:func:`day_spans` asks every file for its smallest and largest timestamp
+(two index look-ups each) and keeps those whose span meets the range.
+
+Rows come out in timestamp order within a file, a chunk of at most
+``chunk_rows`` at a time, so memory stays flat however long the range is.
+"""
+
+import fnmatch
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+
+import numpy as np
+
+from affair.storage.journal import DAY_FILE_GLOB, DayCatalog, open_day_readonly
+
+_SERIES, _TS, _VALS = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+@dataclass(frozen=True)
+class DaySpan:
+    """One day file and the timestamps of its first and last sample."""
+
+    path: Path
+    first: float
+    last: float
+
+    @property
+    def day(self):
+        return self.path.stem
+
+
+def day_spans(directory, start=None, end=None):
+    """Day files holding samples with ``start <= ts < end``, ordered by their first sample."""
+    spans = []
+    for path in sorted(Path(directory).glob(DAY_FILE_GLOB)):
+        connection = open_day_readonly(path)
+        try:
+            # Two statements: SQLite answers a lone min() or max() from the index.
+            first = connection.execute("SELECT min(ts) FROM samples").fetchone()[0]
+            last = connection.execute("SELECT max(ts) FROM samples").fetchone()[0]
+        finally:
+            connection.close()
+        if first is None:
+            continue
+        if (start is not None and last < start) or (end is not None and first >= end):
+            continue
+        spans.append(DaySpan(path, first, last))
+    return sorted(spans, key=lambda span: (span.first, span.path))
+
+
+def host_matcher(globs):
+    """A predicate for host names: any of ``globs`` (shell patterns) matches; None: all."""
+    if not globs:
+        return lambda host: True
+    patterns = tuple(globs)
+    return lambda host: any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns)
+
+
+@dataclass
+class Chunk:
+    """Rows of one day file: local series ids, timestamps and value BLOBs, in ts order."""
+
+    series: np.ndarray  # int64
+    ts: np.ndarray  # float64
+    blobs: list  # bytes
+    widths: np.ndarray  # int64: values in each BLOB
+
+    def __len__(self):
+        return len(self.ts)
+
+
+class DayReader:
+    """One day file, read in a single snapshot: its catalog and its rows agree.
+
+    Use as a context manager; the read transaction (and the WAL snapshot it
+    pins) lasts until exit.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.connection = None
+        self.catalog = None
+
+    def __enter__(self):
+        self.connection = open_day_readonly(self.path)
+        self.connection.isolation_level = None
+        self.connection.execute("BEGIN")  # one snapshot for the catalog and the rows
+        self.catalog = DayCatalog(self.connection, self.path)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.connection.execute("COMMIT")
+        finally:
+            self.connection.close()
+
+    def count(self, start=None, end=None):
+        where, parameters = _range_clause(start, end)
+        return self.connection.execute(
+            f"SELECT count(*) FROM samples{where}", parameters
+        ).fetchone()[0]
+
+    def chunks(self, series_ids=None, start=None, end=None, chunk_rows=100_000):
+        """Rows with ``start <= ts < end`` of ``series_ids`` (None: all), in chunks."""
+        where, parameters = _range_clause(start, end)
+        if series_ids is not None:
+            if not series_ids:
+                return
+            # Our own integer ids, inlined; the unary + keeps SQLite on the ts index
+            # (file order) rather than walking series by series.
+            listed = ",".join(str(int(i)) for i in sorted(series_ids))
+            where += (" AND " if where else " WHERE ") + f"+series IN ({listed})"
+        cursor = self.connection.execute(
+            f"SELECT series, ts, vals FROM samples{where} ORDER BY ts", parameters
+        )
+        while rows := cursor.fetchmany(chunk_rows):
+            count = len(rows)
+            blobs = list(map(_VALS, rows))
+            yield Chunk(
+                series=np.fromiter(map(_SERIES, rows), np.int64, count),
+                ts=np.fromiter(map(_TS, rows), np.float64, count),
+                blobs=blobs,
+                widths=np.fromiter(map(len, blobs), np.int64, count) // 8,
+            )
+
+
+def _range_clause(start, end):
+    clauses, parameters = [], []
+    if start is not None:
+        clauses.append("ts >= ?")
+        parameters.append(float(start))
+    if end is not None:
+        clauses.append("ts < ?")
+        parameters.append(float(end))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), parameters
+
+
+def decode_values(chunk, rows, columns, width):
+    """Values of ``chunk`` rows ``rows`` as a (len(rows), width) float64 matrix.
+
+    ``columns[p]`` is the output column of the file's variable position
+    ``p`` (-1: not exported). Cells a BLOB does not reach are NaN, and so is
+    every unknown or absent value: ROOT and numpy know one kind of missing.
+    """
+    matrix = np.full((len(rows), width), np.nan)
+    widths = chunk.widths[rows]
+    blobs = chunk.blobs
+    every_row = len(rows) == len(chunk)  # rows are distinct indices, so they are all of them
+    for count in np.unique(widths):
+        if count == 0:
+            continue
+        where = np.flatnonzero(widths == count)
+        if every_row and len(where) == len(rows):  # the usual case: one dataset, one width
+            joined = b"".join(blobs)
+        else:
+            joined = b"".join([blobs[i] for i in rows[where]])
+        data = np.frombuffer(joined, "<f8").reshape(-1, count)
+        for position in range(count):
+            column = columns[position]
+            if column >= 0:
+                matrix[where, column] = data[:, position]
+    return matrix

@@ -1,0 +1,244 @@
+"""``affair.collectors.client``: an application publishes its own variables.
+
+::
+
+    from affair.collectors.client import Publisher
+
+    daq = Publisher("daq", endpoint="tcp://station:5678")
+    daq.set(event_size=1.2e6, run_number=4711)   # levels: the latest value is sent
+    daq.increment("events")                       # counters: the running total is sent
+    daq.series("eb01").increment("bytes_out", 8192)   # one instance of the dataset
+    ...
+    daq.close()                                   # sends what is still buffered
+
+Calls from the application only update a dictionary under a lock (a few
+microseconds); a background thread owns the socket (ZeroMQ sockets must stay
+on one thread) and, every ``interval`` seconds on the wall-clock grid,
+sends each series' current values through a :class:`~affair.collectors.sender.Sender`:
+the collector's acked, buffered, resent and (with ``curve=``) authenticated
+delivery. The application never waits for the network.
+
+Counters are sent as raw running totals: declare them ``DERIVE`` with
+``min = 0`` in the recorder's config, so librrd stores a rate per second
+and a restart of the application (the total starts again at 0) is one
+unknown slot, not a spike.
+
+Import cost: zmq and msgpack only (no rrdtool, numpy or matplotlib).
+"""
+
+import atexit
+import logging
+import os
+import socket
+import threading
+import time
+
+from affair.collectors.sender import Sender
+
+from affair.names import check_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5678"
+TICK_OFFSET = 0.05  # seconds after the grid line, as the collector does
+_NUMBERS = (int, float)
+
+
+class Series:
+    """The variables of one instance of a dataset; get one with :meth:`Publisher.series`."""
+
+    __slots__ = ("instance", "_lock", "_gauges", "_counters", "_kinds")
+
+    def __init__(self, instance, lock):
+        self.instance = instance
+        self._lock = lock
+        self._gauges = {}
+        self._counters = {}
+        self._kinds = {}  # variable -> "level" or "counter", checked on first use only
+
+    def set(self, **values):
+        """Set levels (GAUGE variables): ``set(event_size=1.2e6, buffers_free=12)``.
+
+        ``None`` or NaN means unknown; True/False are 1/0. Raises at once, in the caller's
+        thread, for a bad name or a value that is not a number.
+        """
+        for name, value in values.items():
+            if self._kinds.get(name) != "level":
+                self._first_use(name, "level")
+            if value.__class__ not in _NUMBERS:
+                values[name] = _number(name, value)
+        with self._lock:
+            self._gauges.update(values)
+
+    def increment(self, name, by=1):
+        """Add ``by`` to the counter ``name`` (declare it DERIVE, min 0, at the recorder)."""
+        if self._kinds.get(name) != "counter":
+            self._first_use(name, "counter")
+        if by.__class__ not in _NUMBERS:
+            by = _number(name, by)
+        with self._lock:
+            self._counters[name] = self._counters.get(name, 0) + by
+
+    def snapshot(self):
+        """The values to send now, or None when nothing was ever set."""
+        with self._lock:
+            if not self._gauges and not self._counters:
+                return None
+            return {**self._gauges, **self._counters}
+
+    def _first_use(self, name, kind):
+        check_name("variable", name)
+        known = self._kinds.get(name)
+        if known is not None and known != kind:
+            raise ValueError(
+                f"variable {name!r} is a {known}; use one name for set() and another for increment()"
+            )
+        self._kinds[name] = kind
+
+
+def _number(name, value):
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not hasattr(value, "__float__"):
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    return float(value)
+
+
+class Publisher:
+    """Publishes one dataset of this application; one background thread per publisher.
+
+    ``endpoint``: the recorder (default ``$AFFAIR_RECORDER`` or
+    tcp://127.0.0.1:5678); ``host``: the host to record under (default this
+    machine's short name); ``interval``: seconds between samples;
+    ``buffer_seconds``: how much is kept per series while the recorder is
+    away; ``curve``: (client public, client secret, server public) keys.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        endpoint=None,
+        host=None,
+        interval=10,
+        buffer_seconds=3600,
+        curve=None,
+        send_on_close=True,
+        context=None,
+        wall=time.time,
+        monotonic=time.monotonic,
+    ):
+        self.dataset = check_name("dataset", dataset)
+        self.endpoint = endpoint or os.environ.get("AFFAIR_RECORDER") or DEFAULT_ENDPOINT
+        self.host = check_name("host", host or socket.gethostname().split(".")[0])
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval!r}")
+        self.interval = interval
+        self.send_on_close = send_on_close
+        self.wall = wall
+        self.monotonic = monotonic
+        self.stats = None  # the Sender's statistics, once its thread has started
+        self._sender_options = {
+            "per_series_limit": max(1, int(buffer_seconds // interval)),
+            "context": context,
+            "curve": curve,
+        }
+        self._lock = threading.Lock()
+        self._series = {"": Series("", self._lock)}
+        self._default = self._series[""]
+        # The hot path, one call shorter than the methods below (which document it).
+        self.set = self._default.set
+        self.increment = self._default.increment
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._closed = False
+        self._start_error = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"affair-publisher-{dataset}", daemon=True
+        )
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
+        atexit.register(self.close)  # a forgotten close() still sends the last values
+
+    # --- the application's side ---
+
+    def set(self, **values):
+        """Set levels of the dataset's single series; see :meth:`Series.set`."""
+        self._default.set(**values)
+
+    def increment(self, name, by=1):
+        """Add to a counter of the dataset's single series; see :meth:`Series.increment`."""
+        self._default.increment(name, by)
+
+    def series(self, instance):
+        """The :class:`Series` of one instance (a partition, a builder): created on first use."""
+        found = self._series.get(instance)
+        if found is None:
+            check_name("instance", instance)
+            with self._lock:
+                found = self._series.setdefault(instance, Series(instance, self._lock))
+        return found
+
+    def close(self, timeout=5.0):
+        """Send the current values once more and wait up to ``timeout`` s for their acks.
+
+        Returns True when everything sent was acknowledged.
+        """
+        if not self._closed:
+            self._closed = True
+            self._flush_timeout = timeout
+            self._stop.set()
+            self._thread.join(timeout + 2.0)
+            atexit.unregister(self.close)
+        return not self._thread.is_alive() and self._unacked == 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- the background thread ---
+
+    _flush_timeout = 5.0
+    _unacked = 0
+
+    def _run(self):
+        try:
+            sender = Sender(
+                self.endpoint, name=f"{self.host}.{self.dataset}", **self._sender_options
+            )
+        except Exception as error:  # e.g. a malformed endpoint: raised in the constructor
+            self._start_error = error
+            self._started.set()
+            return
+        self.stats = sender.stats
+        self._started.set()
+        try:
+            next_tick = self.monotonic() + self._delay_to_grid()
+            while not self._stop.is_set():
+                if self.monotonic() >= next_tick:
+                    self._publish(sender, round(self.wall(), 3))
+                    next_tick += self.interval
+                    if next_tick <= self.monotonic():  # the process stalled: skip, realign
+                        next_tick = self.monotonic() + self._delay_to_grid()
+                sender.pump(max(0.0, min(next_tick - self.monotonic(), 0.5)))
+            if self.send_on_close:
+                self._publish(sender, round(self.wall(), 3))
+            sender.flush(self._flush_timeout)
+        except Exception:
+            log.exception("affair publisher for %s stopped", self.dataset)
+        finally:
+            self._unacked = sender.buffered
+            sender.close()
+
+    def _delay_to_grid(self):
+        now = self.wall()
+        return (now // self.interval + 1) * self.interval + TICK_OFFSET - now
+
+    def _publish(self, sender, timestamp):
+        for series in list(self._series.values()):
+            values = series.snapshot()
+            if values is not None:
+                sender.submit(timestamp, self.host, self.dataset, series.instance, values)
