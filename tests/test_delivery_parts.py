@@ -224,3 +224,14 @@ def test_the_writer_stops_a_long_replay_between_chunks_and_resumes_it_next_time(
     last = [rrdtool.lastupdate(str(tmp_path / f"n{h}" / "system.rrd"))["date"] for h in range(3)]
     newest = [max(i for i in range(25_000) if i % 3 == h) for h in range(3)]
     assert [int(d.timestamp()) for d in last] == [int(start + 10 * i) for i in newest]
+
+
+def test_every_counter_is_present_before_anything_happened():
+    # metrics.json is dict(Metrics().counts): a counter whose cause has not
+    # happened yet must read 0, not be missing (a reader's KeyError, once).
+    from affair.ingest.selfmetrics import COUNTERS
+    from affair.ingest.validate import REASONS
+
+    counts = dict(Metrics().counts)
+    assert {name: counts[name] for name in COUNTERS} == dict.fromkeys(COUNTERS, 0.0)
+    assert all(counts[f"rej_{reason}"] == 0.0 for reason in REASONS)

@@ -100,6 +100,11 @@ class Metrics:
 
     def __init__(self):
         self.counts = defaultdict(float)
+        # Every counter the README names is present from the start, zero or
+        # not: a reader of metrics.json must not find a key missing because
+        # its cause has not happened yet (or the first interval has not ended).
+        for name in (*COUNTERS, *(f"rej_{reason}" for reason in REASONS)):
+            self.counts[name] = 0.0
         self._lock = threading.Lock()
         self._delivery = {}  # sender -> [count, total, worst]
         self._reports = {}  # sender -> (dropped, buffered), its latest status
