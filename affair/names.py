@@ -39,7 +39,9 @@ def check_name(kind, name):
     return name
 
 
-_VALID_CACHE = {}  # (kind, name) -> True; the same few names arrive in every sample
+_VALID_CACHE: dict[
+    tuple[str, str], bool
+] = {}  # (kind, name) -> True; the same few names arrive in every sample
 _VALID_CACHE_LIMIT = 100_000  # a flood of fresh names cannot grow it without bound
 
 

@@ -12,13 +12,16 @@ import dataclasses
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from affair.errors import ConfigError, InvalidName
 from affair.names import check_name, safe_name
 from affair.storage import ladder as archive_maths
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "affair.toml"
+# The top-level config/ folder, installed as package data of affair.config.
+SHIPPED = resources.files("affair.config.shipped")
+DEFAULT_CONFIG = Path(str(SHIPPED / "affair.toml"))
 
 AFFAIR_LADDER = ("10s:360", "1min:360", "4min:360", "30min:336", "2h:372", "6h:368", "1d:366")
 
@@ -318,19 +321,13 @@ def _interval(value):
     return _seconds(value)
 
 
-def _table_list(value):
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise ValueError
-    return tuple(value)
-
-
 def _globs(value):
     if isinstance(value, str):
         value = [value]
     return _string_list(value)
 
 
-SITE_SCHEMA = {
+SITE_SCHEMA: dict[str, tuple] = {
     "out_dir": ("site", _string, "a directory path"),
     "graphs_dir": ("", _string, "a directory path, or '' for the plotter's out_dir"),
     "title": ("affair", _string, "a title string"),

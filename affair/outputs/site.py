@@ -28,7 +28,9 @@ import math
 import os
 import posixpath
 import time
+import zlib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,7 +51,8 @@ from affair.outputs.status import (
 
 log = logging.getLogger(__name__)
 
-WEB_STATIC = Path(__file__).resolve().parents[2] / "web_static"
+# The top-level web_static/ folder, installed as package data of this name.
+WEB_STATIC = "affair.outputs.web_static"
 ASSETS = ("style.css", "site.js")
 PAGE_GRAPH_MODES = ("aggregate", "overlay")  # configured graphs that get a page of their own
 ATTENTION_LIMIT = (
@@ -362,11 +365,10 @@ class SiteBuilder:
         return self.environment.get_template(template).render({**common, **page})
 
     def _write_assets(self):
-        """Copy CSS and JS when they changed; their combined mtime versions the page links."""
-        version = 0
+        """Copy CSS and JS when they changed; a digest of their bytes versions the page links."""
+        digest = zlib.crc32(b"")
         for name in ASSETS:
-            source = WEB_STATIC / name
-            data = source.read_bytes()
+            data = resources.files(WEB_STATIC).joinpath(name).read_bytes()
             target = self.out_dir / name
             try:
                 current = target.read_bytes()
@@ -374,8 +376,8 @@ class SiteBuilder:
                 current = None
             if current != data:
                 write_atomic(target, data)
-            version = max(version, int(source.stat().st_mtime))
-        return version
+            digest = zlib.crc32(data, digest)
+        return f"{digest:08x}"
 
     def _previous_last_samples(self):
         try:
@@ -397,7 +399,7 @@ class SiteBuilder:
 
 def make_environment():
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(WEB_STATIC / "templates"),
+        loader=jinja2.PackageLoader(WEB_STATIC, "templates"),
         autoescape=True,  # every template: a host or variable name is never markup
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -99,7 +99,7 @@ _BITS = struct.Struct("<Q")
 ABSENT_BYTES = _BITS.pack(ABSENT_BITS)
 _ABSENT = struct.unpack("<d", ABSENT_BYTES)[0]
 _NAN = struct.unpack("<d", _BITS.pack(NULL_BITS))[0]
-_STRUCTS = {}
+_STRUCTS: dict[int, struct.Struct] = {}
 
 
 class JournalError(AffairError):

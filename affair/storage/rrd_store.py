@@ -55,7 +55,9 @@ class SeriesFile:
     path: Path
     variables: list
     last_update: int
-    counters: set = None  # COUNTER/DERIVE/ABSOLUTE DS names: librrd wants whole numbers for them
+    counters: set | None = (
+        None  # COUNTER/DERIVE/ABSOLUTE DS names: librrd wants whole numbers for them
+    )
 
     def __post_init__(self):
         if self.counters is None:

@@ -12,11 +12,13 @@ fallback where isal is not installed.
 
 import os
 import struct
+import types
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+_deflate: types.ModuleType
 try:
     from isal import isal_zlib as _deflate
 except ImportError:  # pragma: no cover - isal is a dependency; keep working without it
