@@ -272,7 +272,7 @@ def cmd_keys(args):
 def _with_graphite(config, listen):
     import dataclasses
 
-    from affair.ingest.graphite import parse_listen
+    from affair.config.graphite import parse_listen
 
     try:
         address = parse_listen(listen)
@@ -311,7 +311,7 @@ def cmd_plot(args):
 
 def cmd_demo(args):
     from affair.demo.launcher import run_demo
-    from affair.storage.ladder import parse_duration
+    from affair.times import parse_duration
 
     if args.nodes < 0:
         raise SystemExit("affair demo: --nodes must be 0 or more")
@@ -358,8 +358,7 @@ def cmd_export(args):
     import time
 
     from affair.outputs.export import export_root
-    from affair.storage.ladder import parse_duration
-    from affair.times import parse_time
+    from affair.times import parse_duration, parse_time
 
     config = _load(args).with_overrides(data_dir=args.data_dir)
     now = time.time()

@@ -2,17 +2,9 @@
 
 import pytest
 
-from affair.config import AFFAIR_LADDER
-from affair.storage.ladder import (
-    Archive,
-    align,
-    archive_for_window,
-    ds_definition,
-    parse_archive,
-    parse_duration,
-    rra_definitions,
-    validate_ladder,
-)
+from affair.config.archive import AFFAIR_LADDER, Archive, parse_archive, validate_ladder
+from affair.storage.ladder import align, archive_for_window, ds_definition, rra_definitions
+from affair.times import parse_duration
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,13 @@ from affair.collectors import wire
 from affair.collectors.sender import Sender
 
 from affair.config import parse_config
+from affair.config.builtin import RECORDER_COUNTERS, builtin_datasets
 from affair.errors import WireError
-from affair.ingest.selfmetrics import Metrics, builtin_datasets
+from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample
 from affair.ingest.writer_process import STOP, WriterLoop
 from affair.storage.journal import Journal, Watermark
+from affair.vocab import REJECTION_REASONS
 from tests.conftest import free_endpoint
 
 MIDNIGHT = 1_800_057_600.0  # 2027-01-16 00:00:00 UTC
@@ -229,9 +231,8 @@ def test_the_writer_stops_a_long_replay_between_chunks_and_resumes_it_next_time(
 def test_every_counter_is_present_before_anything_happened():
     # metrics.json is dict(Metrics().counts): a counter whose cause has not
     # happened yet must read 0, not be missing (a reader's KeyError, once).
-    from affair.ingest.selfmetrics import COUNTERS
-    from affair.ingest.validate import REASONS
-
     counts = dict(Metrics().counts)
-    assert {name: counts[name] for name in COUNTERS} == dict.fromkeys(COUNTERS, 0.0)
-    assert all(counts[f"rej_{reason}"] == 0.0 for reason in REASONS)
+    assert {name: counts[name] for name in RECORDER_COUNTERS} == dict.fromkeys(
+        RECORDER_COUNTERS, 0.0
+    )
+    assert all(counts[f"rej_{reason}"] == 0.0 for reason in REJECTION_REASONS)

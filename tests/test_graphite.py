@@ -5,17 +5,15 @@ import ipaddress
 import pytest
 
 from affair.config import parse_config
+from affair.config.graphite import compile_rule, default_rules, parse_listen
 from affair.errors import ConfigError
 from affair.ingest.graphite import (
     BadLine,
     LineSplitter,
     SampleMerger,
-    compile_rule,
-    default_rules,
     is_allowed,
     map_path,
     parse_line,
-    parse_listen,
 )
 from affair.names import is_valid, safe_name
 

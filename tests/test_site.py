@@ -26,6 +26,7 @@ from affair.outputs.site import (
 )
 from affair.outputs.status import HostSnapshot, HostStatus, RuleResult, SeriesSnapshot
 from affair.storage.rrd_store import RrdStore
+from affair.vocab import WINDOWS
 
 NOW = 1_700_000_000  # on the 10 s grid, in the past
 
@@ -124,7 +125,7 @@ def test_host_page_rules_values_and_graph_windows(cluster):
         assert version.isdigit()
     assert f'<img alt="system" src="{html.escape(urls["1h"])}">' in page
     # every window has a tab; the default one is selected
-    assert re.findall(r'data-window="(\w+)"', page) == list(layout.WINDOWS)
+    assert re.findall(r'data-window="(\w+)"', page) == list(WINDOWS)
     assert 'data-window="1h" aria-selected="true"' in page
 
     # a series the plotter has not drawn yet: one placeholder, no image

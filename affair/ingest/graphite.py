@@ -5,11 +5,9 @@ speak it over TCP, one line per value::
 
     <path> <value> <timestamp>\\n        e.g.  node01.cpu.percent-user 3.5 1700000000
 
-The path is one string; config rules (``[[graphite.rules]]``) map it to
-affair's host, dataset, instance and variable. A rule is a regular
-expression with named groups, matched against the whole path, and four
-templates that use the groups as ``{name}``. The default rule reads
-collectd's ``host.plugin[-plugin_instance].type[-type_instance][.ds]``.
+The path is one string; config rules (``[[graphite.rules]]``, compiled at
+load by :mod:`affair.config.graphite`) map it to affair's host, dataset,
+instance and variable.
 
 Host names must already be valid (a host name is an identity: it is never
 rewritten into someone else's). Dataset, instance and variable names are
@@ -26,107 +24,21 @@ The server that uses these lives in :mod:`affair.ingest.graphite_server`.
 
 import ipaddress
 import math
-import re
 from collections import OrderedDict
-from dataclasses import dataclass
 
-from affair.config import Dataset, Variable
 from affair.names import is_valid, safe_name
-
-FIELDS = ("host", "dataset", "instance", "variable")
-
-# collectd's write_graphite naming (SeparateInstances false, the default):
-# host.plugin[-plugin_instance].type[-type_instance][.ds_name]
-COLLECTD_PATTERN = (
-    r"(?P<host>[^.]+)"
-    r"\.(?P<plugin>[^.-]+)(?:-(?P<plugin_instance>[^.]+))?"
-    r"\.(?P<type>[^.-]+)(?:-(?P<type_instance>[^.]+))?"
-    r"(?:\.(?P<ds>[^.]+))?"
-)
-COLLECTD_RULE = {
-    "pattern": COLLECTD_PATTERN,
-    "host": "{host}",
-    "dataset": "{plugin}",
-    "instance": "{plugin_instance}",
-    "variable": "{type}_{type_instance}_{ds}",
-}
-
-BAD_REASONS = (
-    "encoding",  # not UTF-8
-    "fields",  # not exactly three fields
-    "value",  # not a number, or infinite
-    "timestamp",  # not a number
-    "too_long",  # longer than max_line_bytes
-    "unmatched",  # no rule matches the path
-    "name",  # the mapped host (or another name) is not usable
-)
-
-COUNTERS = ("lines", "samples", "connections", "refused", "throttled")
-# Why lines are refused: parsing and mapping, then the recorder's own validation.
-BAD = (*BAD_REASONS, "future", "past", "undeclared", "var_cap")
-
-
-def graphite_dataset():
-    """The listener's own ``graphite`` dataset, recorded under the recorder's host name."""
-
-    def counter(name, label):
-        return Variable(name, "DERIVE", "/s", label, 0.0, None)
-
-    variables = {
-        "lines": counter("lines", "lines received per second"),
-        "samples": counter("samples", "samples passed on per second"),
-        "connections": counter("connections", "connections accepted per second"),
-        "refused": counter("refused", "connections refused per second"),
-        "throttled": counter("throttled", "seconds clients waited for credit, per second"),
-        "open": Variable("open", "GAUGE", "", "open connections", 0.0, None),
-    }
-    for reason in BAD:
-        name = f"bad_{reason}"
-        variables[name] = counter(name, f"refused ({reason.replace('_', ' ')}) per second")
-    return Dataset("graphite", "the Graphite plaintext listener", variables)
-
-
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class BadLine(Exception):  # noqa: N818 - it names the outcome, like validate.Rejected
+    """A refused line; ``reason`` is one of affair.vocab.GRAPHITE_LINE_REASONS."""
+
     def __init__(self, reason, detail=""):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
 
 
-# --- listen addresses ---
-
-
-def parse_listen(value, default_host="127.0.0.1"):
-    """``2003``, ``"2003"``, ``"0.0.0.0:2003"`` or ``"[::1]:2003"`` -> ``(host, port)``.
-
-    A bare port listens on loopback only: the protocol has no authentication,
-    so opening it to the network must be a deliberate choice.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"not a port: {value!r}")
-    if isinstance(value, int):
-        host, port_text = default_host, str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            if not rest.startswith(":"):
-                raise ValueError(f"expected '[HOST]:PORT', got {value!r}")
-            port_text = rest[1:]
-        elif ":" in text:
-            host, _, port_text = text.rpartition(":")
-        else:
-            host, port_text = default_host, text
-    else:
-        raise ValueError(f"not a port: {value!r}")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"not a port number: {port_text!r}")
-    if not host:
-        raise ValueError(f"no host before ':' in {value!r}")
-    return host, int(port_text)
+# --- clients ---
 
 
 def is_allowed(address, networks):
@@ -216,66 +128,6 @@ def parse_line(line, now):
 
 
 # --- mapping rules ---
-
-
-@dataclass(frozen=True)
-class GraphiteRule:
-    """A compiled ``[[graphite.rules]]`` entry: a regex and four templates."""
-
-    pattern: re.Pattern
-    host: str
-    dataset: str
-    instance: str
-    variable: str
-
-    def apply(self, path):
-        """``(host, dataset, instance, variable)`` as raw text, or None if the path does not match."""
-        match = self.pattern.fullmatch(path)
-        if match is None:
-            return None
-        groups = {name: value or "" for name, value in match.groupdict().items()}
-        return tuple(
-            _PLACEHOLDER.sub(lambda m: groups[m.group(1)], getattr(self, field)) for field in FIELDS
-        )
-
-
-def compile_rule(pattern, host=None, dataset=None, instance=None, variable=None):
-    """Build a rule, raising ValueError(text) naming what is wrong.
-
-    A template left out defaults to the group of the same name
-    (``{host}``...); ``instance`` defaults to none when the pattern has no
-    ``instance`` group.
-    """
-    try:
-        compiled = re.compile(pattern)
-    except re.error as error:
-        raise ValueError(f"pattern: not a regular expression ({error})") from None
-    groups = set(compiled.groupindex)
-    templates = {"host": host, "dataset": dataset, "instance": instance, "variable": variable}
-    for field, template in templates.items():
-        if template is None:
-            if field in groups:
-                template = "{" + field + "}"
-            elif field == "instance":
-                template = ""
-            else:
-                raise ValueError(
-                    f"{field}: give a template like '{{{field}}}' or a pattern group (?P<{field}>...)"
-                )
-        for name in _PLACEHOLDER.findall(template):
-            if name not in groups:
-                raise ValueError(
-                    f"{field}: {{{name}}} is not a named group of the pattern "
-                    f"(groups: {', '.join(sorted(groups)) or 'none'})"
-                )
-        if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
-            raise ValueError(f"{field}: stray brace in {template!r}; use {{group}} only")
-        templates[field] = template
-    return GraphiteRule(compiled, **templates)
-
-
-def default_rules():
-    return (compile_rule(**COLLECTD_RULE),)
 
 
 def map_path(rules, path):

@@ -28,10 +28,9 @@ import threading
 import time
 from collections import defaultdict, deque
 
+from affair.config.builtin import GRAPHITE_COUNTERS
 from affair.errors import ListenError
 from affair.ingest.graphite import (
-    BAD,
-    COUNTERS,
     BadLine,
     LineSplitter,
     PathMapper,
@@ -40,6 +39,7 @@ from affair.ingest.graphite import (
     parse_line,
 )
 from affair.ingest.validate import Rejected, Sample, validate_sample
+from affair.vocab import GRAPHITE_REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,8 @@ class GraphiteListener:
         self.reject_log(f"graphite {reason}", sender, detail)
 
     def _self_sample(self, now):
-        values = {name: self.counts[name] for name in COUNTERS}
+        values = {name: self.counts[name] for name in GRAPHITE_COUNTERS}
         values["open"] = float(self._open)
-        for reason in BAD:
+        for reason in GRAPHITE_REFUSALS:
             values[f"bad_{reason}"] = self.counts[f"bad_{reason}"]
         return Sample(0, now, self.config.recorder.self_host, "graphite", "", values)

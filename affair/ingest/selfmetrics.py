@@ -1,84 +1,17 @@
 """The recorder's view of itself, recorded like any node's data.
 
-Two built-in datasets on the recorder's own host (``recorder.self_host``):
-
-* ``affair``: counters of everything that happened (stored as DERIVE, so
-  graphs show rates per second and a restart is a gap, not a spike), the
-  writer's queue depth and write latency, and the delivery latency from a
-  sample's own timestamp to its RRD write.
-* ``delivery``: one instance per sender, with that sender's delivery latency
-  and what it reports of itself with every message: the samples it dropped
-  because its buffer was full (cumulative since it started) and the samples
-  it holds unacknowledged. ``affair`` carries their sums over the senders
-  heard from since the recorder started (``sender_dropped``, ``sender_buffered``),
-  so a collector's losses show on the recorder's own graphs.
-
-The config may declare these datasets itself; otherwise these definitions apply.
+:class:`Metrics` counts what happens and gives the values of the two
+built-in datasets on the recorder's own host, ``affair`` and ``delivery``;
+their declarations, and what each variable means, are in
+:mod:`affair.config.builtin`.
 """
 
 import re
 import threading
 from collections import defaultdict
 
-from affair.config import Dataset, Variable
-from affair.ingest.graphite import graphite_dataset
-from affair.ingest.validate import REASONS
-
-COUNTERS = (
-    "messages",
-    "received",
-    "accepted",
-    "duplicates",
-    "written",
-    "acks",
-    "resends",
-    "rrd_updates",
-)
-
-
-def _counter(name, label):
-    return Variable(name, "DERIVE", "/s", label, 0.0, None)
-
-
-def builtin_datasets():
-    variables = {name: _counter(name, f"{name.replace('_', ' ')} per second") for name in COUNTERS}
-    for reason in REASONS:
-        name = f"rej_{reason}"
-        variables[name] = _counter(name, f"rejected ({reason.replace('_', ' ')}) per second")
-    variables["queue_depth"] = Variable(
-        "queue_depth", "GAUGE", "samples", "samples waiting for the writer", 0.0
-    )
-    variables["write_latency"] = Variable(
-        "write_latency", "GAUGE", "s", "seconds per rrdtool update call", 0.0
-    )
-    variables["delivery_avg"] = Variable(
-        "delivery_avg", "GAUGE", "s", "sample time to RRD write, mean", 0.0
-    )
-    variables["delivery_max"] = Variable(
-        "delivery_max", "GAUGE", "s", "sample time to RRD write, worst", 0.0
-    )
-    variables["sender_dropped"] = Variable(
-        "sender_dropped", "GAUGE", "samples", "samples senders dropped (buffer full), total", 0.0
-    )
-    variables["sender_buffered"] = Variable(
-        "sender_buffered", "GAUGE", "samples", "samples senders hold unacknowledged", 0.0
-    )
-    delivery = {
-        "latency_avg": Variable("latency_avg", "GAUGE", "s", "sample time to RRD write, mean", 0.0),
-        "latency_max": Variable(
-            "latency_max", "GAUGE", "s", "sample time to RRD write, worst", 0.0
-        ),
-        "samples": Variable("samples", "GAUGE", "samples", "samples written in the interval", 0.0),
-        "dropped": Variable(
-            "dropped", "GAUGE", "samples", "samples dropped (buffer full) since it started", 0.0
-        ),
-        "buffered": Variable("buffered", "GAUGE", "samples", "samples held unacknowledged", 0.0),
-    }
-    return {
-        "affair": Dataset("affair", "the recorder's own health", variables),
-        "delivery": Dataset("delivery", "delivery latency per sender", delivery),
-        "graphite": graphite_dataset(),
-    }
+from affair.config.builtin import RECORDER_COUNTERS
+from affair.vocab import REJECTION_REASONS
 
 
 def sender_instance(sender):
@@ -103,7 +36,7 @@ class Metrics:
         # Every counter the README names is present from the start, zero or
         # not: a reader of metrics.json must not find a key missing because
         # its cause has not happened yet (or the first interval has not ended).
-        for name in (*COUNTERS, *(f"rej_{reason}" for reason in REASONS)):
+        for name in (*RECORDER_COUNTERS, *(f"rej_{reason}" for reason in REJECTION_REASONS)):
             self.counts[name] = 0.0
         self._lock = threading.Lock()
         self._delivery = {}  # sender -> [count, total, worst]
@@ -150,8 +83,8 @@ class Metrics:
     def self_samples(self, queue_depth, write_calls_before, write_seconds_before):
         """Values for the ``affair`` and ``delivery`` datasets; see :class:`~affair.ingest.recorder.Recorder`."""
         counts = self.counts
-        values = {name: counts[name] for name in COUNTERS}
-        for reason in REASONS:
+        values = {name: counts[name] for name in RECORDER_COUNTERS}
+        for reason in REJECTION_REASONS:
             values[f"rej_{reason}"] = counts[f"rej_{reason}"]
         values["queue_depth"] = float(queue_depth)
         calls = counts["rrd_updates"] - write_calls_before

@@ -2,7 +2,8 @@
 
 Each refusal carries a short reason that becomes a counter of the recorder
 (``rej_<reason>``) and the reason sent back in the ACK, so a sender learns
-why and stops resending. Reasons:
+why and stops resending. The reasons (all listed in
+affair.vocab.REJECTION_REASONS):
 
   structure   a sample that is not [seq, ts, host, dataset, instance, values, attempt]
   name        a host/dataset/instance/variable name outside the safe charset
@@ -24,25 +25,6 @@ import math
 from dataclasses import dataclass
 
 from affair.names import is_valid
-
-REASONS = (
-    "undecodable",
-    "version",
-    "structure",
-    "oversized",
-    "name",
-    "value",
-    "future",
-    "past",
-    "undeclared",
-    "var_cap",
-    "series_cap",
-    "not_increasing",
-    "write_error",
-    "auth",
-    "handshake",
-    "host_not_bound",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,24 +3,12 @@
 The files on disk are the interfaces between processes (a plotter on one
 machine, the site builder on another), so their names are decided here,
 once, and every stage asks this module instead of building paths itself.
-
-Graph windows are a fixed vocabulary; note ``1m`` is a month here (a graph
-window), while in durations (``archive.ladder``) ``1min`` is a minute.
+Graph windows are a fixed vocabulary (affair.vocab.WINDOWS).
 """
 
 from pathlib import Path
 
 from affair.names import rrd_file_name
-
-WINDOWS = {
-    "1h": 3600,
-    "6h": 6 * 3600,
-    "1d": 86400,
-    "1w": 7 * 86400,
-    "1m": 31 * 86400,
-    "3m": 92 * 86400,
-    "1y": 366 * 86400,
-}
 
 
 def node_graph_path(out_dir, host, dataset, instance, window):

@@ -38,8 +38,7 @@ from pathlib import Path
 from affair.errors import AffairError
 from affair.storage.journal import DayCatalog, open_day_readonly
 from affair.storage.journal_reader import day_spans
-from affair.storage.ladder import parse_duration
-from affair.times import parse_time
+from affair.times import parse_duration, parse_time
 
 RESERVED_COLUMNS = ("ts", "host", "instance", "received")
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}

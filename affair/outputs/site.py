@@ -38,8 +38,6 @@ import jinja2
 
 from affair.outputs import graph_paths as layout
 from affair.outputs.status import (
-    COLOURS,
-    SEVERITY,
     HostSnapshot,
     collect,
     count_colours,
@@ -48,6 +46,7 @@ from affair.outputs.status import (
     format_value,
     percentile,
 )
+from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ class SiteSummary:
 
     def describe(self):
         text = f"{self.hosts} hosts, {self.pages} pages in {self.seconds:.2f} s; " + ", ".join(
-            f"{self.counts[c]} {c}" for c in COLOURS
+            f"{self.counts[c]} {c}" for c in STATUS_COLOURS
         )
         if self.latencies:
             text += (
@@ -170,8 +169,8 @@ class SiteBuilder:
             "refresh": refresh,
             "refresh_text": format_age(refresh),
             "asset_version": asset_version,
-            "colours": COLOURS,
-            "windows": tuple(layout.WINDOWS),
+            "colours": STATUS_COLOURS,
+            "windows": WINDOW_NAMES,
             "default_window": "1h",
         }
 
@@ -310,7 +309,7 @@ class SiteBuilder:
             urls = {
                 window: f"{base}/node/{quote(host)}/{quote(file_name)}?v={version}"
                 for window, (file_name, version) in sorted(
-                    found[stem].items(), key=lambda item: list(layout.WINDOWS).index(item[0])
+                    found[stem].items(), key=lambda item: WINDOW_NAMES.index(item[0])
                 )
             }
             caption = "" if stem == owner else self._graph_title(stem)
@@ -431,7 +430,7 @@ def discover_node_graphs(graphs_dir, host):
         if name.startswith(".") or not name.endswith(".png"):
             continue  # temp files of a plot in progress, anything else
         stem, _, window = name[: -len(".png")].rpartition(".")
-        if stem and window in layout.WINDOWS:
+        if stem and window in WINDOW_NAMES:
             try:
                 version = entry.stat().st_mtime_ns // 1_000_000
             except FileNotFoundError:
@@ -473,7 +472,7 @@ def _rule_name(result):
 
 
 def _row_counts(rows):
-    counts = dict.fromkeys(COLOURS, 0)
+    counts = dict.fromkeys(STATUS_COLOURS, 0)
     for row in rows:
         counts[row["colour"]] += 1
     return counts

@@ -40,11 +40,10 @@ from affair import units
 from affair.errors import AffairError, StoreError
 from affair.names import is_valid, rrd_file_name
 from affair.storage.rrd_store import RrdStore
+from affair.vocab import SEVERITY, STATUS_COLOURS
 
 log = logging.getLogger(__name__)
 
-SEVERITY = {"green": 0, "unknown": 0, "grey": 1, "yellow": 2, "red": 3}
-COLOURS = ("red", "yellow", "grey", "green")  # the order summaries list them in
 OTHER_GROUP = "other"
 HISTORY_SECONDS = 600  # rows read per series at least: latency accounting and page tables
 
@@ -250,7 +249,7 @@ def worst(colours):
 
 
 def count_colours(statuses):
-    counts = dict.fromkeys(COLOURS, 0)
+    counts = dict.fromkeys(STATUS_COLOURS, 0)
     for status in statuses:
         counts[status.colour] += 1
     return counts
@@ -399,7 +398,7 @@ def render_table(statuses, now, colour=False, problems_only=False):
 
 def summary_line(statuses):
     counts = count_colours(statuses)
-    parts = ", ".join(f"{counts[c]} {c}" for c in COLOURS)
+    parts = ", ".join(f"{counts[c]} {c}" for c in STATUS_COLOURS)
     return f"{len(statuses)} hosts: {parts}"
 
 

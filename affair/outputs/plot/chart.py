@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from affair.errors import AffairError, PlotError
-from affair.outputs.graph_paths import WINDOWS
 from affair.outputs.plot.data import Grid, aggregate, fetch_rows
 from affair.outputs.plot.scale import format_value
 from affair.outputs.plot.timeaxis import describe_end
 from affair.storage.ladder import archive_for_window
+from affair.vocab import CONSOLIDATION_STYLES, WINDOWS
 
 # Tableau 10: muted enough for a wall of graphs, distinct for the first few lines.
 PALETTE = (
@@ -69,7 +69,6 @@ HOST_PALETTE = (
 )
 PANEL_VARIABLES = 8  # most variables in one panel of a default per-node graph
 OVERLAY_LEGEND_MAX = 60  # entries; past that the legend ends with "and N more"
-CF_STYLE = {"AVERAGE": "solid", "MAX": "dashed", "MIN": "dotted"}
 WINDOW_WORDS = {
     "1h": "last hour",
     "6h": "last 6 hours",
@@ -135,7 +134,7 @@ def build_chart(job, config, store, now):
     archive = archive_for_window(config.archives, window_seconds)
     grid = Grid.for_window(now, window_seconds, archive.step)
     graph = config.graphs.get(job.graph) if job.graph else None
-    wanted = graph.consolidations if graph else ("AVERAGE", "MAX", "MIN")
+    wanted = graph.consolidations if graph else tuple(CONSOLIDATION_STYLES)
     cfs = _consolidations(wanted, config, archive)
     if job.mode == "node":
         return _node_chart(job, config, store, graph, grid, archive.span, cfs)
@@ -178,7 +177,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
             color = PALETTE[index % len(PALETTE)]
             by_cf = {cf: rows.values[cf][:, column] for cf in cfs}
             for cf in cfs:
-                panel.lines.append(Line(by_cf[cf], color, CF_STYLE[cf]))
+                panel.lines.append(Line(by_cf[cf], color, CONSOLIDATION_STYLES[cf]))
             panel.legend.append(
                 LegendEntry(
                     config.variable(job.dataset, name).title,
@@ -255,7 +254,7 @@ def _aggregate_chart(job, config, store, graph, grid, span, cfs):
         if "MIN" in by_cf and "MAX" in by_cf:
             panel.bands.append(Band(by_cf["MIN"], by_cf["MAX"], color))
         for cf in cfs:
-            panel.lines.append(Line(by_cf[cf], color, CF_STYLE[cf]))
+            panel.lines.append(Line(by_cf[cf], color, CONSOLIDATION_STYLES[cf]))
         label = config.variable(job.dataset, name).title
         panel.legend.append(LegendEntry(label, color, values=_stats(by_cf, graph.unit)))
     if not _has_data(panel):
@@ -379,7 +378,7 @@ def _hosts_word(count):
 
 def _styles(cfs):
     """Consolidations in key order, when there is more than one line style to explain."""
-    return tuple(cf for cf in ("AVERAGE", "MAX", "MIN") if cf in cfs) if len(cfs) > 1 else ()
+    return tuple(cf for cf in CONSOLIDATION_STYLES if cf in cfs) if len(cfs) > 1 else ()
 
 
 def _problems(problems):

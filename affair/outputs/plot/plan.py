@@ -30,8 +30,9 @@ from pathlib import Path
 
 from affair.errors import AffairError
 from affair.names import is_valid
-from affair.outputs.graph_paths import WINDOWS, graph_path, node_graph_path
+from affair.outputs.graph_paths import graph_path, node_graph_path
 from affair.storage.ladder import archive_for_window
+from affair.vocab import WINDOWS
 
 # Without new data a graph still moves left as time passes: redraw it when it
 # has moved by this fraction of its width, so a silent host's gap is seen growing.

@@ -38,6 +38,7 @@ from affair.outputs.plot.scale import (
 )
 from affair.outputs.plot.text import TextPainter, TextStyle
 from affair.outputs.plot.timeaxis import time_ticks
+from affair.vocab import CONSOLIDATION_STYLES
 
 DPI = 72  # one point is one pixel: sizes below are pixels
 
@@ -329,9 +330,8 @@ class Renderer:
         baseline = self._key_baseline(shape)
         x = PLOT_LEFT
         words = {"AVERAGE": "average", "MAX": "max", "MIN": "min"}
-        styles = {"AVERAGE": "solid", "MAX": "dashed", "MIN": "dotted"}
         for cf in shape.styles:
-            self._stroke_sample(renderer, x, baseline - 4, 20, "#555555", styles[cf])
+            self._stroke_sample(renderer, x, baseline - 4, 20, "#555555", CONSOLIDATION_STYLES[cf])
             self.text.draw(renderer, gc, x + 25, baseline, words[cf], TICK, MUTED)
             x += 30 + self.text.width(words[cf], TICK) + 14
         if shape.band:

@@ -1,0 +1,101 @@
+"""The built-in datasets: what the recorder and its Graphite listener record of themselves.
+
+They are recorded under the recorder's own host (``recorder.self_host``)
+like any node's data, so config declares them: graphs, rules and pages can
+name them without a ``[datasets]`` entry. The config may still declare one of
+them itself; its declaration then applies. What fills them in is
+affair.ingest.selfmetrics and affair.ingest.graphite_server.
+
+* ``affair``: counters of everything that happened (stored as DERIVE, so
+  graphs show rates per second and a restart is a gap, not a spike), the
+  writer's queue depth and write latency, and the delivery latency from a
+  sample's own timestamp to its RRD write.
+* ``delivery``: one instance per sender, with that sender's delivery latency
+  and what it reports of itself with every message: the samples it dropped
+  because its buffer was full (cumulative since it started) and the samples
+  it holds unacknowledged. ``affair`` carries their sums over the senders
+  heard from since the recorder started (``sender_dropped``, ``sender_buffered``),
+  so a collector's losses show on the recorder's own graphs.
+* ``graphite``: the listener's lines, samples and connections, and its
+  refusals by reason.
+"""
+
+from affair.config.datasets import Dataset, Variable
+from affair.vocab import GRAPHITE_REFUSALS, REJECTION_REASONS
+
+# What the recorder counts (besides rej_<reason> for each rejection reason).
+RECORDER_COUNTERS = (
+    "messages",
+    "received",
+    "accepted",
+    "duplicates",
+    "written",
+    "acks",
+    "resends",
+    "rrd_updates",
+)
+# What the Graphite listener counts (besides bad_<reason> for each refusal).
+GRAPHITE_COUNTER_LABELS = {
+    "lines": "lines received per second",
+    "samples": "samples passed on per second",
+    "connections": "connections accepted per second",
+    "refused": "connections refused per second",
+    "throttled": "seconds clients waited for credit, per second",
+}
+GRAPHITE_COUNTERS = tuple(GRAPHITE_COUNTER_LABELS)
+
+
+def _counter(name, label):
+    return Variable(name, "DERIVE", "/s", label, 0.0, None)
+
+
+def _gauge(name, unit, label):
+    return Variable(name, "GAUGE", unit, label, 0.0)
+
+
+def builtin_datasets() -> dict[str, Dataset]:
+    return {
+        "affair": recorder_dataset(),
+        "delivery": delivery_dataset(),
+        "graphite": graphite_dataset(),
+    }
+
+
+def recorder_dataset() -> Dataset:
+    variables = {
+        name: _counter(name, f"{name.replace('_', ' ')} per second") for name in RECORDER_COUNTERS
+    }
+    for reason in REJECTION_REASONS:
+        name = f"rej_{reason}"
+        variables[name] = _counter(name, f"rejected ({reason.replace('_', ' ')}) per second")
+    for variable in (
+        _gauge("queue_depth", "samples", "samples waiting for the writer"),
+        _gauge("write_latency", "s", "seconds per rrdtool update call"),
+        _gauge("delivery_avg", "s", "sample time to RRD write, mean"),
+        _gauge("delivery_max", "s", "sample time to RRD write, worst"),
+        _gauge("sender_dropped", "samples", "samples senders dropped (buffer full), total"),
+        _gauge("sender_buffered", "samples", "samples senders hold unacknowledged"),
+    ):
+        variables[variable.name] = variable
+    return Dataset("affair", "the recorder's own health", variables)
+
+
+def delivery_dataset() -> Dataset:
+    variables = (
+        _gauge("latency_avg", "s", "sample time to RRD write, mean"),
+        _gauge("latency_max", "s", "sample time to RRD write, worst"),
+        _gauge("samples", "samples", "samples written in the interval"),
+        _gauge("dropped", "samples", "samples dropped (buffer full) since it started"),
+        _gauge("buffered", "samples", "samples held unacknowledged"),
+    )
+    return Dataset("delivery", "delivery latency per sender", {v.name: v for v in variables})
+
+
+def graphite_dataset() -> Dataset:
+    """The listener's own ``graphite`` dataset, recorded under the recorder's host name."""
+    variables = {name: _counter(name, label) for name, label in GRAPHITE_COUNTER_LABELS.items()}
+    variables["open"] = _gauge("open", "", "open connections")
+    for reason in GRAPHITE_REFUSALS:
+        name = f"bad_{reason}"
+        variables[name] = _counter(name, f"refused ({reason.replace('_', ' ')}) per second")
+    return Dataset("graphite", "the Graphite plaintext listener", variables)

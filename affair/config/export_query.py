@@ -1,0 +1,88 @@
+"""``[export]`` (the daily ROOT export) and ``[query]``/``[queries.<name>]`` (SQL on the journal)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from affair.config.archive import Archive
+from affair.config.fields import (
+    DURATION,
+    TRUE_OR_FALSE,
+    boolean,
+    check_name_at,
+    computed,
+    load_section,
+    load_values,
+    seconds,
+    setting,
+    string,
+    whole,
+)
+from affair.errors import ConfigError
+
+
+def hour_of_day(value):
+    value = whole(0)(value)
+    if value > 23:
+        raise ValueError
+    return value
+
+
+def raw_or_seconds(value):
+    return "raw" if value == "raw" else seconds(value)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """``[export]``: the scheduler's daily ROOT export of the previous day."""
+
+    enabled: bool = setting(False, boolean, TRUE_OR_FALSE)
+    directory: str = setting("exports", string, "a directory path for the daily ROOT files")
+    hour: int = setting(1, hour_of_day, "an hour of the day, 0 to 23 (UTC)")
+    # "raw" or seconds.
+    resolution: str | int = setting(
+        "raw", raw_or_seconds, "'raw' or a resolution of the ladder like '1min'"
+    )
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str = computed("its key under [queries]")
+    sql: str = setting("", string, "an SQL SELECT statement")
+    description: str = setting("", string, "a one-line description")
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    """``[query]`` limits and the ``[queries.<name>]`` saved queries."""
+
+    timeout: int = setting(30, seconds, DURATION)
+    max_rows: int = setting(1000, whole(1), "a positive whole number of rows to print as a table")
+    named: dict[str, NamedQuery] = computed("the [queries] tables", default_factory=dict)
+
+
+def load_export(raw: Any, archives: tuple[Archive, ...], path) -> ExportConfig:
+    export = load_section(ExportConfig, raw, path, "export")
+    steps = [archive.step for archive in archives]
+    if export.resolution != "raw" and export.resolution not in steps:
+        raise ConfigError(
+            path,
+            "export.resolution",
+            f"'raw' or a step of the archive ladder ({', '.join(f'{s}s' for s in steps)})",
+            raw.get("resolution"),
+        )
+    return export
+
+
+def load_query(query_raw: Any, queries_raw: Any, path) -> QueryConfig:
+    limits = load_values(QueryConfig, query_raw, path, "query")
+    if not isinstance(queries_raw, dict):
+        raise ConfigError(path, "queries", "a table of named queries", queries_raw)
+    named = {}
+    for name, entry in queries_raw.items():
+        key = f"queries.{name}"
+        check_name_at(path, key, "dataset", name)  # same safe charset: typed on command lines
+        values = load_values(NamedQuery, entry, path, key)
+        if not values["sql"].strip():
+            raise ConfigError(path, f"{key}.sql", "an SQL SELECT statement", values["sql"])
+        named[name] = NamedQuery(name=name, **values)
+    return QueryConfig(**limits, named=named)
