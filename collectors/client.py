@@ -32,8 +32,11 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Self, SupportsFloat
 
-from affair.collectors.sender import Sender
+import zmq
+from affair.collectors.sender import Sender, SenderStats
 
 from affair.names import check_name
 
@@ -49,14 +52,15 @@ class Series:
 
     __slots__ = ("instance", "_lock", "_gauges", "_counters", "_kinds")
 
-    def __init__(self, instance, lock):
+    def __init__(self, instance: str, lock: threading.Lock) -> None:
         self.instance = instance
         self._lock = lock
-        self._gauges = {}
-        self._counters = {}
-        self._kinds = {}  # variable -> "level" or "counter", checked on first use only
+        # ints, floats and None only: set() and increment() convert any other number
+        self._gauges: dict[str, Any] = {}
+        self._counters: dict[str, Any] = {}
+        self._kinds: dict[str, str] = {}  # variable -> "level" or "counter", checked on first use
 
-    def set(self, **values):
+    def set(self, **values: SupportsFloat | None) -> None:
         """Set levels (GAUGE variables): ``set(event_size=1.2e6, buffers_free=12)``.
 
         ``None`` or NaN means unknown; True/False are 1/0. Raises at once, in the caller's
@@ -70,7 +74,7 @@ class Series:
         with self._lock:
             self._gauges.update(values)
 
-    def increment(self, name, by=1):
+    def increment(self, name: str, by: SupportsFloat = 1) -> None:
         """Add ``by`` to the counter ``name`` (declare it DERIVE, min 0, at the recorder)."""
         if self._kinds.get(name) != "counter":
             self._first_use(name, "counter")
@@ -79,7 +83,7 @@ class Series:
         with self._lock:
             self._counters[name] = self._counters.get(name, 0) + by
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, float | None] | None:
         """The values to send now, or None when nothing was ever set."""
         with self._lock:
             if not self._gauges and not self._counters:
@@ -116,17 +120,17 @@ class Publisher:
 
     def __init__(
         self,
-        dataset,
-        endpoint=None,
-        host=None,
-        interval=10,
-        buffer_seconds=3600,
-        curve=None,
-        send_on_close=True,
-        context=None,
-        wall=time.time,
-        monotonic=time.monotonic,
-    ):
+        dataset: str,
+        endpoint: str | None = None,
+        host: str | None = None,
+        interval: float = 10,
+        buffer_seconds: float = 3600,
+        curve: tuple[bytes, bytes, bytes] | None = None,
+        send_on_close: bool = True,
+        context: zmq.Context | None = None,
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.dataset = check_name("dataset", dataset)
         self.endpoint = endpoint or os.environ.get("AFFAIR_RECORDER") or DEFAULT_ENDPOINT
         self.host = check_name("host", host or socket.gethostname().split(".")[0])
@@ -136,7 +140,7 @@ class Publisher:
         self.send_on_close = send_on_close
         self.wall = wall
         self.monotonic = monotonic
-        self.stats = None  # the Sender's statistics, once its thread has started
+        self.stats: SenderStats | None = None  # the Sender's, once its thread has started
         self._sender_options = {
             "per_series_limit": max(1, int(buffer_seconds // interval)),
             "context": context,
@@ -145,13 +149,14 @@ class Publisher:
         self._lock = threading.Lock()
         self._series = {"": Series("", self._lock)}
         self._default = self._series[""]
-        # The hot path, one call shorter than the methods below (which document it).
-        self.set = self._default.set
-        self.increment = self._default.increment
+        # The hot path, one call shorter than the methods below (which document it and
+        # give its types). Through the instance's dict, which Python looks in before the
+        # class, because mypy refuses an assignment over a method.
+        vars(self).update(set=self._default.set, increment=self._default.increment)
         self._stop = threading.Event()
         self._started = threading.Event()
         self._closed = False
-        self._start_error = None
+        self._start_error: Exception | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"affair-publisher-{dataset}", daemon=True
         )
@@ -163,15 +168,15 @@ class Publisher:
 
     # --- the application's side ---
 
-    def set(self, **values):
+    def set(self, **values: SupportsFloat | None) -> None:
         """Set levels of the dataset's single series; see :meth:`Series.set`."""
         self._default.set(**values)
 
-    def increment(self, name, by=1):
+    def increment(self, name: str, by: SupportsFloat = 1) -> None:
         """Add to a counter of the dataset's single series; see :meth:`Series.increment`."""
         self._default.increment(name, by)
 
-    def series(self, instance):
+    def series(self, instance: str) -> Series:
         """The :class:`Series` of one instance (a partition, a builder): created on first use."""
         found = self._series.get(instance)
         if found is None:
@@ -180,7 +185,7 @@ class Publisher:
                 found = self._series.setdefault(instance, Series(instance, self._lock))
         return found
 
-    def close(self, timeout=5.0):
+    def close(self, timeout: float = 5.0) -> bool:
         """Send the current values once more and wait up to ``timeout`` s for their acks.
 
         Returns True when everything sent was acknowledged.
@@ -193,10 +198,10 @@ class Publisher:
             atexit.unregister(self.close)
         return not self._thread.is_alive() and self._unacked == 0
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- the background thread ---

@@ -32,6 +32,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import zmq
@@ -50,8 +51,8 @@ class _Entry:
     host: str
     dataset: str
     instance: str
-    values: dict
-    series: deque  # the seqs of its series, for the per-series bound
+    values: wire.SampleValues
+    series: deque[int]  # the seqs of its series, for the per-series bound
     attempts: int = 0
     sent_at: float | None = None
 
@@ -65,28 +66,28 @@ class SenderStats:
     resends: int = 0
     reconnects: int = 0
     handshake_failures: int = 0  # connections the recorder refused (CURVE keys)
-    rejected: dict = field(default_factory=dict)  # reason -> count
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> count
 
     @property
-    def rejected_total(self):
+    def rejected_total(self) -> int:
         return sum(self.rejected.values())
 
 
 class Sender:
     def __init__(
         self,
-        endpoint,
-        name,
-        per_series_limit=360,
-        resend_timeout=5.0,
-        max_in_flight=500,
-        batch_size=100,
-        reconnect_after=3,
-        backoff_cap=30.0,
-        context=None,
-        clock=time.monotonic,
-        curve=None,
-    ):
+        endpoint: str,
+        name: str,
+        per_series_limit: int = 360,
+        resend_timeout: float = 5.0,
+        max_in_flight: int = 500,
+        batch_size: int = 100,
+        reconnect_after: int = 3,
+        backoff_cap: float = 30.0,
+        context: zmq.Context | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        curve: tuple[bytes, bytes, bytes] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.name = name
         self.per_series_limit = per_series_limit
@@ -107,25 +108,39 @@ class Sender:
         self.curve = curve  # (client public, client secret, server public) or None
         self.stats = SenderStats()
         self._next_seq = 1
-        self._pending = {}  # seq -> _Entry, oldest first (dicts keep insertion order)
-        self._per_series = {}  # (host, dataset, instance) -> deque of seqs
-        self._unsent = []  # heap of seqs to send (again), oldest first; may hold stale seqs
-        self._in_flight = deque()  # (sent_at, seq) in send order; may hold stale pairs
+        # seq -> _Entry, oldest first (dicts keep insertion order)
+        self._pending: dict[int, _Entry] = {}
+        # (host, dataset, instance) -> deque of seqs
+        self._per_series: dict[tuple[str, str, str], deque[int]] = {}
+        # heap of seqs to send (again), oldest first; may hold stale seqs
+        self._unsent: list[int] = []
+        # (sent_at, seq) in send order; may hold stale pairs
+        self._in_flight: deque[tuple[float, int]] = deque()
         self._in_flight_count = 0  # pending entries with sent_at set
         self._timeouts_in_a_row = 0
         self._backoff = 1.0
         self._reconnect_at = 0.0
-        self._wake_at = None  # when pump() must look again even if no ack comes
+        self._wake_at: float | None = None  # when pump() must look again even if no ack comes
         self._retry_in = 0.01  # after a send found no connection; see _send_due
-        self._socket = None
-        self._monitor = None
-        self._silent_since = None  # when the recorder stopped answering, for the recovery log
+        self._socket: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        # when the recorder stopped answering, for the recovery log
+        self._silent_since: float | None = None
         self._connect()
 
     # --- the application's side ---
 
-    def submit(self, ts, host, dataset, instance, values):
+    def submit(
+        self,
+        ts: float,
+        host: str,
+        dataset: str,
+        instance: str,
+        values: Mapping[str, float | None],
+    ) -> int:
         """Queue one sample; never blocks. Returns its sequence number."""
+        if not isinstance(values, dict):  # msgpack packs dicts only
+            values = dict(values)
         seq = self._next_seq
         self._next_seq += 1
         series = self._per_series.get((host, dataset, instance))
@@ -158,12 +173,12 @@ class Sender:
         self._unsent = [seq for seq, entry in self._pending.items() if entry.sent_at is None]
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         return len(self._pending)
 
     # --- the network side ---
 
-    def pump(self, timeout=0.0):
+    def pump(self, timeout: float = 0.0) -> None:
         """Send what is due and read acks, for at most ``timeout`` seconds.
 
         Waiting uses the real monotonic clock; the injected ``clock`` only
@@ -184,19 +199,22 @@ class Sender:
             if time.monotonic() >= deadline:
                 return
 
-    def flush(self, timeout=5.0):
+    def flush(self, timeout: float = 5.0) -> bool:
         """Pump until everything is acked or ``timeout`` passes; True if all acked."""
         deadline = time.monotonic() + timeout
         while self._pending and time.monotonic() < deadline:
             self.pump(min(0.1, max(0.0, deadline - time.monotonic())))
         return not self._pending
 
-    def close(self):
+    def close(self) -> None:
+        # The monitor is made before the socket connects, so it may outlive a failed connect.
         if self._socket is not None:
             self._socket.disable_monitor()
+        if self._monitor is not None:
             self._monitor.close(linger=0)
+        if self._socket is not None:
             self._socket.close(linger=0)
-            self._socket = self._monitor = None
+        self._socket = self._monitor = None
 
     def _connect(self):
         socket = self.context.socket(zmq.DEALER)

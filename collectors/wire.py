@@ -26,6 +26,8 @@ timestamps, numbers) is :mod:`affair.ingest.validate`'s job.
 """
 
 import struct
+from collections.abc import Iterable
+from typing import Any, NamedTuple, TypeAlias, TypedDict
 
 import msgpack
 import zmq
@@ -39,8 +41,46 @@ KIND_ACK = 2
 
 STATUS_KEYS = ("dropped", "buffered")
 
+# {variable: value}: a float, or None for unknown. A dict, not any Mapping:
+# msgpack packs dicts only.
+SampleValues: TypeAlias = dict[str, float | None]
+# (seq, ts, host, dataset, instance, values, attempt), as a sender encodes it.
+WireSample: TypeAlias = tuple[int, float, str, str, str, SampleValues, int]
 
-def encode_data(sender, samples, status=None):
+
+class SenderStatus(TypedDict):
+    """A sender's own state, carried by every DATA message it sends."""
+
+    dropped: int
+    buffered: int
+
+
+class DataMessage(NamedTuple):
+    """A decoded DATA message: the envelope is checked, the samples are not.
+
+    Each raw sample should be a ``[seq, ts, host, dataset, instance, values,
+    attempt]`` list, but is whatever the sender sent until
+    :func:`affair.ingest.validate.validate_sample` has looked at it.
+    """
+
+    sender: str
+    samples: list[Any]
+    status: SenderStatus | None  # None when the sender sent none
+
+
+class AckMessage(NamedTuple):
+    """A decoded ACK, as the recorder sent it (its elements are not checked).
+
+    ``acked``: seqs now durable; ``rejected``: ``(seq, reason)`` pairs refused for good.
+    """
+
+    acked: list[Any]
+    rejected: list[tuple[Any, ...]]
+
+
+def encode_data(
+    sender: str, samples: Iterable[WireSample], status: SenderStatus | None = None
+) -> bytes:
     """``samples``: iterable of (seq, ts, host, dataset, instance, values, attempt).
 
     ``status``: the sender's ``{"dropped": n, "buffered": n}``, or None to leave it out.
@@ -51,7 +91,7 @@ def encode_data(sender, samples, status=None):
     return msgpack.packb(message)
 
 
-def encode_ack(acked, rejected=()):
+def encode_ack(acked: Iterable[int], rejected: Iterable[tuple[int, str]] = ()) -> bytes:
     return msgpack.packb([VERSION, KIND_ACK, list(acked), [list(r) for r in rejected]])
 
 
@@ -82,7 +122,7 @@ def decode_data(payload, max_bytes=1 << 20):
     return sender, samples
 
 
-def decode_report(payload, max_bytes=1 << 20):
+def decode_report(payload: bytes, max_bytes: int = 1 << 20) -> DataMessage:
     """Return ``(sender, raw_samples, status)``; ``status`` is None when the sender sent none."""
     message = _unpack(payload, max_bytes)
     if message[1] != KIND_DATA or len(message) not in (4, 5):
@@ -93,7 +133,7 @@ def decode_report(payload, max_bytes=1 << 20):
     status = message[4] if len(message) == 5 else None
     if status is not None and not _is_status(status):
         raise WireError("structure", "a status must be {'dropped': n, 'buffered': n}, n >= 0")
-    return sender, samples, status
+    return DataMessage(sender, samples, status)
 
 
 def _is_status(status):
@@ -104,7 +144,7 @@ def _is_status(status):
     )
 
 
-def decode_ack(payload, max_bytes=1 << 20):
+def decode_ack(payload: bytes, max_bytes: int = 1 << 20) -> AckMessage:
     """Return ``(acked_seqs, [(seq, reason), ...])``."""
     message = _unpack(payload, max_bytes)
     if message[1] != KIND_ACK or len(message) != 4:
@@ -112,10 +152,12 @@ def decode_ack(payload, max_bytes=1 << 20):
     _, _, acked, rejected = message
     if not isinstance(acked, list) or not isinstance(rejected, list):
         raise WireError("structure", "ACK needs two lists")
-    return acked, [tuple(item) for item in rejected if isinstance(item, list) and len(item) == 2]
+    return AckMessage(
+        acked, [tuple(item) for item in rejected if isinstance(item, list) and len(item) == 2]
+    )
 
 
-def read_monitor_event(monitor):
+def read_monitor_event(monitor: zmq.Socket) -> int | None:
     """The next event number on a ZeroMQ monitor socket, or None when none waits.
 
     A monitor message is two frames: the event (uint16) and its value

@@ -1,6 +1,7 @@
 """The Sender's bookkeeping: bounded buffer, oldest dropped and counted, resend after timeout."""
 
 import time
+from types import MappingProxyType
 
 import zmq
 from affair.collectors import wire
@@ -104,3 +105,24 @@ def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(c
     finally:
         sender.close()
         router.close()
+
+
+def test_any_mapping_of_values_is_sent_as_a_map():
+    # submit takes a Mapping; msgpack packs dicts only, so a read-only view must not
+    # reach the encoder (it would fail there, in pump, long after the call).
+    context = zmq.Context.instance()
+    endpoint = free_endpoint()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    sender = Sender(endpoint, "n")
+    sender.submit(1.0, "h", "system", "", MappingProxyType({"v": 2.5, "w": None}))
+    deadline = time.monotonic() + 10
+    while not router.poll(10) and time.monotonic() < deadline:
+        sender.pump(0.01)
+    _identity, payload = router.recv_multipart(zmq.NOBLOCK)
+    assert wire.decode_report(payload).samples == [
+        [1, 1.0, "h", "system", "", {"v": 2.5, "w": None}, 1]
+    ]
+    sender.close()
+    router.close()

@@ -24,14 +24,18 @@ import logging
 import multiprocessing
 import os
 import re
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgpack
 import zmq
 
 from affair.collectors import wire
+from affair.config import Config
 from affair.errors import ListenError, WireError
 from affair.ingest.auth import HostBinding, start_authenticator
 from affair.ingest.selfmetrics import Metrics
@@ -40,6 +44,9 @@ from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
+
+if TYPE_CHECKING:  # imported when [graphite] listen is set: it loads asyncio
+    from affair.ingest.graphite_server import GraphiteListener
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +113,14 @@ class DataDirLock:
 
 
 class Recorder:
-    def __init__(self, config, clock=time.time, context=None, server_key=None, allowed_keys=None):
+    def __init__(
+        self,
+        config: Config,
+        clock: Callable[[], float] = time.time,
+        context: zmq.Context | None = None,
+        server_key: bytes | None = None,
+        allowed_keys: dict[bytes, str] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.data_dir = Path(config.recorder.data_dir)
@@ -130,7 +144,7 @@ class Recorder:
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)
         self.reject_log = rejection_log()
-        self.endpoint = None  # the address actually bound, once running
+        self.endpoint: str | None = None  # the address actually bound, once running
         self._enqueued = 0  # samples handed to the writer
         self._own_samples = 0  # the recorder's own metrics journaled (for the stop line)
         self._done = 0  # samples the writer has taken
@@ -139,11 +153,12 @@ class Recorder:
         self._writer_ready = False  # set by its first report, after its replay
         self._to_writer = None  # PUSH socket of batches
         self._from_writer = None  # PULL socket of reports
-        self.graphite = None  # the Graphite plaintext listener, when [graphite] listen is set
+        # the Graphite plaintext listener, when [graphite] listen is set
+        self.graphite: GraphiteListener | None = None
 
     # --- life cycle ---
 
-    def run(self, stop, ready=None):
+    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
             # Everything that can fail on a bad address binds first, before a
@@ -348,7 +363,7 @@ class Recorder:
                 self._apply_retention(now)
                 next_retention = now + 3600
 
-    def queue_depth(self):
+    def queue_depth(self) -> int:
         """Samples journaled but not yet written: in transit plus held by the writer."""
         return self._enqueued - self._done + self._writer_pending
 

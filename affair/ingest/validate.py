@@ -24,6 +24,8 @@ host_not_bound is a sample for a host its CURVE key may not write
 import math
 from dataclasses import dataclass
 
+from affair.collectors.wire import SampleValues
+from affair.config import Config
 from affair.names import is_valid
 
 
@@ -34,12 +36,12 @@ class Sample:
     host: str
     dataset: str
     instance: str
-    values: dict
+    values: SampleValues
     attempt: int = 1
     sender: str = ""  # who delivered it, for per-collector latency; not journaled
 
     @property
-    def series(self):
+    def series(self) -> tuple[str, str, str]:
         return self.host, self.dataset, self.instance
 
 
@@ -51,8 +53,8 @@ class Rejected(Exception):  # noqa: N818 - it names the outcome, like StopIterat
         super().__init__(f"{reason}: {detail}")
 
 
-def validate_sample(raw, config, now, sender=""):
-    """Turn one raw wire sample into a Sample, or raise Rejected."""
+def validate_sample(raw: object, config: Config, now: float, sender: str = "") -> Sample:
+    """Turn one raw wire sample (anything a sender sent) into a Sample, or raise Rejected."""
     if not isinstance(raw, list) or len(raw) != 7:
         raise Rejected("structure", None, "not a 7-element sample")
     seq, ts, host, dataset, instance, values, attempt = raw
@@ -76,7 +78,7 @@ def validate_sample(raw, config, now, sender=""):
         raise Rejected("structure", seq, "values must be a non-empty map")
     if len(values) > recorder.max_variables_per_dataset:
         raise Rejected("var_cap", seq, f"{len(values)} variables")
-    clean = {}
+    clean: SampleValues = {}
     for name, value in values.items():
         if not is_valid("variable", name):
             raise Rejected("name", seq, f"variable {name!r}")

@@ -31,17 +31,20 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeAlias
 
 import msgpack
 import zmq
 
+from affair.config import Config
 from affair.daemon import setup_logging
 from affair.errors import RrdcachedError
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample
 from affair.ingest.writer import RrdWriter
-from affair.storage.journal import Watermark, read_after
+from affair.storage.journal import JournalPosition, Watermark, read_after
 from affair.storage.rrd_store import RrdStore
 
 log = logging.getLogger("affair.ingest.writer")
@@ -58,20 +61,31 @@ WRITER_COUNTERS = (
 )
 
 
-def encode_batch(items):
+# A journaled sample on its way to the writer: where it is in the journal, and what.
+JournaledItem: TypeAlias = tuple[JournalPosition, Sample]
+
+
+def encode_batch(items: Iterable[JournaledItem]) -> bytes:
+    """``seq`` and ``attempt`` stay behind: the writer needs neither (it gets 0 and 1)."""
     return msgpack.packb(
         [[p[0], p[1], s.ts, s.host, s.dataset, s.instance, s.values, s.sender] for p, s in items]
     )
 
 
-def decode_batch(payload):
+def decode_batch(payload: bytes) -> list[JournaledItem]:
     return [
         ((day, row_id), Sample(0, ts, host, dataset, instance, values, 1, sender))
         for day, row_id, ts, host, dataset, instance, values, sender in msgpack.unpackb(payload)
     ]
 
 
-def writer_main(config, batches_endpoint, reports_endpoint, parent_pid, log_level="INFO"):
+def writer_main(
+    config: Config,
+    batches_endpoint: str,
+    reports_endpoint: str,
+    parent_pid: int,
+    log_level: str = "INFO",
+) -> None:
     """Entry point of the child process (spawned by the recorder)."""
     # The recorder decides when we stop (it sends STOP and waits for the
     # flush); a Ctrl-C or a SIGTERM to the whole process group must not

@@ -55,8 +55,10 @@ import os
 import sqlite3
 import struct
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, TypeAlias
 
 from affair.errors import AffairError
 
@@ -101,6 +103,27 @@ _ABSENT = struct.unpack("<d", ABSENT_BYTES)[0]
 _NAN = struct.unpack("<d", _BITS.pack(NULL_BITS))[0]
 _STRUCTS: dict[int, struct.Struct] = {}
 
+# Where a sample is in the journal: its day file ('YYYY-MM-DD') and row id. Positions
+# compare in journal order; the writer's watermark is one.
+JournalPosition: TypeAlias = tuple[str, int]
+# A row as read_after yields it: (position, ts, host, dataset, instance, values).
+JournalRow: TypeAlias = tuple[JournalPosition, float, str, str, str, dict[str, float | None]]
+
+
+class JournaledSample(Protocol):
+    """What the journal keeps of a sample (:class:`affair.ingest.validate.Sample` has it)."""
+
+    @property
+    def ts(self) -> float: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def instance(self) -> str: ...
+    @property
+    def values(self) -> Mapping[str, float | None]: ...
+
 
 class JournalError(AffairError):
     """A journal day file that cannot be used; carries its path."""
@@ -113,7 +136,7 @@ class JournalError(AffairError):
 _last_day = (0.0, 0.0, "")  # (start, end, name) of the day asked for last
 
 
-def day_name(timestamp):
+def day_name(timestamp: float) -> str:
     """'YYYY-MM-DD' of ``timestamp`` in UTC.
 
     Called per received sample, and nearly always for the same day, so the
@@ -130,7 +153,7 @@ def day_name(timestamp):
     return name
 
 
-def day_start(day):
+def day_start(day: str) -> float:
     """Unix time of 00:00 UTC of ``day`` ('YYYY-MM-DD')."""
     return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
 
@@ -142,7 +165,7 @@ def _struct(count):
     return packer
 
 
-def pack_values(values, positions):
+def pack_values(values: Mapping[str, float | None], positions: Mapping[str, int]) -> bytes:
     """``{name: float or None}`` -> BLOB, given ``{name: position}`` holding every name."""
     count = 1 + max(positions[name] for name in values) if values else 0
     cells = [_ABSENT] * count
@@ -151,7 +174,7 @@ def pack_values(values, positions):
     return _struct(count).pack(*cells)
 
 
-def unpack_values(blob, names):
+def unpack_values(blob: bytes, names: Sequence[str]) -> dict[str, float | None]:
     """Inverse of :func:`pack_values`; ``names[i]`` is the variable at position ``i``."""
     count = len(blob) // 8
     cells = _struct(count).unpack(blob)
@@ -165,7 +188,7 @@ def unpack_values(blob, names):
     return values
 
 
-def open_day(path, sync="normal"):
+def open_day(path: str | os.PathLike[str], sync: str = "normal") -> sqlite3.Connection:
     """Open (creating) one day file in WAL mode with our schema."""
     path = Path(path)
     if not path.exists():
@@ -195,7 +218,7 @@ def _create_day(path):
     os.replace(temporary, path)
 
 
-def open_day_readonly(path):
+def open_day_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """A read-only connection to one day file (readers never create or change one)."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     try:
@@ -206,7 +229,9 @@ def open_day_readonly(path):
     return connection
 
 
-def check_format(connection, path, creating=False):
+def check_format(
+    connection: sqlite3.Connection, path: str | os.PathLike[str], creating: bool = False
+) -> None:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version == FORMAT_VERSION:
         return
@@ -227,19 +252,19 @@ class DayCatalog:
     and variables it uses, so a reader that meets an unknown id reloads.
     """
 
-    def __init__(self, connection, path=""):
+    def __init__(self, connection: sqlite3.Connection, path: str | os.PathLike[str] = "") -> None:
         self.connection = connection
         self.path = path
-        self.series = {}  # id -> (host, dataset, instance)
-        self.variables = {}  # dataset -> [name at position 0, 1, ...]
+        self.series: dict[int, tuple[str, str, str]] = {}  # id -> (host, dataset, instance)
+        self.variables: dict[str, list[str]] = {}  # dataset -> [name at position 0, 1, ...]
         self.reload()
 
-    def reload(self):
+    def reload(self) -> None:
         self.series = {
             row[0]: tuple(row[1:])
             for row in self.connection.execute("SELECT id, host, dataset, instance FROM series")
         }
-        variables = {}
+        variables: dict[str, list[str]] = {}
         for dataset, position, name in self.connection.execute(
             "SELECT dataset, position, name FROM variables ORDER BY dataset, position"
         ):
@@ -249,12 +274,12 @@ class DayCatalog:
             names.append(name)
         self.variables = variables
 
-    def series_of(self, series_id):
+    def series_of(self, series_id: int) -> tuple[str, str, str]:
         if series_id not in self.series:
             self.reload()
         return self.series[series_id]
 
-    def names_for(self, dataset, blob):
+    def names_for(self, dataset: str, blob: bytes) -> list[str]:
         names = self.variables.get(dataset, [])
         if len(blob) // 8 > len(names):
             self.reload()
@@ -310,18 +335,26 @@ class _DayWriter:
 class Journal:
     """Append-only, day-rotated store of accepted samples (the receiving side)."""
 
-    def __init__(self, directory, sync="normal", clock=time.time, lookback=0):
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        sync: str = "normal",
+        clock: Callable[[], float] = time.time,
+        lookback: float = 0,
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.sync = sync
         self.clock = clock
         self.lookback = lookback  # how far ahead of its receipt a sample's time may be
-        self._day = None
-        self._day_start = None
-        self._connection = None
-        self._writer = None
-        self._earlier_paths = {}  # day -> path of each older day file, for resends
-        self._earlier = {}  # day -> read-only connection, opened when first needed
+        self._day: str | None = None
+        self._day_start: float | None = None
+        self._connection: sqlite3.Connection | None = None
+        self._writer: _DayWriter | None = None
+        # day -> path of each older day file, for resends
+        self._earlier_paths: dict[str, Path] = {}
+        # day -> read-only connection, opened when first needed
+        self._earlier: dict[str, sqlite3.Connection] = {}
 
     def _connection_for_now(self):
         day = day_name(self.clock())
@@ -332,16 +365,15 @@ class Journal:
             self._day = day
             self._day_start = day_start(day)
             self._earlier_paths = {p.stem: p for p in self.day_files() if p.stem < day}
-        return self._day, self._connection
+        return self._day, self._connection, self._writer
 
-    def append(self, samples):
+    def append(self, samples: Sequence[JournaledSample]) -> list[JournalPosition | None]:
         """Journal ``samples`` in one transaction.
 
-        ``samples`` are objects with ts, host, dataset, instance and values.
         Returns one entry per sample: its position ``(day, row id)`` if it is
         new, or None if the journal already held it (a resend).
         """
-        day, connection = self._connection_for_now()
+        day, connection, writer = self._connection_for_now()
         received = self.clock()
         cursor = connection.cursor()
         cursor.execute("BEGIN")
@@ -358,7 +390,7 @@ class Journal:
             else:
                 # Some were resends: start over and find out which, row by row.
                 cursor.execute("ROLLBACK")
-                self._writer.forget()  # the series and variables it added are gone too
+                writer.forget()  # the series and variables it added are gone too
                 cursor.execute("BEGIN")
                 positions = []
                 for row in self._rows(cursor, samples, received):
@@ -369,7 +401,7 @@ class Journal:
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
-            self._writer.forget()
+            writer.forget()
             raise
         return positions
 
@@ -429,7 +461,7 @@ class Journal:
             days.append(day)
         return days
 
-    def close(self):
+    def close(self) -> None:
         for connection in self._earlier.values():
             connection.close()
         self._earlier = {}
@@ -439,10 +471,10 @@ class Journal:
             self._writer = None
             self._day = None
 
-    def day_files(self):
+    def day_files(self) -> list[Path]:
         return sorted(self.directory.glob(DAY_FILE_GLOB))
 
-    def remove_days_before(self, keep_from_day):
+    def remove_days_before(self, keep_from_day: str) -> list[str]:
         """Delete day files older than ``keep_from_day`` (a 'YYYY-MM-DD' string)."""
         removed = []
         for path in self.day_files():
@@ -457,7 +489,9 @@ class Journal:
         return removed
 
 
-def read_after(directory, watermark, limit=10_000):
+def read_after(
+    directory: str | os.PathLike[str], watermark: JournalPosition | None, limit: int = 10_000
+) -> Iterator[JournalRow]:
     """Journal rows after ``watermark`` (``(day, id)`` or None), in order.
 
     Yields ``((day, id), ts, host, dataset, instance, values)``.
@@ -491,10 +525,10 @@ def read_after(directory, watermark, limit=10_000):
 class Watermark:
     """How far the RRD writer got through the journal, saved atomically."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def load(self):
+    def load(self) -> JournalPosition | None:
         try:
             day, row_id = json.loads(self.path.read_text())
             return str(day), int(row_id)
@@ -504,7 +538,7 @@ class Watermark:
             log.warning("watermark %s is unreadable; replaying the whole journal", self.path)
             return None
 
-    def save(self, position):
+    def save(self, position: JournalPosition) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(list(position)))

@@ -12,9 +12,13 @@ Rows come out in timestamp order within a file, a chunk of at most
 """
 
 import fnmatch
+import os
+import sqlite3
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -32,11 +36,13 @@ class DaySpan:
     last: float
 
     @property
-    def day(self):
+    def day(self) -> str:
         return self.path.stem
 
 
-def day_spans(directory, start=None, end=None):
+def day_spans(
+    directory: str | os.PathLike[str], start: float | None = None, end: float | None = None
+) -> list[DaySpan]:
     """Day files holding samples with ``start <= ts < end``, ordered by their first sample."""
     spans = []
     for path in sorted(Path(directory).glob(DAY_FILE_GLOB)):
@@ -69,10 +75,10 @@ class Chunk:
 
     series: np.ndarray  # int64
     ts: np.ndarray  # float64
-    blobs: list  # bytes
+    blobs: list[bytes]
     widths: np.ndarray  # int64: values in each BLOB
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.ts)
 
 
@@ -83,31 +89,39 @@ class DayReader:
     pins) lasts until exit.
     """
 
-    def __init__(self, path):
-        self.path = Path(path)
-        self.connection = None
-        self.catalog = None
+    # Set by __enter__: a reader has neither before it is entered.
+    connection: sqlite3.Connection
+    catalog: DayCatalog
 
-    def __enter__(self):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __enter__(self) -> Self:
         self.connection = open_day_readonly(self.path)
         self.connection.isolation_level = None
         self.connection.execute("BEGIN")  # one snapshot for the catalog and the rows
         self.catalog = DayCatalog(self.connection, self.path)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         try:
             self.connection.execute("COMMIT")
         finally:
             self.connection.close()
 
-    def count(self, start=None, end=None):
+    def count(self, start: float | None = None, end: float | None = None) -> int:
         where, parameters = _range_clause(start, end)
         return self.connection.execute(
             f"SELECT count(*) FROM samples{where}", parameters
         ).fetchone()[0]
 
-    def chunks(self, series_ids=None, start=None, end=None, chunk_rows=100_000):
+    def chunks(
+        self,
+        series_ids: Collection[int] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        chunk_rows: int = 100_000,
+    ) -> Iterator[Chunk]:
         """Rows with ``start <= ts < end`` of ``series_ids`` (None: all), in chunks."""
         where, parameters = _range_clause(start, end)
         if series_ids is not None:

@@ -30,12 +30,16 @@ Conventions a reader must know:
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import rrdtool
 
+from affair.config import Config
 from affair.errors import RrdcachedError, StoreError
 from affair.names import parse_rrd_file_name, rrd_path
 from affair.storage import ladder as archive_maths
@@ -53,20 +57,16 @@ class SeriesFile:
     """What the writer must know of an open series: its path, DS names and last update."""
 
     path: Path
-    variables: list
+    variables: list[str]
     last_update: int
-    counters: set | None = (
-        None  # COUNTER/DERIVE/ABSOLUTE DS names: librrd wants whole numbers for them
-    )
-
-    def __post_init__(self):
-        if self.counters is None:
-            self.counters = set()
+    # COUNTER/DERIVE/ABSOLUTE DS names: librrd wants whole numbers for them
+    counters: set[str] = field(default_factory=set)
+    _known: set[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
-    def known_names(self):
+    def known_names(self) -> set[str]:
         """The DS names as a set, rebuilt only when the list grows (the writer asks per batch)."""
-        if getattr(self, "_known", None) is None or len(self._known) != len(self.variables):
+        if self._known is None or len(self._known) != len(self.variables):
             self._known = set(self.variables)
         return self._known
 
@@ -76,9 +76,9 @@ class FetchResult:
     """Rows of one archive: ``times[i]`` ends the interval of ``columns[name][i]``."""
 
     step: int
-    times: list
-    names: tuple
-    columns: dict
+    times: list[int]
+    names: tuple[str, ...]
+    columns: dict[str, list[float | None]]
 
 
 class RrdStore:
@@ -89,7 +89,12 @@ class RrdStore:
     "" writes and reads the files directly.
     """
 
-    def __init__(self, config, data_dir=None, daemon=None):
+    def __init__(
+        self,
+        config: Config,
+        data_dir: str | os.PathLike[str] | None = None,
+        daemon: str | None = None,
+    ) -> None:
         self.config = config
         self.data_dir = Path(data_dir or config.recorder.data_dir)
         address = config.recorder.rrdcached if daemon is None else daemon
@@ -99,10 +104,10 @@ class RrdStore:
 
     # --- paths and discovery ---
 
-    def path(self, host, dataset, instance=""):
+    def path(self, host: str, dataset: str, instance: str = "") -> Path:
         return rrd_path(self.data_dir, host, dataset, instance)
 
-    def hosts(self):
+    def hosts(self) -> list[str]:
         if not self.data_dir.is_dir():
             return []
         return sorted(
@@ -111,7 +116,7 @@ class RrdStore:
             if entry.is_dir() and not entry.name.startswith(("_", "."))
         )
 
-    def series(self, host):
+    def series(self, host: str) -> list[tuple[str, str]]:
         """``[(dataset, instance), ...]`` held for ``host``."""
         directory = self.data_dir / host
         if not directory.is_dir():
@@ -121,7 +126,14 @@ class RrdStore:
 
     # --- writing ---
 
-    def open_series(self, host, dataset, instance, variables, first_timestamp):
+    def open_series(
+        self,
+        host: str,
+        dataset: str,
+        instance: str,
+        variables: Iterable[str],
+        first_timestamp: float,
+    ) -> SeriesFile:
         """Return the SeriesFile for a series, creating or extending its RRD.
 
         A new file gets every variable the config declares for the dataset
@@ -148,7 +160,7 @@ class RrdStore:
     def _is_counter(self, dataset, name):
         return self.config.variable(dataset, name).type != "GAUGE"
 
-    def add_variables(self, series_file, names):
+    def add_variables(self, series_file: SeriesFile, names: Sequence[str]) -> None:
         """Add DSes to an open series (an undeclared variable seen for the first time)."""
         if self.daemon:
             self.settle(series_file)
@@ -157,7 +169,9 @@ class RrdStore:
         dataset = series_file.path.name.split(".")[0]
         series_file.counters.update(n for n in names if self._is_counter(dataset, n))
 
-    def update_many(self, series_file, rows):
+    def update_many(
+        self, series_file: SeriesFile, rows: Sequence[tuple[float, Mapping[str, float | None]]]
+    ) -> None:
         """Write ``rows`` = [(timestamp, {variable: value or None}), ...] in one call.
 
         Rows must be in increasing whole-second order after the file's last
@@ -178,7 +192,7 @@ class RrdStore:
             )
         series_file.last_update = int(rows[-1][0])
 
-    def settle(self, series_file):
+    def settle(self, series_file: SeriesFile) -> int:
         """The file's last update on disk, once it holds every row sent (writer only).
 
         Without a daemon that is at once. Through rrdcached, flush and read
@@ -270,10 +284,10 @@ class RrdStore:
 
     # --- reading ---
 
-    def variables(self, path):
+    def variables(self, path: str | os.PathLike[str]) -> list[str]:
         return _ds_names(self.info(path))
 
-    def last_update(self, path):
+    def last_update(self, path: str | os.PathLike[str]) -> int:
         """The file's last update; through rrdcached, rounded down to the step (its LAST)."""
         if self.daemon:
             return self.daemon.last(self._daemon_path(path))
@@ -281,14 +295,21 @@ class RrdStore:
         # which matters to the site builder reading every host's files each pass.
         return int(self._call("last", rrdtool.last, path))
 
-    def info(self, path):
+    def info(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         if self.daemon:
             target = self._daemon_path(path)
             self.daemon.flush(target)  # INFO reads the file as it is on disk
             return self.daemon.info(target)
         return self._call("info", rrdtool.info, path)
 
-    def fetch(self, path, consolidation, start, end, resolution=None):
+    def fetch(
+        self,
+        path: str | os.PathLike[str],
+        consolidation: str,
+        start: float,
+        end: float,
+        resolution: int | None = None,
+    ) -> FetchResult:
         step, first_end, names, values = self.fetch_array(
             path, consolidation, start, end, resolution
         )
@@ -299,7 +320,14 @@ class RrdStore:
         }
         return FetchResult(step=step, times=times, names=tuple(names), columns=columns)
 
-    def fetch_array(self, path, consolidation, start, end, resolution=None):
+    def fetch_array(
+        self,
+        path: str | os.PathLike[str],
+        consolidation: str,
+        start: float,
+        end: float,
+        resolution: int | None = None,
+    ) -> tuple[int, int, tuple[str, ...], npt.NDArray[np.float64]]:
         """Like :meth:`fetch`, as numpy: ``(step, first_end, names, rows x names array)``.
 
         Unknown values are NaN; ``first_end`` ends the first row's interval.

@@ -29,8 +29,11 @@ connects afresh.
 import os
 import socket
 import threading
+from collections.abc import Iterable
+from typing import Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
 from affair.errors import RrdcachedError, StoreError
 
@@ -42,17 +45,17 @@ TIMEOUT = 120.0
 class RrdcachedClient:
     """Commands to the rrdcached at ``address`` (``unix:/path`` or ``HOST:PORT``)."""
 
-    def __init__(self, address, timeout=TIMEOUT):
+    def __init__(self, address: str, timeout: float = TIMEOUT) -> None:
         self.address = address
         self.timeout = timeout
         self._lock = threading.Lock()  # the scheduler's threads may share a store
-        self._socket = None
-        self._reader = None
-        self._pid = None
+        self._socket: socket.socket | None = None
+        self._reader: BinaryIO | None = None
+        self._pid: int | None = None
 
     # --- commands ---
 
-    def update(self, path, rows):
+    def update(self, path: str | os.PathLike[str], rows: Iterable[str]) -> None:
         """Send rows ``"ts:v1:v2..."`` (the file's DS order), as few commands as fit the limit."""
         prefix = f"UPDATE {path}"
         size = base = len(prefix.encode())  # rows are ASCII; the path may not be
@@ -68,7 +71,7 @@ class RrdcachedClient:
         if command != prefix:
             self._checked(command, path, "update")
 
-    def flush(self, path):
+    def flush(self, path: str | os.PathLike[str]) -> None:
         """Have rrdcached write what it holds of ``path``; returns once written.
 
         But at once if another client's flush already took those rows and the
@@ -76,16 +79,16 @@ class RrdcachedClient:
         """
         self._checked(f"FLUSH {path}", path, "flush")
 
-    def flush_all(self):
+    def flush_all(self) -> None:
         """Start writing everything the daemon holds (its write threads at once); no wait."""
         self._checked("FLUSHALL", "", "flushall")
 
-    def last(self, path):
+    def last(self, path: str | os.PathLike[str]) -> int:
         """The file's last update, from the daemon's cache: rounded down to the file's step."""
         _, message, _ = self._checked(f"LAST {path}", path, "last")
         return int(message)
 
-    def info(self, path):
+    def info(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """``rrdtool info`` as read by the daemon, as librrd's binding gives it (NaN is None)."""
         _, _, lines = self._checked(f"INFO {path}", path, "info")
         info = {}
@@ -99,7 +102,9 @@ class RrdcachedClient:
                 info[key] = value
         return info
 
-    def fetch(self, path, consolidation, start, end):
+    def fetch(
+        self, path: str | os.PathLike[str], consolidation: str, start: float, end: float
+    ) -> tuple[int, int, tuple[str, ...], npt.NDArray[np.float64]]:
         """FETCHBIN: ``(first, step, names, rows x names float array)``.
 
         Row ``i`` ends at ``first + step * (i + 1)``, as librrd's fetch. The
@@ -114,14 +119,14 @@ class RrdcachedClient:
         values = np.column_stack([column for _, column in columns] or [np.empty(0)])
         return int(header["Start"]), int(header["Step"]), names, values
 
-    def stats(self):
+    def stats(self) -> dict[str, int]:
         """The daemon's STATS counters, as ints."""
         _, _, lines = self._checked("STATS", "", "stats")
         return {key: int(value) for key, value in (line.split(": ") for line in lines)}
 
     # --- the connection ---
 
-    def close(self):
+    def close(self) -> None:
         with self._lock:
             self._drop()
 
