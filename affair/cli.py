@@ -150,7 +150,7 @@ def build_parser():
     schedule = commands.add_parser(
         "schedule",
         help="run plot and site on their [schedule] intervals until SIGTERM",
-        description="Run the plotter (when installed) and the site builder on the intervals of "
+        description="Run the plotter and the site builder on the intervals of "
         "[schedule], each pass logged, no pass overlapping the next. SIGTERM or Ctrl-C lets "
         "running passes finish, then exits.",
     )
@@ -284,6 +284,8 @@ def _with_graphite(config, listen):
 
 
 def cmd_plot(args):
+    # Imported here, not at the top, for start-up cost alone (no import circle): the plot
+    # runner brings numpy and librrd, which `affair --help` and the other commands never need.
     from affair.errors import PlotError
     from affair.outputs.plot.plan import parse_shard
     from affair.outputs.plot.run import run_plot

@@ -43,7 +43,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -228,8 +228,8 @@ def export_root(
     return summary
 
 
-def run_daily_export(config, day=None, now=None):
-    """Export one whole UTC day (default: yesterday) to ``[export] directory``; return the file.
+def run_daily_export(config, now=None):
+    """Export yesterday (UTC) to ``[export] directory``; return the file.
 
     Written as ``affair-YYYY-MM-DD.root`` at ``[export] resolution``,
     replacing an earlier export of the same day. The caller decides whether
@@ -238,14 +238,8 @@ def run_daily_export(config, day=None, now=None):
     are only in a later export of that day, if one is made.
     """
     now = time.time() if now is None else now
-    if day is None:
-        day = day_name(now - 86400)
-    elif isinstance(day, date | datetime):
-        day = day.strftime("%Y-%m-%d")
-    try:
-        start = day_start(day)
-    except ValueError:
-        raise ExportError(f"not a day: {day!r} (use YYYY-MM-DD)") from None
+    day = day_name(now - 86400)
+    start = day_start(day)
     output = Path(config.export.directory) / f"affair-{day}.root"
     summary = export_root(
         config,

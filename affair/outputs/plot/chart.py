@@ -79,7 +79,6 @@ WINDOW_WORDS = {
     "3m": "last 3 months",
     "1y": "last year",
 }
-STATS = ("last", "min", "avg", "max")
 
 
 @dataclass
