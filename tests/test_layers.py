@@ -28,7 +28,6 @@ PENDING = {
     ("affair.times", "storage"),
     ("affair.config", "ingest"),
     ("affair.config", "storage"),
-    ("affair.collectors.main", "ingest"),
 }
 
 
