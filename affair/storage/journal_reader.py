@@ -8,7 +8,7 @@ neighbouring day's file. Readers therefore never pick files by their names:
 (two index look-ups each) and keeps those whose span meets the range.
 
 Rows come out in timestamp order within a file, a chunk of at most
-``chunk_rows`` at a time, so memory stays flat however long the range is.
+``CHUNK_ROWS`` at a time, so memory stays flat however long the range is.
 """
 
 import fnmatch
@@ -21,6 +21,8 @@ import numpy as np
 from affair.storage.journal import DAY_FILE_GLOB, DayCatalog, open_day_readonly
 
 _SERIES, _TS, _VALS = itemgetter(0), itemgetter(1), itemgetter(2)
+
+CHUNK_ROWS = 100_000  # rows read at a time
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class DayReader:
             f"SELECT count(*) FROM samples{where}", parameters
         ).fetchone()[0]
 
-    def chunks(self, series_ids=None, start=None, end=None, chunk_rows=100_000):
+    def chunks(self, series_ids=None, start=None, end=None):
         """Rows with ``start <= ts < end`` of ``series_ids`` (None: all), in chunks."""
         where, parameters = _range_clause(start, end)
         if series_ids is not None:
@@ -120,7 +122,7 @@ class DayReader:
         cursor = self.connection.execute(
             f"SELECT series, ts, vals FROM samples{where} ORDER BY ts", parameters
         )
-        while rows := cursor.fetchmany(chunk_rows):
+        while rows := cursor.fetchmany(CHUNK_ROWS):
             count = len(rows)
             blobs = list(map(_VALS, rows))
             yield Chunk(
