@@ -26,7 +26,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from affair.errors import AffairError
 from affair.outputs.plot.run import run_plot
+from affair.outputs.site import SiteBuilder, graphs_dir_of
 from affair.outputs.status import percentile
+from affair.storage.journal import day_name
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +79,6 @@ class SitePasses:
 
 def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
     """The jobs ``[schedule]`` asks for: plot, site and the daily export."""
-    from affair.outputs.site import SiteBuilder, graphs_dir_of  # noqa: PLC0415 - keep `affair --help` light
-
     # One graphs dir for both stages, so the pages look where the plotter draws.
     graphs_dir = graphs_dir or graphs_dir_of(config)
     jobs = []
@@ -103,7 +103,6 @@ def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
 def daily_export_job(config, now=time.time):
     """Yesterday's samples to ``[export] directory`` every day at ``[export] hour`` (UTC)."""
     from affair.outputs.export import run_daily_export  # noqa: PLC0415 - uproot is heavy
-    from affair.storage.journal import day_name  # noqa: PLC0415
 
     def export_pass():
         return f"wrote {run_daily_export(config)}"
