@@ -10,13 +10,6 @@ import sys
 from affair.errors import AffairError
 
 
-def _common(parser):
-    parser.add_argument(
-        "--config", help="config file (default: config/affair.toml shipped with affair)"
-    )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="affair",
@@ -24,7 +17,27 @@ def build_parser():
         "round-robin time series for the machines and applications of a cluster.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_command in SUBCOMMANDS:  # in the order `affair --help` lists them
+        add_command(commands)
+    return parser
 
+
+def _common(parser):
+    parser.add_argument(
+        "--config", help="config file (default: config/affair.toml shipped with affair)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+
+
+def _site_dirs(parser):
+    parser.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    parser.add_argument(
+        "--graphs", help="where the plotter draws (default: [site] graphs_dir, else [plot] out_dir)"
+    )
+    parser.add_argument("--out", help="where the pages go (default: [site] out_dir)")
+
+
+def _add_record(commands):
     record = commands.add_parser(
         "record",
         help="receive samples and write them to RRDs",
@@ -42,6 +55,8 @@ def build_parser():
     )
     record.set_defaults(handler=cmd_record)
 
+
+def _add_check_config(commands):
     check = commands.add_parser(
         "check-config",
         help="validate the config file and print 'ok' or the first error",
@@ -51,6 +66,8 @@ def build_parser():
     _common(check)
     check.set_defaults(handler=cmd_check_config)
 
+
+def _add_demo(commands):
     demo = commands.add_parser(
         "demo",
         help="run a recorder, simulated nodes, this machine's collector and the status pages",
@@ -74,6 +91,8 @@ def build_parser():
     )
     demo.set_defaults(handler=cmd_demo)
 
+
+def _add_keys(commands):
     keys = commands.add_parser(
         "keys",
         help="generate CURVE key pairs for the recorder and collectors",
@@ -92,6 +111,8 @@ def build_parser():
     )
     keys.set_defaults(handler=cmd_keys, log_level="WARNING")
 
+
+def _add_plot(commands):
     plot = commands.add_parser(
         "plot",
         help="draw the graphs whose data moved (made for cron)",
@@ -117,6 +138,8 @@ def build_parser():
     )
     plot.set_defaults(handler=cmd_plot)
 
+
+def _add_status(commands):
     status = commands.add_parser(
         "status",
         help="print every host's status colour; exit 1 when anything is red",
@@ -137,6 +160,8 @@ def build_parser():
     )
     status.set_defaults(handler=cmd_status)
 
+
+def _add_site(commands):
     site = commands.add_parser(
         "site",
         help="render the static status pages once",
@@ -147,18 +172,22 @@ def build_parser():
     _site_dirs(site)
     site.set_defaults(handler=cmd_site)
 
+
+def _add_schedule(commands):
     schedule = commands.add_parser(
         "schedule",
         help="run plot and site on their [schedule] intervals until SIGTERM",
-        description="Run the plotter (when installed) and the site builder on the intervals of "
-        "[schedule], each pass logged, no pass overlapping the next. SIGTERM or Ctrl-C lets "
-        "running passes finish, then exits.",
+        description="Run the plotter and the site builder on the intervals of [schedule], "
+        "each pass logged, no pass overlapping the next. SIGTERM or Ctrl-C lets running passes "
+        "finish, then exits.",
     )
     _common(schedule)
     _site_dirs(schedule)
     schedule.add_argument("--seconds", type=float, help="stop after this many seconds")
     schedule.set_defaults(handler=cmd_schedule)
 
+
+def _add_export(commands):
     export = commands.add_parser(
         "export",
         help="write samples to a ROOT file for offline analysis",
@@ -180,6 +209,8 @@ def build_parser():
     export.add_argument("--data-dir", help="where RRDs and the journal live")
     export.set_defaults(handler=cmd_export)
 
+
+def _add_query(commands):
     query = commands.add_parser(
         "query",
         help="run a read-only SQL query over the raw archive",
@@ -202,15 +233,20 @@ def build_parser():
     )
     query.add_argument("--data-dir", help="where the journal lives")
     query.set_defaults(handler=cmd_query)
-    return parser
 
 
-def _site_dirs(parser):
-    parser.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
-    parser.add_argument(
-        "--graphs", help="where the plotter draws (default: [site] graphs_dir, else [plot] out_dir)"
-    )
-    parser.add_argument("--out", help="where the pages go (default: [site] out_dir)")
+SUBCOMMANDS = (
+    _add_record,
+    _add_check_config,
+    _add_demo,
+    _add_keys,
+    _add_plot,
+    _add_status,
+    _add_site,
+    _add_schedule,
+    _add_export,
+    _add_query,
+)
 
 
 def main(argv=None):
@@ -284,6 +320,8 @@ def _with_graphite(config, listen):
 
 
 def cmd_plot(args):
+    # Imported here, not at the top, for start-up cost alone (no import circle): the plot
+    # runner brings numpy and librrd, which `affair --help` and the other commands never need.
     from affair.errors import PlotError
     from affair.outputs.plot.plan import parse_shard
     from affair.outputs.plot.run import run_plot

@@ -6,13 +6,13 @@ import socket
 import sys
 
 from affair.collectors.collector import Collector
+from affair.collectors.keys import collector_keys
 from affair.collectors.probes import make_probe
 from affair.collectors.sender import Sender
 
 from affair.config import load_config
 from affair.daemon import setup_logging, stop_on_signals
 from affair.errors import AffairError
-from affair.ingest.auth import collector_keys
 from affair.names import is_valid
 
 

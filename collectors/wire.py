@@ -116,12 +116,6 @@ def _unpack(payload, max_bytes):
     return message
 
 
-def decode_data(payload, max_bytes=1 << 20):
-    """Return ``(sender, raw_samples)``; raw samples still need validation."""
-    sender, samples, _status = decode_report(payload, max_bytes)
-    return sender, samples
-
-
 def decode_report(payload: bytes, max_bytes: int = 1 << 20) -> DataMessage:
     """Return ``(sender, raw_samples, status)``; ``status`` is None when the sender sent none."""
     message = _unpack(payload, max_bytes)

@@ -11,20 +11,12 @@ import time
 import pytest
 import zmq
 from affair.collectors import wire
+from affair.collectors.keys import collector_keys, load_public_key, load_secret_key
 from zmq.utils import z85
 
 from affair.config import load_config
 from affair.errors import ConfigError
-from affair.ingest.auth import (
-    HostBinding,
-    KeyNames,
-    collector_keys,
-    generate_keys,
-    load_key_names,
-    load_public_key,
-    load_secret_key,
-    recorder_keys,
-)
+from affair.ingest.auth import HostBinding, KeyNames, generate_keys, load_key_names, recorder_keys
 from tests.conftest import BASE_CONFIG, REPO, wait_for, write_config
 
 CURVE_RECORDER = BASE_CONFIG.replace(
@@ -208,7 +200,8 @@ def test_the_collector_does_not_load_the_recorders_authenticator():
     # the ZAP thread pulls in asyncio (~6 MB of RSS on every node) and is the recorder's alone
     code = (
         "import sys, affair.collectors.main; "
-        "print([m for m in ('zmq.auth.thread', 'asyncio') if m in sys.modules])"
+        "print([m for m in ('affair.ingest.auth', 'zmq.auth.thread', 'asyncio') "
+        "if m in sys.modules])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

@@ -29,6 +29,23 @@ def test_help(command):
     assert len(result.stdout.splitlines()) > 3
 
 
+@pytest.mark.parametrize("command", [["--help"], ["plot", "--help"]], ids=" ".join)
+def test_help_does_not_import_matplotlib(command):
+    # the plot runner is imported inside `affair plot` only, for start-up cost
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "affair", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: affair")
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "affair.cli" in imported  # the import log is there to be read
+    assert [name for name in imported if name.split(".")[0] == "matplotlib"] == []
+
+
 @pytest.mark.integration
 def test_demo_leaves_history_and_live_rows(tmp_path):
     workdir = tmp_path / "demo"

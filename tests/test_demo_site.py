@@ -8,14 +8,55 @@ import sys
 import urllib.request
 
 import pytest
+from affair.collectors import main as collector_main
 from conftest import REPO, wait_for
 
-from affair.demo.launcher import serve_site
+from affair import cli
+from affair.demo import eventbuilder
+from affair.demo.launcher import (
+    local_host_name,
+    recorder_and_sources,
+    scheduler_arguments,
+    serve_site,
+)
 
 
 def fetch(url):
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read().decode()
+
+
+def test_the_demo_starts_each_process_with_arguments_its_own_parser_takes(tmp_path):
+    started = recorder_and_sources("tcp://127.0.0.1:5999", 2003, tmp_path / "data", 10)
+    assert [(what, arguments[:2], takes_config) for what, arguments, takes_config in started] == [
+        ("recorder", ["-m", "affair"], True),
+        ("collector", ["-m", "affair.collectors.main"], True),
+        ("event builder", ["-m", "affair.demo.eventbuilder"], False),
+    ]
+    recorder = cli.build_parser().parse_args(started[0][1][2:])
+    assert (recorder.handler, recorder.listen, recorder.graphite, recorder.data_dir) == (
+        cli.cmd_record,
+        "tcp://127.0.0.1:5999",
+        "2003",
+        str(tmp_path / "data"),
+    )
+    collector = collector_main.build_parser().parse_args(started[1][1][2:])
+    builder = eventbuilder.build_parser().parse_args(started[2][1][2:])
+    for parsed in (collector, builder):
+        assert (parsed.recorder, parsed.host, parsed.interval) == (
+            "tcp://127.0.0.1:5999",
+            local_host_name(),
+            10,
+        )
+    scheduler = cli.build_parser().parse_args(
+        scheduler_arguments(tmp_path / "data", tmp_path / "site" / "graphs", tmp_path / "site")[2:]
+    )
+    assert (scheduler.handler, scheduler.data_dir, scheduler.graphs, scheduler.out) == (
+        cli.cmd_schedule,
+        str(tmp_path / "data"),
+        str(tmp_path / "site" / "graphs"),
+        str(tmp_path / "site"),
+    )
 
 
 def test_serve_site_falls_back_to_the_next_free_port(tmp_path):

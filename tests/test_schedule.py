@@ -1,4 +1,4 @@
-"""The scheduler: passes on intervals, never overlapping, logged; the plotter found lazily."""
+"""The scheduler: passes on intervals, never overlapping, logged."""
 
 import json
 import logging
@@ -15,6 +15,7 @@ from conftest import REPO, wait_for
 from sitedata import SITE_CONFIG, drive, site_config
 
 from affair.errors import AffairError
+from affair.outputs import schedule
 from affair.outputs.schedule import Job, SitePasses, default_jobs, run_schedule
 from affair.outputs.site import SiteBuilder
 from affair.storage.rrd_store import RrdStore
@@ -76,26 +77,21 @@ def test_nothing_to_schedule_is_an_error():
         run_schedule([], threading.Event(), seconds=0.1)
 
 
-def test_default_jobs_without_a_plotter_schedule_the_site(monkeypatch, caplog, tmp_path):
-    monkeypatch.setitem(sys.modules, "affair.outputs.plot", None)  # as if the module did not exist
-    config = site_config()
-    with caplog.at_level(logging.WARNING):
-        jobs = default_jobs(config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site")
-    assert [(j.name, j.interval) for j in jobs] == [("site", 30)]
-    assert "no plotter (affair.outputs.plot) installed: graphs are not drawn" in caplog.text
-    assert isinstance(jobs[0].run, SitePasses)
+def test_default_jobs_are_plot_and_site_on_their_intervals(tmp_path):
+    config = site_config(SITE_CONFIG + '\n[schedule]\nplot = "1min"\nsite = "30s"\n')
+    jobs = default_jobs(config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site")
+    assert [(j.name, j.interval) for j in jobs] == [("plot", 60), ("site", 30)]
+    assert isinstance(jobs[1].run, SitePasses)
 
 
-def test_default_jobs_call_the_plotter_when_it_exists(monkeypatch, tmp_path):
+def test_default_jobs_call_the_plotter(monkeypatch, tmp_path):
     calls = []
 
     def run_plot(config, data_dir=None, out_dir=None, all_graphs=False, shard=(0, 1), workers=1):
         calls.append((config, data_dir, out_dir))
         return types.SimpleNamespace(drawn=12, skipped=3, seconds=0.25)
 
-    monkeypatch.setitem(
-        sys.modules, "affair.outputs.plot", types.SimpleNamespace(run_plot=run_plot)
-    )
+    monkeypatch.setattr(schedule, "run_plot", run_plot)
     config = site_config(SITE_CONFIG + '\n[schedule]\nplot = "2min"\nsite = 0\n')
     jobs = default_jobs(config, "data-x", "graphs-x", "site-x")
     assert [(j.name, j.interval) for j in jobs] == [("plot", 120)]

@@ -42,14 +42,14 @@ def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked()
     while not router.poll(10) and time.monotonic() < deadline:
         sender.pump(0.01)
     identity, payload = router.recv_multipart()
-    assert wire.decode_data(payload)[1][0][6] == 1  # first attempt
+    assert wire.decode_report(payload)[1][0][6] == 1  # first attempt
     sender.pump(0.01)
     assert not router.poll(100)  # nothing resent before the timeout
     clock.now += 6
     sender.pump(0.01)
     assert router.poll(2000)
     identity, payload = router.recv_multipart()
-    seq, attempt = wire.decode_data(payload)[1][0][0], wire.decode_data(payload)[1][0][6]
+    seq, attempt = wire.decode_report(payload)[1][0][0], wire.decode_report(payload)[1][0][6]
     assert attempt == 2
     assert sender.stats.resends == 1
     router.send_multipart([identity, wire.encode_ack([seq])])
@@ -78,7 +78,7 @@ def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(c
             sender.pump(0.01)
             while router.poll(0):
                 identity, payload = router.recv_multipart()
-                batch = [sample[0] for sample in wire.decode_data(payload)[1]]
+                batch = [sample[0] for sample in wire.decode_report(payload)[1]]
                 seqs += batch
                 refused = [(seq, "host_not_bound") for seq in batch]
                 router.send_multipart([identity, wire.encode_ack([], refused)])

@@ -53,7 +53,7 @@ def test_an_unanswered_sample_is_resent_on_schedule_while_pumping_long():
         attempts = []
         while router.poll(0):
             _identity, payload = router.recv_multipart()
-            _sender, samples = wire.decode_data(payload)
+            _sender, samples, _status = wire.decode_report(payload)
             attempts += [sample[6] for sample in samples]
         assert attempts[:3] == [1, 2, 3]  # first send, then a resend every 0.3 s
         assert sender.stats.resends == len(attempts) - 1

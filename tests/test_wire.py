@@ -9,9 +9,10 @@ from affair.errors import WireError
 
 def test_data_round_trip():
     samples = [(1, 1700000000.5, "ldc01", "system", "", {"cpu_user": 12.5, "load1": None}, 1)]
-    sender, raw = wire.decode_data(wire.encode_data("ldc01", samples))
+    sender, raw, status = wire.decode_report(wire.encode_data("ldc01", samples))
     assert sender == "ldc01"
     assert raw == [[1, 1700000000.5, "ldc01", "system", "", {"cpu_user": 12.5, "load1": None}, 1]]
+    assert status is None
 
 
 def test_ack_round_trip():
@@ -43,12 +44,12 @@ def test_a_sample_is_compact():
 )
 def test_bad_envelopes(payload, reason):
     with pytest.raises(WireError) as caught:
-        wire.decode_data(payload)
+        wire.decode_report(payload)
     assert caught.value.reason == reason
 
 
 def test_oversized():
     payload = wire.encode_data("s", [(1, 1.0, "h", "d", "", {"v": 1.0}, 1)] * 100)
     with pytest.raises(WireError) as caught:
-        wire.decode_data(payload, max_bytes=100)
+        wire.decode_report(payload, max_bytes=100)
     assert caught.value.reason == "oversized"

@@ -64,7 +64,7 @@ class EventBuilder:
         self._size_sum, self._size_count = 0.0, 0
 
 
-def run_builders(publisher, builders, stop, interval, seconds=None, tick=0.1):
+def run_builders(builders, stop, interval, seconds=None, tick=0.1):
     """Drive ``builders`` (one thread each) until ``stop`` is set or ``seconds`` pass."""
     deadline = None if seconds is None else time.monotonic() + seconds
 
@@ -110,7 +110,7 @@ def main(argv=None):
         EventBuilder(publisher.series(f"eb{i:02d}"), f"eb{i:02d}", rate=300.0 + 100 * i)
         for i in range(1, args.builders + 1)
     ]
-    run_builders(publisher, builders, stop, args.interval, args.seconds)
+    run_builders(builders, stop, args.interval, args.seconds)
     return 0 if publisher.close(timeout=5) else 1
 
 

@@ -63,58 +63,10 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
     started = time.monotonic()
     children = []
     try:
-        children.append(
-            _spawn(
-                "recorder",
-                [
-                    "-m",
-                    "affair",
-                    "record",
-                    "--listen",
-                    endpoint,
-                    "--data-dir",
-                    str(data_dir),
-                    "--graphite",
-                    str(graphite_port),
-                ],
-                config_path,
-                workdir,
-            )
-        )
-        children.append(
-            _spawn(
-                "collector",
-                [
-                    "-m",
-                    "affair.collectors.main",
-                    "--recorder",
-                    endpoint,
-                    "--host",
-                    local_host_name(),
-                    "--interval",
-                    str(step),
-                ],
-                config_path,
-                workdir,
-            )
-        )
-        children.append(  # an application recording itself through affair.collectors.client
-            _spawn(
-                "event builder",
-                [
-                    "-m",
-                    "affair.demo.eventbuilder",
-                    "--recorder",
-                    endpoint,
-                    "--host",
-                    local_host_name(),
-                    "--interval",
-                    str(step),
-                ],
-                None,
-                workdir,
-            )
-        )
+        for what, arguments, takes_config in recorder_and_sources(
+            endpoint, graphite_port, data_dir, step
+        ):
+            children.append(_spawn(what, arguments, config_path if takes_config else None, workdir))
         simulated = [SimulatedNode(name) for name in host_names(nodes)]
         sender = Sender(
             endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
@@ -125,45 +77,14 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
         children.append(
             _spawn(
                 "scheduler",
-                [
-                    "-m",
-                    "affair",
-                    "schedule",
-                    "--data-dir",
-                    str(data_dir),
-                    "--graphs",
-                    str(graphs_dir),
-                    "--out",
-                    str(site_dir),
-                ],
+                scheduler_arguments(data_dir, graphs_dir, site_dir),
                 config_path,
                 workdir,
             )
         )
         server, url = serve_site(site_dir, port)
-        print(
-            f"affair demo: recorder on {endpoint}; RRDs for {nodes} simulated nodes and "
-            f"{local_host_name()} under {data_dir}",
-            flush=True,
-        )
-        print(
-            f"  e.g. rrdtool fetch {data_dir}/{(simulated[0].name if simulated else local_host_name())}"
-            "/system.rrd AVERAGE -s -1h",
-            flush=True,
-        )
-        print(
-            f"  the simulated event builders publish {local_host_name()}/daq.eb01.rrd ...; "
-            f"Graphite plaintext (collectd, telegraf) is taken on 127.0.0.1:{graphite_port}",
-            flush=True,
-        )
-        print(f"affair demo: status pages on {url}", flush=True)
         quiet = simulated[-1] if len(simulated) >= 4 else None
-        if quiet is not None:
-            print(
-                f"  {quiet.name} stops sending in {QUIET_AFTER} s, like a node whose collector "
-                f"died: it turns grey {config.status.stale_steps * step} s later",
-                flush=True,
-            )
+        _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, quiet)
         _run_live(sender, simulated, step, stop, started, seconds, children, last_sent, quiet)
         sender.flush(5.0)
         sender.close()
@@ -173,6 +94,64 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
             server.server_close()
         _stop_children(children)
     return 0
+
+
+def recorder_and_sources(endpoint, graphite_port, data_dir, step):
+    """The processes started first: ``[(what, python arguments, takes --config)]``."""
+    host = local_host_name()
+    return [
+        (
+            "recorder",
+            ["-m", "affair", "record", "--listen", endpoint, "--data-dir", str(data_dir)]
+            + ["--graphite", str(graphite_port)],
+            True,
+        ),
+        (
+            "collector",
+            ["-m", "affair.collectors.main", "--recorder", endpoint]
+            + ["--host", host, "--interval", str(step)],
+            True,
+        ),
+        (  # an application recording itself through affair.collectors.client
+            "event builder",
+            ["-m", "affair.demo.eventbuilder", "--recorder", endpoint]
+            + ["--host", host, "--interval", str(step)],
+            False,
+        ),
+    ]
+
+
+def scheduler_arguments(data_dir, graphs_dir, site_dir):
+    """``affair schedule`` drawing into the served directory, started once the backfill is in."""
+    arguments = ["-m", "affair", "schedule", "--data-dir", str(data_dir)]
+    return arguments + ["--graphs", str(graphs_dir), "--out", str(site_dir)]
+
+
+def _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, quiet):
+    """Tell the user where everything is, and which node will fall silent."""
+    host = local_host_name()
+    print(
+        f"affair demo: recorder on {endpoint}; RRDs for {nodes} simulated nodes and "
+        f"{host} under {data_dir}",
+        flush=True,
+    )
+    print(
+        f"  e.g. rrdtool fetch {data_dir}/{(simulated[0].name if simulated else host)}"
+        "/system.rrd AVERAGE -s -1h",
+        flush=True,
+    )
+    print(
+        f"  the simulated event builders publish {host}/daq.eb01.rrd ...; "
+        f"Graphite plaintext (collectd, telegraf) is taken on 127.0.0.1:{graphite_port}",
+        flush=True,
+    )
+    print(f"affair demo: status pages on {url}", flush=True)
+    if quiet is not None:
+        print(
+            f"  {quiet.name} stops sending in {QUIET_AFTER} s, like a node whose collector "
+            f"died: it turns grey {config.status.stale_steps * config.recorder.step} s later",
+            flush=True,
+        )
 
 
 def serve_site(directory, port, attempts=10):

@@ -8,11 +8,11 @@ the collector's public key is on the allow-list from the config, so a
 collector without an allowed key never completes its handshake and cannot
 get a single message to the recorder, let alone a sample recorded.
 
-Key files are ZeroMQ's own certificate format (``zmq.auth.create_certificates``):
-``NAME.key`` holds the public key and may be copied anywhere; ``NAME.key_secret``
-holds both keys and must stay on its machine, readable by its owner only.
-Relative key paths in the config are taken from the config file's directory,
-so ``/etc/affair/affair.toml`` can name ``keys/recorder.key_secret``.
+Key files are ZeroMQ's own certificate format, read through
+:mod:`affair.collectors.keys` (a collector reads its own keys there, without
+this module); relative key paths in the config are taken from the config
+file's directory, so ``/etc/affair/affair.toml`` can name
+``keys/recorder.key_secret``.
 
 A key is named by its file's stem (``node001`` for ``node001.key``). The ZAP
 handler hands that name to ZeroMQ as the connection's User-Id, so every
@@ -29,15 +29,19 @@ import re
 import tempfile
 from pathlib import Path
 
-from zmq.auth.certs import create_certificates, load_certificate
+from zmq.auth.certs import create_certificates
 from zmq.utils import z85
 
+from affair.collectors.keys import (
+    PUBLIC_SUFFIX,
+    SECRET_SUFFIX,
+    load_public_key,
+    load_secret_key,
+    resolve,
+)
 from affair.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-PUBLIC_SUFFIX = ".key"
-SECRET_SUFFIX = ".key_secret"
 
 
 def generate_keys(out_dir, names):
@@ -71,19 +75,6 @@ def generate_keys(out_dir, names):
     return written
 
 
-def load_secret_key(path, config_path="<config>", key="curve_secret_key_file"):
-    """``(public, secret)`` from a ``.key_secret`` file, or ConfigError naming ``key``."""
-    public, secret = _load(path, config_path, key)
-    if secret is None:
-        raise ConfigError(config_path, key, "a secret key file (NAME.key_secret)", str(path))
-    return public, secret
-
-
-def load_public_key(path, config_path="<config>", key="curve_recorder_key_file"):
-    public, _secret = _load(path, config_path, key)
-    return public
-
-
 def load_key_names(paths, config_path="<config>", key="recorder.curve_allowed_keys", strict=False):
     """``{z85 public key: name}`` for the key files in ``paths`` (a name is the file's stem):
     key files, or directories whose ``*.key`` files count. The keys are the allow-list.
@@ -112,27 +103,6 @@ def load_key_names(paths, config_path="<config>", key="recorder.curve_allowed_ke
                     f"key of {known!r} too",
                 )
     return names
-
-
-def _load(path, config_path, key):
-    if not Path(path).is_file():
-        raise ConfigError(
-            config_path, key, "an existing key file (`affair keys --out DIR` makes them)", str(path)
-        )
-    try:
-        return load_certificate(path)
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            config_path, key, f"a readable ZeroMQ key file ({error})", str(path)
-        ) from None
-
-
-def resolve(config_path, path):
-    """A key path from the config: relative ones are relative to the config file."""
-    path = Path(path)
-    if path.is_absolute() or config_path in (None, "<config>"):
-        return path
-    return Path(config_path).resolve().parent / path
 
 
 def recorder_keys(config):
@@ -166,29 +136,6 @@ def recorder_keys(config):
                 name,
             )
     return secret, allowed
-
-
-def collector_keys(config, secret_key_file=None, recorder_key_file=None):
-    """The Sender's ``curve`` triple (public, secret, server public), or None for plain TCP.
-
-    Command-line files (already relative to the working directory) override the config's.
-    """
-    collector = config.collector
-    secret_file = secret_key_file or (
-        collector.curve_secret_key_file and resolve(config.path, collector.curve_secret_key_file)
-    )
-    server_file = recorder_key_file or (
-        collector.curve_recorder_key_file
-        and resolve(config.path, collector.curve_recorder_key_file)
-    )
-    if not secret_file and not server_file:
-        return None
-    if not secret_file or not server_file:
-        missing = "curve_secret_key_file" if not secret_file else "curve_recorder_key_file"
-        raise ConfigError(config.path, f"collector.{missing}", "both CURVE key files, or neither")
-    public, secret = load_secret_key(secret_file, config.path, "collector.curve_secret_key_file")
-    server = load_public_key(server_file, config.path, "collector.curve_recorder_key_file")
-    return public, secret, server
 
 
 class AllowList:
@@ -234,8 +181,8 @@ def start_authenticator(context, allowed):
 
     ``allowed``: ``{public key: name}``; each connection's ZAP User-Id is its key's name.
     """
-    # Imported here: it loads asyncio (~6 MB), which collectors, sharing this
-    # module for their key files, should not carry.
+    # Imported here, for weight alone (no import circle): it loads asyncio, which a recorder
+    # without CURVE never needs (its size: benchmarks/RESULTS.md, "Figures quoted from the code").
     from zmq.auth.thread import ThreadAuthenticator  # noqa: PLC0415
 
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("affair.ingest.auth.zap"))

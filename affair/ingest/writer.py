@@ -3,8 +3,8 @@
 It runs in the recorder's writer process (:mod:`affair.ingest.writer_process`), so
 receiving never waits on disk: a page-cache miss can stall a librrd write for
 seconds. Samples wait here per series file until ``write_delay`` has passed
-(or ``max_batch`` rows are pending), then go to librrd in one call: several
-timestamps per call are ~3x cheaper per sample than one.
+(or ``max_batch`` rows are pending), then go to librrd in one call: librrd is
+faster per sample with several timestamps per call (see benchmarks/RESULTS.md).
 
 That process has one thread, the only one that writes RRDs (the binding
 keeps its argument vector in a global, so two threads must never call it).
@@ -102,7 +102,7 @@ class RrdWriter:
         position = self._safe_position()  # before the flushes: rows sent up to now
         if self._updated:
             # The daemon's write threads start on everything at once; the settles below
-            # then mostly find their file written (a third faster for 1,000 files here).
+            # then mostly find their file written, so a checkpoint is faster (RESULTS.md).
             self.store.daemon.flush_all()
         for series_file in self._updated.values():
             self.store.settle(series_file)

@@ -2,9 +2,9 @@
 
 Why a process and not a thread: librrd releases the GIL while it writes,
 but each call must take the GIL back afterwards, and the receiving thread
-holds it for up to the interpreter's switch interval. Measured here, a busy
-receiving thread made every ``rrdtool update`` call three times slower than
-bare librrd. A separate process writes at librrd's full speed on the
+holds it for up to the interpreter's switch interval, so a busy receiving
+thread made every ``rrdtool update`` call several times slower than bare
+librrd (see benchmarks/RESULTS.md). A separate process writes at librrd's full speed on the
 second core and can never stall receiving.
 
 The two processes talk over two loopback ZeroMQ sockets:

@@ -43,7 +43,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +191,6 @@ def export_root(
     resolution="raw",
     now=None,
     progress=None,
-    chunk_rows=100_000,
 ):
     """Write the samples of ``[start, end)`` to the ROOT file ``output``; return a summary.
 
@@ -212,13 +211,10 @@ def export_root(
         output.parent.mkdir(parents=True, exist_ok=True)
         with uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink:
             if resolution == "raw":
-                summary = _export_raw(
-                    config, sink, start, end, hosts, datasets, progress, chunk_rows
-                )
+                source = _RawSamples(config, start, end)
             else:
-                summary = _export_consolidated(
-                    config, sink, start, end, hosts, datasets, int(resolution), now, progress
-                )
+                source = _ConsolidatedRows(config, start, end, int(resolution), now)
+            summary = _export(sink, config, source, hosts, datasets, progress)
             summary.path = output
         os.replace(temporary, output)
     except OSError as error:
@@ -228,8 +224,8 @@ def export_root(
     return summary
 
 
-def run_daily_export(config, day=None, now=None):
-    """Export one whole UTC day (default: yesterday) to ``[export] directory``; return the file.
+def run_daily_export(config, now=None):
+    """Export yesterday (UTC) to ``[export] directory``; return the file.
 
     Written as ``affair-YYYY-MM-DD.root`` at ``[export] resolution``,
     replacing an earlier export of the same day. The caller decides whether
@@ -238,14 +234,8 @@ def run_daily_export(config, day=None, now=None):
     are only in a later export of that day, if one is made.
     """
     now = time.time() if now is None else now
-    if day is None:
-        day = day_name(now - 86400)
-    elif isinstance(day, date | datetime):
-        day = day.strftime("%Y-%m-%d")
-    try:
-        start = day_start(day)
-    except ValueError:
-        raise ExportError(f"not a day: {day!r} (use YYYY-MM-DD)") from None
+    day = day_name(now - 86400)
+    start = day_start(day)
     output = Path(config.export.directory) / f"affair-{day}.root"
     summary = export_root(
         config,
@@ -260,56 +250,96 @@ def run_daily_export(config, day=None, now=None):
     return output
 
 
-# --- raw: the journal's samples ---
+# --- one skeleton, two row sources ---
 
 
-def _export_raw(config, sink, start, end, host_globs, wanted, progress, chunk_rows):
-    journal = Path(config.recorder.data_dir) / "_journal"
-    spans = day_spans(journal, start, end) if journal.is_dir() else []
+@dataclass
+class _Found:
+    """What a first pass over a source found, so every branch is known before any row."""
+
+    variables: dict = field(default_factory=dict)  # dataset -> variable names, first seen first
+    hosts: set = field(default_factory=set)
+    instances: set = field(default_factory=set)
+    present: set = field(default_factory=set)  # every dataset seen, wanted or not
+
+    def add_variables(self, dataset, names):
+        known = self.variables.setdefault(dataset, [])
+        known += [name for name in names if name not in known]
+
+
+def _export(sink, config, source, host_globs, wanted, progress):
+    """Plan the trees from what ``source`` holds, copy its rows into them, then the catalog."""
     matches = host_matcher(host_globs)
-    found_variables, found_hosts, found_instances, present = {}, set(), set(), set()
-    for span in spans:  # first pass: the catalogs, so every branch is known before any row
-        with DayReader(span.path) as reader:
-            for host, dataset, instance in reader.catalog.series.values():
-                present.add(dataset)
-                if matches(host) and (not wanted or dataset in wanted):
-                    found_hosts.add(host)
-                    found_instances.add(instance)
-                    found_variables.setdefault(dataset, [])
-            for dataset, names in reader.catalog.variables.items():
-                if dataset in found_variables:
-                    found_variables[dataset] += [
-                        n for n in names if n not in found_variables[dataset]
-                    ]
-    trees = _plan_trees(config, found_variables, wanted, ("",), present)
+    found = source.survey(matches, wanted)
+    trees = _plan_trees(config, found.variables, wanted, source.suffixes, found.present)
     export = _Export(sink, trees)
-    hosts = _Names(sorted(found_hosts))
-    instances = _Names(["", *sorted(found_instances - {""})])
-    bar = _progress_bar(progress, _count_rows(spans, start, end) if progress else None, "samples")
+    hosts = _Names(sorted(found.hosts))
+    instances = _Names(["", *sorted(found.instances - {""})])
+    bar = _progress_bar(progress, source.total() if progress else None, source.unit)
     try:
-        for span in spans:
-            with DayReader(span.path) as reader:
-                _read_day(
-                    reader, export, trees, matches, hosts, instances, start, end, chunk_rows, bar
-                )
+        source.copy(export, trees, matches, hosts, instances, bar)
     finally:
         bar.close()
     export.flush()
-    _write_catalog(sink, config, trees, hosts, instances, "raw", config.recorder.step, start, end)
+    _write_catalog(sink, config, trees, hosts, instances, source)
     return ExportSummary(
-        None, "raw", start, end, hosts.names, {name: tree.entries for name, tree in trees.items()}
+        None,
+        source.resolution,
+        source.start,
+        source.end,
+        hosts.names,
+        {name: tree.entries for name, tree in trees.items()},
     )
 
 
-def _count_rows(spans, start, end):
-    total = 0
-    for span in spans:
-        with DayReader(span.path) as reader:
-            total += reader.count(start, end)
-    return total
+# --- raw: the journal's samples ---
 
 
-def _read_day(reader, export, trees, matches, hosts, instances, start, end, chunk_rows, bar):
+class _RawSamples:
+    """Every sample of the journal in ``[start, end)``, as recorded."""
+
+    resolution = "raw"
+    suffixes = ("",)
+    consolidations = ()
+    unit = "samples"
+
+    def __init__(self, config, start, end):
+        self.step = config.recorder.step
+        self.start, self.end = start, end
+        journal = Path(config.recorder.data_dir) / "_journal"
+        self.spans = day_spans(journal, start, end) if journal.is_dir() else []
+
+    def survey(self, matches, wanted):
+        found = _Found()
+        for span in self.spans:
+            with DayReader(span.path) as reader:
+                for host, dataset, instance in reader.catalog.series.values():
+                    found.present.add(dataset)
+                    if matches(host) and (not wanted or dataset in wanted):
+                        found.hosts.add(host)
+                        found.instances.add(instance)
+                        found.variables.setdefault(dataset, [])
+                for dataset, names in reader.catalog.variables.items():
+                    if dataset in found.variables:
+                        found.add_variables(dataset, names)
+        return found
+
+    def total(self):
+        total = 0
+        for span in self.spans:
+            with DayReader(span.path) as reader:
+                total += reader.count(self.start, self.end)
+        return total
+
+    def copy(self, export, trees, matches, hosts, instances, bar):
+        for span in self.spans:
+            with DayReader(span.path) as reader:
+                _read_day(
+                    reader, export, trees, matches, hosts, instances, self.start, self.end, bar
+                )
+
+
+def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar):
     catalog = reader.catalog
     size = max(catalog.series, default=-1) + 1
     tree_of = np.full(size, -1, np.int64)
@@ -337,7 +367,7 @@ def _read_day(reader, export, trees, matches, hosts, instances, start, end, chun
             )
         columns.append(np.array([tree.column_of.get(name, -1) for name in names], np.int64))
     every_series = len(selected) == len(catalog.series)
-    for chunk in reader.chunks(None if every_series else selected, start, end, chunk_rows):
+    for chunk in reader.chunks(None if every_series else selected, start, end):
         tree_index = tree_of[chunk.series]
         for index in np.unique(tree_index):
             rows = np.flatnonzero(tree_index == index)
@@ -351,51 +381,64 @@ def _read_day(reader, export, trees, matches, hosts, instances, start, end, chun
 # --- consolidated: the RRDs' rows ---
 
 
-def _export_consolidated(config, sink, start, end, host_globs, wanted, step, now, progress):
-    from affair.storage.rrd_store import (
-        RrdStore,
-    )  # librrd only when consolidated rows are asked for
+class _ConsolidatedRows:
+    """The RRDs' rows of one archive of the ladder, one branch per consolidation kept."""
 
-    archive = next((a for a in config.archives if a.step == step), None)
-    if archive is None:
-        steps = ", ".join(_duration(a.step) for a in config.archives)
-        raise ExportError(
-            f"no archive of {_duration(step)} rows in the ladder; use raw or one of: {steps}"
-        )
-    oldest = now - archive.span
-    start = math.ceil(oldest / step) * step if start is None else start
-    end = now if end is None else end
-    if start < oldest:
-        raise ExportError(
-            f"{_duration(step)} rows are kept for {_duration(archive.span)} only, so the RRDs have "
-            f"none from {iso_utc(start)}; use a coarser resolution or raw (from {iso_utc(oldest)})"
-        )
-    store = RrdStore(config)
-    matches = host_matcher(host_globs)
-    consolidations = [cf for cf in ("MIN", "AVERAGE", "MAX", "LAST") if cf in config.consolidations]
-    suffixes = tuple(SUFFIXES[cf] for cf in consolidations)
-    series, found_variables, present = [], {}, set()
-    for host in store.hosts():
-        if not matches(host):
-            continue
-        for dataset, instance in store.series(host):
-            present.add(dataset)
-            if wanted and dataset not in wanted:
+    unit = "series"
+
+    def __init__(self, config, start, end, step, now):
+        from affair.storage.rrd_store import RrdStore  # noqa: PLC0415 - librrd only when asked for
+
+        archive = next((a for a in config.archives if a.step == step), None)
+        if archive is None:
+            steps = ", ".join(_duration(a.step) for a in config.archives)
+            raise ExportError(
+                f"no archive of {_duration(step)} rows in the ladder; use raw or one of: {steps}"
+            )
+        oldest = now - archive.span
+        start = math.ceil(oldest / step) * step if start is None else start
+        end = now if end is None else end
+        if start < oldest:
+            raise ExportError(
+                f"{_duration(step)} rows are kept for {_duration(archive.span)} only, so the RRDs "
+                f"have none from {iso_utc(start)}; use a coarser resolution or raw (from "
+                f"{iso_utc(oldest)})"
+            )
+        self.resolution = self.step = step
+        self.start, self.end = start, end
+        self.store = RrdStore(config)
+        self.consolidations = [
+            cf for cf in ("MIN", "AVERAGE", "MAX", "LAST") if cf in config.consolidations
+        ]
+        self.suffixes = tuple(SUFFIXES[cf] for cf in self.consolidations)
+        self.series = []  # (host, dataset, instance, path), filled by survey()
+
+    def survey(self, matches, wanted):
+        store = self.store
+        found = _Found()
+        for host in store.hosts():
+            if not matches(host):
                 continue
-            path = store.path(host, dataset, instance)
-            variables = store.variables(path)
-            known = found_variables.setdefault(dataset, [])
-            known += [name for name in variables if name not in known]
-            series.append((host, dataset, instance, path))
-    trees = _plan_trees(config, found_variables, wanted, suffixes, present)
-    export = _Export(sink, trees)
-    hosts = _Names(sorted({host for host, *_ in series}))
-    instances = _Names(["", *sorted({instance for _, _, instance, _ in series} - {""})])
-    bar = _progress_bar(progress, len(series), "series")
-    try:
-        for host, dataset, instance, path in series:
+            for dataset, instance in store.series(host):
+                found.present.add(dataset)
+                if wanted and dataset not in wanted:
+                    continue
+                path = store.path(host, dataset, instance)
+                found.add_variables(dataset, store.variables(path))
+                found.hosts.add(host)
+                found.instances.add(instance)
+                self.series.append((host, dataset, instance, path))
+        return found
+
+    def total(self):
+        return len(self.series)
+
+    def copy(self, export, trees, _matches, hosts, instances, bar):  # survey() chose the hosts
+        for host, dataset, instance, path in self.series:
             tree = trees[dataset]
-            times, matrix = _fetch_series(store, path, tree, consolidations, start, end, step)
+            times, matrix = _fetch_series(
+                self.store, path, tree, self.consolidations, self.start, self.end, self.step
+            )
             if len(times):
                 count = len(times)
                 export.add(
@@ -406,13 +449,6 @@ def _export_consolidated(config, sink, start, end, host_globs, wanted, step, now
                     matrix,
                 )
             bar.update(1)
-    finally:
-        bar.close()
-    export.flush()
-    _write_catalog(sink, config, trees, hosts, instances, step, step, start, end, consolidations)
-    return ExportSummary(
-        None, step, start, end, hosts.names, {name: tree.entries for name, tree in trees.items()}
-    )
 
 
 def _fetch_series(store, path, tree, consolidations, start, end, step):
@@ -460,10 +496,24 @@ def _plan_trees(config, found_variables, wanted, suffixes, present=()):
     return trees
 
 
-def _write_catalog(
-    sink, config, trees, hosts, instances, resolution, step, start, end, consolidations=()
-):
+def _write_catalog(sink, config, trees, hosts, instances, source):
     """The _affair/ directory: names behind the integer branches, and the metadata."""
+    _write_names(sink, hosts, instances)
+    rows, datasets = _describe_branches(config, trees)
+    sink.mktree(
+        "_affair/variables", {key: "string" for key in rows}, title="what each branch holds"
+    )
+    if rows["branch"]:
+        sink["_affair/variables"].extend({key: _strings(values) for key, values in rows.items()})
+    metadata = _metadata(config, source, hosts, instances, datasets)
+    sink["_affair/metadata"] = json.dumps(metadata, indent=1)
+    try:
+        sink["_affair/config"] = Path(config.path).read_text()
+    except OSError:
+        sink["_affair/config"] = ""  # a config built in memory (tests) has no file
+
+
+def _write_names(sink, hosts, instances):
     sink.mktree("_affair/hosts", {"index": np.int32, "name": "string"}, title="host names")
     sink.mktree("_affair/instances", {"index": np.int32, "name": "string"}, title="instance names")
     for tree_name, names in (
@@ -474,6 +524,10 @@ def _write_catalog(
             sink[tree_name].extend(
                 {"index": np.arange(len(names), dtype=np.int32), "name": _strings(names)}
             )
+
+
+def _describe_branches(config, trees):
+    """The variables tree's columns, and per dataset its branches for the metadata."""
     rows = {
         key: []
         for key in ("dataset", "variable", "branch", "type", "unit", "label", "consolidation")
@@ -501,18 +555,18 @@ def _write_catalog(
             "entries": tree.entries,
             "branches": described,
         }
-    sink.mktree(
-        "_affair/variables", {key: "string" for key in rows}, title="what each branch holds"
-    )
-    if rows["branch"]:
-        sink["_affair/variables"].extend({key: _strings(values) for key, values in rows.items()})
-    raw = resolution == "raw"
-    metadata = {
+    return rows, datasets
+
+
+def _metadata(config, source, hosts, instances, datasets):
+    raw = source.resolution == "raw"
+    start, end = source.start, source.end
+    return {
         "format": FORMAT,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "resolution": "raw" if raw else f"{resolution}s",
-        "step": step,
-        "consolidations": list(consolidations),
+        "resolution": "raw" if raw else f"{source.resolution}s",
+        "step": source.step,
+        "consolidations": list(source.consolidations),
         "time": "the sample's own timestamp, Unix seconds UTC"
         if raw
         else "the end of each consolidated interval, Unix seconds UTC",
@@ -527,11 +581,6 @@ def _write_catalog(
         "datasets": datasets,
         "source": {"config": config.path, "data_dir": str(config.recorder.data_dir)},
     }
-    sink["_affair/metadata"] = json.dumps(metadata, indent=1)
-    try:
-        sink["_affair/config"] = Path(config.path).read_text()
-    except OSError:
-        sink["_affair/config"] = ""  # a config built in memory (tests) has no file
 
 
 def _strings(values):

@@ -7,16 +7,13 @@ log), and runs that were missed are coalesced into one. Every pass is
 logged with its duration and what it did; a failing pass is logged and the
 next one runs on time. SIGTERM lets running passes finish, then stops.
 
-The plotter is imported lazily: when ``affair.outputs.plot.run_plot`` exists it is
-scheduled, otherwise only the site is (the pages show placeholders). With
-``[export] enabled``, yesterday's raw samples go to a ROOT file every day at
-``[export] hour`` (UTC), and at start-up too when that file is missing (a
-scheduler that was down at the hour catches up). Cron users run
+With ``[export] enabled``, yesterday's raw samples go to a ROOT file every
+day at ``[export] hour`` (UTC), and at start-up too when that file is
+missing (a scheduler that was down at the hour catches up). Cron users run
 ``affair plot``, ``affair site`` and ``affair export`` instead
 (scripts/crontab.example).
 """
 
-import importlib
 import logging
 import threading
 import time
@@ -28,7 +25,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from affair.errors import AffairError
+from affair.outputs.plot.run import run_plot
+from affair.outputs.site import SiteBuilder, graphs_dir_of
 from affair.outputs.status import percentile
+from affair.storage.journal import day_name
 
 log = logging.getLogger(__name__)
 
@@ -78,24 +78,20 @@ class SitePasses:
 
 
 def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
-    """The jobs ``[schedule]`` asks for: plot (when the plotter is installed) and site."""
-    from affair.outputs.site import SiteBuilder, graphs_dir_of  # noqa: PLC0415 - keep `affair --help` light
-
+    """The jobs ``[schedule]`` asks for: plot, site and the daily export."""
     # One graphs dir for both stages, so the pages look where the plotter draws.
     graphs_dir = graphs_dir or graphs_dir_of(config)
     jobs = []
     if config.schedule.plot:
-        run_plot = _find_plotter()
-        if run_plot is not None:
 
-            def plot_pass():
-                summary = run_plot(config, data_dir=data_dir, out_dir=graphs_dir)
-                return (
-                    f"{summary.drawn} graphs drawn, {summary.skipped} skipped "
-                    f"in {summary.seconds:.2f} s"
-                )
+        def plot_pass():
+            summary = run_plot(config, data_dir=data_dir, out_dir=graphs_dir)
+            return (
+                f"{summary.drawn} graphs drawn, {summary.skipped} skipped "
+                f"in {summary.seconds:.2f} s"
+            )
 
-            jobs.append(Job("plot", config.schedule.plot, plot_pass))
+        jobs.append(Job("plot", config.schedule.plot, plot_pass))
     if config.schedule.site:
         builder = SiteBuilder(config, data_dir, graphs_dir, site_dir)
         jobs.append(Job("site", config.schedule.site, SitePasses(builder)))
@@ -107,7 +103,6 @@ def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
 def daily_export_job(config, now=time.time):
     """Yesterday's samples to ``[export] directory`` every day at ``[export] hour`` (UTC)."""
     from affair.outputs.export import run_daily_export  # noqa: PLC0415 - uproot is heavy
-    from affair.storage.journal import day_name  # noqa: PLC0415
 
     def export_pass():
         return f"wrote {run_daily_export(config)}"
@@ -115,20 +110,6 @@ def daily_export_job(config, now=time.time):
     yesterday = day_name(now() - 86400)
     missing = not (Path(config.export.directory) / f"affair-{yesterday}.root").exists()
     return Job("export", 86400, export_pass, daily_at_hour=config.export.hour, run_at_start=missing)
-
-
-def _find_plotter():
-    try:
-        plot = importlib.import_module("affair.outputs.plot")
-    except ModuleNotFoundError as error:
-        if error.name != "affair.outputs.plot":
-            raise  # the plotter is there but something it needs is not: say so
-        log.warning("no plotter (affair.outputs.plot) installed: graphs are not drawn")
-        return None
-    run_plot = getattr(plot, "run_plot", None)
-    if run_plot is None:
-        log.warning("affair.outputs.plot has no run_plot(): graphs are not drawn")
-    return run_plot
 
 
 def run_schedule(jobs, stop, seconds=None):

@@ -244,10 +244,6 @@ def group_of(host, groups):
     return OTHER_GROUP
 
 
-def worst(colours):
-    return max(colours, key=SEVERITY.get, default="green")
-
-
 def count_colours(statuses):
     counts = dict.fromkeys(STATUS_COLOURS, 0)
     for status in statuses:
@@ -324,9 +320,9 @@ def _read_series(store, host, dataset, instance, end, rows):
     )
 
 
-def collect(config, data_dir=None, now=None, store=None):
+def collect(config, data_dir=None, now=None):
     """Read every host under the data dir and evaluate it: ``[HostStatus, ...]`` by host name."""
-    store = store or RrdStore(config, data_dir)
+    store = RrdStore(config, data_dir)
     now = time.time() if now is None else now
     rows = history_rows(config)
     statuses = []

@@ -12,8 +12,8 @@ Why SQLite, one file per UTC day of receipt, in WAL mode:
   then acks it, and a collector never forgets a sample that could be lost.
   A crash mid-transaction rolls back cleanly, never a torn record; a file
   always opens, and any sqlite3 client can read it while the recorder writes.
-* One transaction per receive burst keeps the cost to a few microseconds a
-  sample.
+* One transaction per receive burst keeps the cost per sample small (see
+  benchmarks/RESULTS.md).
 * UNIQUE(series, ts) makes resends idempotent: a sample that was already
   journaled is recognised, acked again and not written twice. A resend that
   crosses midnight is looked up in the earlier day's file too.
@@ -28,14 +28,13 @@ Why SQLite, one file per UTC day of receipt, in WAL mode:
 Storage of values, chosen for the raw archive's readers: the values of a
 sample are one BLOB of little-endian float64, one per variable position,
 with the positions of each dataset's variables in the ``variables`` table
-(appended to when a new variable appears, never reordered). Reading a day
-of 1,000 hosts x 10 variables (8.64 M samples) costs ~2 us a row this way,
-against ~14 us for a JSON object per sample (json.loads dominates) and ~5 us
-for one REAL column per variable (a Python float per cell); that is what
-keeps ``affair export`` of a day within a minute. Host, dataset and
-instance are stored once per file in ``series``, so appending is cheaper
-too (no json.dumps, no names per row: half the CPU per sample of the JSON
-format it replaced). SQL users get per-dataset views with one column per
+(appended to when a new variable appears, never reordered). Reading rows
+this way is several times cheaper than a JSON object per sample (json.loads
+dominates) or one REAL column per variable (a Python float per cell), which
+is what keeps ``affair export`` of a day within a minute (figures in
+benchmarks/RESULTS.md). Host, dataset and instance are stored once per file
+in ``series``, so appending is cheaper too (no json.dumps, no names per
+row). SQL users get per-dataset views with one column per
 variable from ``affair query``; any other client can unpack a value with
 the same few lines (:func:`affair.outputs.query.value_at`).
 

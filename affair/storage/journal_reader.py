@@ -8,7 +8,7 @@ neighbouring day's file. Readers therefore never pick files by their names:
 (two index look-ups each) and keeps those whose span meets the range.
 
 Rows come out in timestamp order within a file, a chunk of at most
-``chunk_rows`` at a time, so memory stays flat however long the range is.
+``CHUNK_ROWS`` at a time, so memory stays flat however long the range is.
 """
 
 import fnmatch
@@ -25,6 +25,8 @@ import numpy as np
 from affair.storage.journal import DAY_FILE_GLOB, DayCatalog, open_day_readonly
 
 _SERIES, _TS, _VALS = itemgetter(0), itemgetter(1), itemgetter(2)
+
+CHUNK_ROWS = 100_000  # rows read at a time
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,6 @@ class DayReader:
         series_ids: Collection[int] | None = None,
         start: float | None = None,
         end: float | None = None,
-        chunk_rows: int = 100_000,
     ) -> Iterator[Chunk]:
         """Rows with ``start <= ts < end`` of ``series_ids`` (None: all), in chunks."""
         where, parameters = _range_clause(start, end)
@@ -134,7 +135,7 @@ class DayReader:
         cursor = self.connection.execute(
             f"SELECT series, ts, vals FROM samples{where} ORDER BY ts", parameters
         )
-        while rows := cursor.fetchmany(chunk_rows):
+        while rows := cursor.fetchmany(CHUNK_ROWS):
             count = len(rows)
             blobs = list(map(_VALS, rows))
             yield Chunk(

@@ -291,8 +291,9 @@ class RrdStore:
         """The file's last update; through rrdcached, rounded down to the step (its LAST)."""
         if self.daemon:
             return self.daemon.last(self._daemon_path(path))
-        # `rrdtool last` reads one header field: ~25x cheaper than parsing all of `info`,
-        # which matters to the site builder reading every host's files each pass.
+        # `rrdtool last` reads one header field: far cheaper than parsing all of `info`
+        # (see benchmarks/RESULTS.md), which matters to the site builder reading every
+        # host's files each pass.
         return int(self._call("last", rrdtool.last, path))
 
     def info(self, path: str | os.PathLike[str]) -> dict[str, Any]:

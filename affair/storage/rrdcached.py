@@ -1,7 +1,7 @@
 """A client for rrdcached's line protocol: how affair talks to the daemon.
 
 librrd has its own client (``--daemon``), but with librrd and rrdcached
-1.7.2 (Debian's) it loses data in ways nothing reports, all measured here:
+1.7.2 (Debian's) it loses data in ways nothing reports, all seen here:
 
 * an ``update --daemon`` longer than rrdcached's 4 KiB command line (about
   20 rows of 10 values) is dropped whole, and librrd returns success;
@@ -10,12 +10,14 @@ librrd has its own client (``--daemon``), but with librrd and rrdcached
 * a read in another process (``fetch``, ``info``, ``last`` without the
   daemon) locks the file; rrdcached's write of that file then fails and
   the daemon drops those values (logged at NOTICE, below its default
-  level). A reader fetching nonstop cost 80% of the rows in a test. Reads
+  level). A reader fetching nonstop cost most of the rows in a test. Reads
   inside rrdcached hold its own (per-process) lock and never cost a row;
-* ``fetch --daemon`` is the text FETCH, 20x slower than a local fetch, where
-  FETCHBIN (binary) costs about what a local fetch does;
+* ``fetch --daemon`` is the text FETCH, many times slower than a local
+  fetch, where FETCHBIN (binary) costs about what a local fetch does;
 * librrd keeps one connection per process, which a forked plot worker would
   share with its parent.
+
+(The figures are in benchmarks/RESULTS.md, "Figures quoted from the code".)
 
 So readers read through FETCHBIN, LAST and INFO here, and the writer sends
 UPDATE and FLUSH itself, split under the line limit, every answer checked.

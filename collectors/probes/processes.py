@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 def scan_proc(proc_root="/proc", need_cmdline=False):
     """Yield ``(pid, name, command line)`` from a Linux /proc tree.
 
-    Raw os.open/os.read of ``comm`` (and ``cmdline``): about ten times
-    cheaper than psutil.process_iter, which matters when it runs every
-    interval on every node. Processes that vanish mid-scan are skipped.
+    Raw os.open/os.read of ``comm`` (and ``cmdline``): much cheaper than
+    psutil.process_iter (see benchmarks/RESULTS.md), which matters when it
+    runs every interval on every node. Processes that vanish mid-scan are skipped.
     """
     for entry in os.scandir(proc_root):
         if not entry.name.isdigit():

@@ -78,7 +78,6 @@ WINDOW_WORDS = {
     "3m": "last 3 months",
     "1y": "last year",
 }
-STATS = ("last", "min", "avg", "max")
 
 
 @dataclass
@@ -323,8 +322,8 @@ def _stats(by_cf, unit):
     return tuple(format_value(value, unit) for value in values)
 
 
-# fmin/fmax skip NaNs and give NaN only when all are: a third of nanmin's time, which
-# counts at thousands of graphs a pass.
+# fmin/fmax skip NaNs and give NaN only when all are, faster than nanmin (see
+# benchmarks/RESULTS.md), which counts at thousands of graphs a pass.
 def _known(value):
     return None if np.isnan(value) else float(value)
 

@@ -1,12 +1,11 @@
 """PNG out: a small, fast encoder and the atomic write every graph goes through.
 
-Encoding was half of a graph's cost with Pillow or zlib, so: the canvas's
-RGBA bytes as they are (dropping the always-opaque alpha costs a strided
-copy that takes longer than compressing the alpha away), no PNG row filter
-(a plain row of a flat graph compresses as well as a filtered one here),
-and ISA-L's deflate at level 1 (``isal``, zlib-compatible). Measured on a
-720 x 325 week graph: 2.2 ms and 135 kB, against 9 ms for zlib level 1
-with the "up" filter and 50 ms for Pillow's defaults. Plain zlib is the
+Encoding was a large part of a graph's cost with Pillow or zlib, so: the
+canvas's RGBA bytes as they are (dropping the always-opaque alpha costs a
+strided copy that takes longer than compressing the alpha away), no PNG row
+filter (a plain row of a flat graph compresses as well as a filtered one
+here), and ISA-L's deflate at level 1 (``isal``, zlib-compatible), several
+times faster than either (see benchmarks/RESULTS.md). Plain zlib is the
 fallback where isal is not installed.
 """
 

@@ -1,7 +1,8 @@
 """Pixels: a :class:`Chart` drawn with matplotlib's Agg renderer, fast.
 
-A fresh matplotlib figure costs ~50-100 ms to build and draw; thousands of
-graphs a pass cannot afford that. So, like matplotlib's blitting:
+A fresh matplotlib figure costs several times a whole graph's budget to build
+and draw (see benchmarks/RESULTS.md); thousands of graphs a pass cannot afford
+that. So, like matplotlib's blitting:
 
 * a graph's *shape* (size, panels, legend entries, key) decides its layout;
   the canvas of each shape is made once per process, its static parts (page,
@@ -472,7 +473,7 @@ class Renderer:
         gc.set_foreground((*self._rgb(color), LINE_ALPHA[style]), isRGBA=True)
         gc.set_linewidth(LINE_WIDTH[style])
         gc.set_dashes(*DASHES[style])
-        # Round joins on every dot of a dotted line cost Agg 2x its time; dashes do not need them.
+        # Round joins on every dot of a dotted line are dear for Agg (RESULTS.md); dashes need none.
         gc.set_joinstyle("round" if style == "solid" else "miter")
         gc.set_capstyle("round" if style == "solid" else "butt")
         gc.set_antialiased(True)

@@ -98,7 +98,8 @@ class Drawer:
         self.store = RrdStore(config, data_dir)
         self.out_dir = Path(out_dir)
         self.now = now
-        # Imported here: a pass with nothing due never loads matplotlib (~1 s of a cron run).
+        # Imported here: a pass with nothing due never loads matplotlib, a large part of a
+        # short cron run (see benchmarks/RESULTS.md).
         from affair.outputs.plot.render import Renderer  # noqa: PLC0415
 
         self.renderer = Renderer(width=config.plot.width)

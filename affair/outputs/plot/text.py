@@ -1,14 +1,14 @@
 """Text for graphs, fast: each glyph is rendered once by matplotlib, then reused.
 
-Measured here, matplotlib 3.11 spends ~2.5 ms laying out and rasterising
-one short label (its text shaping runs per call), while a graph has 30 to
-100 labels: text alone would cost more than rrdtool's whole graph. Our
+matplotlib lays out and rasterises every label afresh (its text shaping runs
+per call), while a graph has 30 to 100 labels: text alone would cost more
+than rrdtool's whole graph (see benchmarks/RESULTS.md). Our
 labels use a few dozen characters, so each (character, style) is drawn
 once through matplotlib's own Agg text path (DejaVu Sans, hinted as usual)
 onto a scratch canvas, its coverage kept as an alpha mask, and strings are
 composed from those masks at hinted advances into one small RGBA image per
-(string, style, colour), which Agg blends onto the graph in one call
-(``draw_image``, ~30 us). Composed strings are kept (tick labels repeat).
+(string, style, colour), which Agg blends onto the graph in one cheap call
+(``draw_image``). Composed strings are kept (tick labels repeat).
 
 What is lost: kerning pairs (DejaVu's digits, which most labels are, have
 none) and sub-pixel glyph placement; glyphs sit on whole pixels, as in
