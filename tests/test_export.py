@@ -222,6 +222,7 @@ def test_export_names_an_unknown_dataset(tmp_path):
         ExportError, match="no dataset 'sytem'.*known: affair, delivery, disks, graphite, system"
     ):
         export_root(config, tmp_path / "x.root", datasets=["sytem"], progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no x.root, no temporary
 
 
 def test_export_command_line(tmp_path):

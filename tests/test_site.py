@@ -22,7 +22,6 @@ from affair.outputs.site import (
     build_site,
     discover_node_graphs,
     graphs_dir_of,
-    write_atomic,
 )
 from affair.outputs.status import HostSnapshot, HostStatus, RuleResult, SeriesSnapshot
 from affair.storage.rrd_store import RrdStore
@@ -278,20 +277,6 @@ def test_pages_replaced_atomically_and_gone_hosts_removed(cluster):
     build_site(config, data, graphs, out, clock=at(NOW))
     assert not (out / "host" / "gdc02.html").exists()
     assert (out / "host" / "gdc01.html").exists()
-
-
-def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    target = tmp_path / "page.html"
-    write_atomic(target, "old")
-
-    def full_disk(source, destination):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("affair.outputs.site.os.replace", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        write_atomic(target, "new")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # the temp file is gone
 
 
 def test_affair_site_command(cluster):

@@ -31,6 +31,7 @@ from pathlib import Path
 import msgpack
 import zmq
 
+from affair.atomic import write_atomic
 from affair.collectors import wire
 from affair.errors import ListenError, WireError
 from affair.ingest.auth import HostBinding, start_authenticator
@@ -505,12 +506,10 @@ class Recorder:
     def _write_metrics_file(self):
         """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
         path = self.data_dir / "_state" / "metrics.json"
-        temporary = path.with_suffix(".tmp")
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
         counts["time"] = self.clock()
-        temporary.write_text(json.dumps(counts, indent=1, sort_keys=True))
-        os.replace(temporary, path)
+        write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
 
     def _apply_retention(self, now):
         keep_days = self.config.recorder.journal_days

@@ -39,7 +39,6 @@ renamed at the end, so a half-written export never looks like a finished one.
 import json
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
+from affair.atomic import atomic_path
 from affair.errors import AffairError
 from affair.storage.journal import day_name, day_start
 from affair.storage.journal_reader import DayReader, day_spans, decode_values, host_matcher
@@ -207,10 +207,11 @@ def export_root(
         )
     if progress is None:
         progress = sys.stderr.isatty()
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink:
+        with (
+            atomic_path(output, durable=True) as temporary,
+            uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink,
+        ):
             if resolution == "raw":
                 summary = _export_raw(
                     config, sink, start, end, hosts, datasets, progress, chunk_rows
@@ -220,11 +221,8 @@ def export_root(
                     config, sink, start, end, hosts, datasets, int(resolution), now, progress
                 )
             summary.path = output
-        os.replace(temporary, output)
     except OSError as error:
         raise ExportError(f"cannot write {output}: {error.strerror or error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
     return summary
 
 

@@ -51,13 +51,13 @@ past the watermark is replayed into the RRDs.
 
 import json
 import logging
-import os
 import sqlite3
 import struct
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from affair.atomic import atomic_path, write_atomic
 from affair.errors import AffairError
 
 log = logging.getLogger(__name__)
@@ -185,14 +185,15 @@ def _create_day(path):
     Readers (export, query, a replaying writer) list the directory at any
     moment; this way they never meet a file that exists but has no schema yet.
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
-    connection = sqlite3.connect(temporary, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={FORMAT_VERSION}; COMMIT;")
-    finally:
-        connection.close()  # a clean close folds the WAL back in and removes it
-    os.replace(temporary, path)
+    with atomic_path(path, durable=True) as temporary:
+        connection = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(
+                f"BEGIN; {SCHEMA} PRAGMA user_version={FORMAT_VERSION}; COMMIT;"
+            )
+        finally:
+            connection.close()  # a clean close folds the WAL back in and removes it
 
 
 def open_day_readonly(path):
@@ -505,7 +506,5 @@ class Watermark:
             return None
 
     def save(self, position):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(list(position)))
-        os.replace(temporary, self.path)
+        # Durable: after a crash a lost watermark replays the whole journal.
+        write_atomic(self.path, json.dumps(list(position)), durable=True)
