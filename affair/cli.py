@@ -170,7 +170,10 @@ def build_parser():
     export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
     export.add_argument("--from", dest="start", help="first time included (default: the oldest)")
     export.add_argument("--to", dest="end", help="end of the range, excluded (default: now)")
-    export.add_argument("--hosts", help="host globs, comma-separated, e.g. 'gdc*,ldc0?'")
+    export.add_argument(
+        "--hosts",
+        help="host globs, comma-separated, e.g. 'gdc*,ldc0?' or '*,!ldc05' (default: all)",
+    )
     export.add_argument("--datasets", nargs="+", default=[], help="datasets (default: all)")
     export.add_argument(
         "--resolution",

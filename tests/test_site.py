@@ -99,6 +99,23 @@ def test_site_shows_every_host_in_its_colour_grouped(cluster):
     assert 'data-refresh="30"' in index and f'data-built="{NOW + 5}"' in index
 
 
+def test_groups_and_rules_for_every_host_but_one(cluster):
+    _config, data, graphs, out = cluster
+    text = SITE_CONFIG.replace(
+        'groups = { ldc = "ldc*", gdc = ["gdc*"] }', 'groups = { most = ["*", "!gdc01"] }'
+    ).replace(
+        'variable = "system.cpu_user"\n', 'variable = "system.cpu_user"\nhosts = ["!gdc01"]\n'
+    )
+    build_site(site_config(text), data, graphs, out, clock=at(NOW + 5))
+    hosts = json.loads((out / "status.json").read_text())["hosts"]
+    assert {name: (h["group"], h["colour"]) for name, h in hosts.items()} == {
+        "gdc01": ("other", "green"),  # 97 % CPU, but the rule leaves it out
+        "gdc02": ("most", "grey"),
+        "ldc01": ("most", "green"),
+        "ldc02": ("most", "yellow"),
+    }
+
+
 def test_host_page_rules_values_and_graph_windows(cluster):
     config, data, graphs, out = cluster
     build_site(config, data, graphs, out, clock=at(NOW + 5))

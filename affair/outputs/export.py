@@ -50,8 +50,9 @@ import uproot
 
 from affair.atomic import atomic_path
 from affair.errors import AffairError
+from affair.hosts import HostMatcher
 from affair.storage.journal import day_name, day_start
-from affair.storage.journal_reader import DayReader, day_spans, decode_values, host_matcher
+from affair.storage.journal_reader import DayReader, day_spans, decode_values
 from affair.times import iso_utc
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,7 @@ def run_daily_export(config, day=None, now=None):
 def _export_raw(config, sink, start, end, host_globs, wanted, progress, chunk_rows):
     journal = Path(config.recorder.data_dir) / "_journal"
     spans = day_spans(journal, start, end) if journal.is_dir() else []
-    matches = host_matcher(host_globs)
+    matches = HostMatcher(host_globs or ["*"])  # no --hosts: every host
     found_variables, found_hosts, found_instances, present = {}, set(), set(), set()
     for span in spans:  # first pass: the catalogs, so every branch is known before any row
         with DayReader(span.path) as reader:
@@ -369,7 +370,7 @@ def _export_consolidated(config, sink, start, end, host_globs, wanted, step, now
             f"none from {iso_utc(start)}; use a coarser resolution or raw (from {iso_utc(oldest)})"
         )
     store = RrdStore(config)
-    matches = host_matcher(host_globs)
+    matches = HostMatcher(host_globs or ["*"])  # no --hosts: every host
     consolidations = [cf for cf in ("MIN", "AVERAGE", "MAX", "LAST") if cf in config.consolidations]
     suffixes = tuple(SUFFIXES[cf] for cf in consolidations)
     series, found_variables, present = [], {}, set()

@@ -11,7 +11,6 @@ Rows come out in timestamp order within a file, a chunk of at most
 ``chunk_rows`` at a time, so memory stays flat however long the range is.
 """
 
-import fnmatch
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -53,14 +52,6 @@ def day_spans(directory, start=None, end=None):
             continue
         spans.append(DaySpan(path, first, last))
     return sorted(spans, key=lambda span: (span.first, span.path))
-
-
-def host_matcher(globs):
-    """A predicate for host names: any of ``globs`` (shell patterns) matches; None: all."""
-    if not globs:
-        return lambda host: True
-    patterns = tuple(globs)
-    return lambda host: any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns)
 
 
 @dataclass
