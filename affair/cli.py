@@ -251,11 +251,7 @@ def cmd_record(args):
         config = _with_graphite(config, args.graphite)
     server_key, allowed_keys = recorder_keys(config)
     stop = stop_on_signals("recorder")
-    try:
-        Recorder(config, server_key=server_key, allowed_keys=allowed_keys).run(stop)
-    except RuntimeError as error:  # e.g. the data dir is locked by another recorder
-        print(f"affair record: {error}", file=sys.stderr)
-        return 1
+    Recorder(config, server_key=server_key, allowed_keys=allowed_keys).run(stop)
     return 0
 
 

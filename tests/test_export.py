@@ -16,9 +16,9 @@ import uproot
 from conftest import REPO
 
 from affair.config import parse_config
-from affair.errors import ConfigError
+from affair.errors import ConfigError, ExportError
 from affair.ingest.validate import Sample
-from affair.outputs.export import ExportError, branch_names, export_root, run_daily_export
+from affair.outputs.export import branch_names, export_root, run_daily_export
 from affair.storage.journal import Journal
 from affair.storage.rrd_store import RrdStore
 

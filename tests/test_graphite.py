@@ -5,9 +5,8 @@ import ipaddress
 import pytest
 
 from affair.config import parse_config
-from affair.errors import ConfigError
+from affair.errors import BadLine, ConfigError
 from affair.ingest.graphite import (
-    BadLine,
     LineSplitter,
     SampleMerger,
     compile_rule,

@@ -31,6 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from affair.config import Dataset, Variable
+from affair.errors import BadLine
 from affair.names import is_valid, safe_name
 
 FIELDS = ("host", "dataset", "instance", "variable")
@@ -87,13 +88,6 @@ def graphite_dataset():
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class BadLine(Exception):  # noqa: N818 - it names the outcome, like validate.Rejected
-    def __init__(self, reason, detail=""):
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
 
 
 # --- listen addresses ---

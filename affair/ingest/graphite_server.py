@@ -28,18 +28,17 @@ import threading
 import time
 from collections import defaultdict, deque
 
-from affair.errors import ListenError
+from affair.errors import BadLine, ListenError, Rejected
 from affair.ingest.graphite import (
     BAD,
     COUNTERS,
-    BadLine,
     LineSplitter,
     PathMapper,
     SampleMerger,
     is_allowed,
     parse_line,
 )
-from affair.ingest.validate import Rejected, Sample, validate_sample
+from affair.ingest.validate import Sample, validate_sample
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ host_not_bound is a sample for a host its CURVE key may not write
 import math
 from dataclasses import dataclass
 
+from affair.errors import Rejected
 from affair.names import is_valid
 
 REASONS = (
@@ -59,14 +60,6 @@ class Sample:
     @property
     def series(self):
         return self.host, self.dataset, self.instance
-
-
-class Rejected(Exception):  # noqa: N818 - it names the outcome, like StopIteration
-    def __init__(self, reason, seq=None, detail=""):
-        self.reason = reason
-        self.seq = seq
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
 
 
 def validate_sample(raw, config, now, sender=""):

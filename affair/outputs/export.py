@@ -49,7 +49,7 @@ import numpy as np
 import uproot
 
 from affair.atomic import atomic_path
-from affair.errors import AffairError
+from affair.errors import ExportError
 from affair.hosts import HostMatcher
 from affair.storage.journal import day_name, day_start
 from affair.storage.journal_reader import DayReader, day_spans, decode_values
@@ -61,10 +61,6 @@ RESERVED_BRANCHES = ("time", "host", "instance")
 SUFFIXES = {"MIN": "_min", "AVERAGE": "_avg", "MAX": "_max", "LAST": "_last"}
 FORMAT = "affair-export-1"
 BUFFER_CELLS = 4_000_000  # values buffered across all trees before they are written (32 MB)
-
-
-class ExportError(AffairError):
-    """An export that cannot be made as asked; the message says what to ask instead."""
 
 
 @dataclass

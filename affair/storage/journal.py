@@ -58,7 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from affair.atomic import atomic_path, write_atomic
-from affair.errors import AffairError
+from affair.errors import JournalError
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,6 @@ ABSENT_BYTES = _BITS.pack(ABSENT_BITS)
 _ABSENT = struct.unpack("<d", ABSENT_BYTES)[0]
 _NAN = struct.unpack("<d", _BITS.pack(NULL_BITS))[0]
 _STRUCTS: dict[int, struct.Struct] = {}
-
-
-class JournalError(AffairError):
-    """A journal day file that cannot be used; carries its path."""
-
-    def __init__(self, path, problem):
-        self.path = str(path)
-        super().__init__(f"{self.path}: {problem}")
 
 
 _last_day = (0.0, 0.0, "")  # (start, end, name) of the day asked for last
