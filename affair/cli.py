@@ -199,7 +199,10 @@ def _add_export(commands):
     export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
     export.add_argument("--from", dest="start", help="first time included (default: the oldest)")
     export.add_argument("--to", dest="end", help="end of the range, excluded (default: now)")
-    export.add_argument("--hosts", help="host globs, comma-separated, e.g. 'gdc*,ldc0?'")
+    export.add_argument(
+        "--hosts",
+        help="host globs, comma-separated, e.g. 'gdc*,ldc0?' or '*,!ldc05' (default: all)",
+    )
     export.add_argument("--datasets", nargs="+", default=[], help="datasets (default: all)")
     export.add_argument(
         "--resolution",
@@ -284,11 +287,7 @@ def cmd_record(args):
         config = _with_graphite(config, args.graphite)
     server_key, allowed_keys = recorder_keys(config)
     stop = stop_on_signals("recorder")
-    try:
-        Recorder(config, server_key=server_key, allowed_keys=allowed_keys).run(stop)
-    except RuntimeError as error:  # e.g. the data dir is locked by another recorder
-        print(f"affair record: {error}", file=sys.stderr)
-        return 1
+    Recorder(config, server_key=server_key, allowed_keys=allowed_keys).run(stop)
     return 0
 
 

@@ -65,11 +65,6 @@ class RrdcachedError(StoreError):
         AffairError.__init__(self, f"{where}rrdcached at {address}: {operation}: {cause}")
 
 
-def _short_repr(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class ListenError(AffairError):
     """The recorder could not listen where the config says (busy port, bad address)."""
 
@@ -81,3 +76,69 @@ class ListenError(AffairError):
 
 class PlotError(AffairError):
     """A graph could not be planned or drawn; the message names the graph or file."""
+
+
+class ResolutionMismatch(PlotError):
+    """librrd answered at another step than the grid's (a file made with another ladder)."""
+
+    def __init__(self, path, wanted, got):
+        self.path = str(path)
+        super().__init__(f"{path}: rows of {got}s where the graph needs {wanted}s")
+
+
+class JournalError(AffairError):
+    """A journal day file that cannot be used; carries its path."""
+
+    def __init__(self, path, problem):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+class QueryError(AffairError):
+    """A query that was refused, failed or stopped; the message says which and why."""
+
+
+class ExportError(AffairError):
+    """An export that cannot be made as asked; the message says what to ask instead."""
+
+
+class Rejected(AffairError):  # noqa: N818 - it names the outcome, like StopIteration
+    """A sample the recorder refuses; ``reason`` is a short counter name (affair.vocab.REJECTION_REASONS)."""
+
+    def __init__(self, reason, seq=None, detail=""):
+        self.reason = reason
+        self.seq = seq
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class BadLine(AffairError):  # noqa: N818 - it names the outcome, like Rejected
+    """A Graphite plaintext line that cannot become a sample; ``reason`` is a counter name."""
+
+    def __init__(self, reason, detail=""):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class DataDirLocked(AffairError):
+    """Another recorder holds the data directory's lock (one recorder per data dir)."""
+
+    def __init__(self, data_dir, holder=None):
+        self.data_dir = str(data_dir)
+        self.holder = holder
+        who = f"another recorder (pid {holder})" if holder else "another recorder"
+        super().__init__(f"{who} is using {self.data_dir}")
+
+
+class WriterFailed(AffairError):
+    """The recorder's RRD writer process exited before it was ready."""
+
+    def __init__(self, exit_code):
+        self.exit_code = exit_code
+        super().__init__(f"the RRD writer exited at start (code {exit_code})")
+
+
+def _short_repr(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -228,6 +228,16 @@ def test_a_key_may_write_its_own_name_and_its_patterns_only():
     assert not binding.allows(None, "node001")  # a message without a key name writes nothing
 
 
+def test_a_key_may_write_every_host_but_the_excluded_ones():
+    binding = HostBinding({"relay": ("*", "!ldc05"), "gateway": ("!gdc*", "!ldc05")})
+    assert binding.allows("relay", "ldc04")
+    assert not binding.allows("relay", "ldc05")
+    assert binding.allows("gateway", "ldc01")  # only exclusions: every host but those
+    assert not binding.allows("gateway", "gdc01")
+    assert not binding.allows("gateway", "ldc05")
+    assert binding.allows("ldc05", "ldc05")  # a key always writes its own name
+
+
 def test_the_authenticator_names_a_connection_by_its_key_file(tmp_path):
     generate_keys(tmp_path, ["node001", "node002"])
     names = load_key_names([tmp_path])

@@ -16,9 +16,9 @@ import uproot
 from conftest import REPO
 
 from affair.config import parse_config
-from affair.errors import ConfigError
+from affair.errors import ConfigError, ExportError
 from affair.ingest.validate import Sample
-from affair.outputs.export import ExportError, branch_names, export_root, run_daily_export
+from affair.outputs.export import branch_names, export_root, run_daily_export
 from affair.storage.journal import Journal
 from affair.storage.rrd_store import RrdStore
 
@@ -222,6 +222,35 @@ def test_export_names_an_unknown_dataset(tmp_path):
         ExportError, match="no dataset 'sytem'.*known: affair, delivery, disks, graphite, system"
     ):
         export_root(config, tmp_path / "x.root", datasets=["sytem"], progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no x.root, no temporary
+
+
+@pytest.mark.parametrize("hosts", [["*", "!gdc01"], ["!gdc01"]])
+def test_export_of_every_host_but_one(tmp_path, hosts):
+    config = make_config(tmp_path)
+    samples = journal_two_days(config)
+    output = tmp_path / "raw.root"
+    summary = export_root(config, output, hosts=hosts, datasets=["system"], progress=False)
+    assert summary.hosts == ["gdc02", "ldc01"]
+    assert sorted(read_tree(output, "system")) == sorted(
+        (s.host, s.instance, s.ts) for s in samples if s.dataset == "system" and s.host != "gdc01"
+    )
+
+
+def test_consolidated_export_of_every_host_but_one(tmp_path):
+    config = make_config(tmp_path, archive={"ladder": ["10s:360", "1min:360"]})
+    store = RrdStore(config)
+    start = 1_700_000_000 - 1_700_000_000 % 60
+    for host in ("gdc01", "gdc02", "ldc01"):
+        series = store.open_series(host, "system", "", ["cpu_user"], start)
+        store.update_many(series, [(start + 10 * i, {"cpu_user": 1.0}) for i in range(1, 13)])
+    end = start + 120
+    output = tmp_path / "c.root"
+    summary = export_root(
+        config, output, start, end, hosts=["!gdc01"], resolution=60, now=end, progress=False
+    )
+    assert summary.hosts == ["gdc02", "ldc01"]
+    assert {host for host, _instance, _time in read_tree(output, "system")} == {"gdc02", "ldc01"}
 
 
 def test_export_command_line(tmp_path):

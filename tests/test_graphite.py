@@ -6,9 +6,8 @@ import pytest
 
 from affair.config import parse_config
 from affair.config.graphite import compile_rule, default_rules, parse_listen
-from affair.errors import ConfigError
+from affair.errors import BadLine, ConfigError
 from affair.ingest.graphite import (
-    BadLine,
     LineSplitter,
     SampleMerger,
     is_allowed,

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affair.config import parse_config
-from affair.errors import WireError
-from affair.ingest.validate import Rejected, validate_sample
+from affair.errors import Rejected, WireError
+from affair.ingest.validate import validate_sample
 from affair.vocab import REJECTION_REASONS
 from tests.conftest import BASE_CONFIG, REPO
 

@@ -5,13 +5,13 @@ import sqlite3
 
 import pytest
 
+from affair.errors import JournalError
 from affair.ingest.validate import Sample
 from affair.outputs.query import value_at
 from affair.storage.journal import (
     ABSENT_BYTES,
     DayCatalog,
     Journal,
-    JournalError,
     Watermark,
     day_name,
     open_day_readonly,

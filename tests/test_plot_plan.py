@@ -114,6 +114,27 @@ def test_select_hosts_globs_lists_and_exclusions():
     assert select_hosts(["ldc0[12]", "gdc02"], hosts) == ["gdc02", "ldc01", "ldc02"]
     assert select_hosts(["*", "!ldc*"], hosts) == ["gdc01", "gdc02"]
     assert select_hosts(["nothing*"], hosts) == []
+    # Only exclusions: every host but those (it used to select none).
+    assert select_hosts(["!ldc*", "!gdc02"], hosts) == ["gdc01"]
+    assert select_hosts([], hosts) == []
+
+
+def test_a_graph_of_every_host_but_one():
+    config = config_with(
+        {
+            "cpu": {
+                "dataset": "system",
+                "variables": ["cpu_user"],
+                "mode": "overlay",
+                "hosts": ["!ldc02"],
+                "windows": ["1h"],
+            },
+        },
+        plot={"node_windows": ["1h"]},
+    )
+    store = FakeStore({host: [("system", "")] for host in ("gdc01", "ldc01", "ldc02")})
+    overlays = [job.hosts for job in plan_jobs(config, store) if job.mode == "overlay"]
+    assert overlays == [("gdc01", "ldc01")]
 
 
 def test_plan_names_every_graph_by_the_layout_contract():

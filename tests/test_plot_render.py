@@ -10,7 +10,7 @@ from PIL import Image
 
 from affair.outputs.plot.chart import HOST_PALETTE, Band, Chart, LegendEntry, Line, Panel
 from affair.outputs.plot.data import Grid
-from affair.outputs.plot.png import encode_png, write_atomic
+from affair.outputs.plot.png import encode_png
 from affair.outputs.plot.render import COMPACT_COLUMN, PLOT_LEFT, Renderer, shape_of
 from affair.outputs.plot.text import TextPainter, TextStyle
 
@@ -158,15 +158,6 @@ def test_text_alignment():
     painter.draw(renderer, renderer.new_gc(), 90, 15, "12:30", TextStyle(10), (0, 0, 0), "right")
     columns = np.flatnonzero(np.asarray(renderer.buffer_rgba())[:, :, 3].any(axis=0))
     assert 87 <= columns.max() <= 90 and columns.min() >= 90 - width - 1
-
-
-def test_write_atomic_replaces_and_stamps(tmp_path):
-    target = tmp_path / "g" / "a.png"
-    write_atomic(target, b"one", mtime=1_600_000_000)
-    write_atomic(target, b"two", mtime=1_600_000_010)
-    assert target.read_bytes() == b"two"
-    assert target.stat().st_mtime == 1_600_000_010
-    assert [p.name for p in target.parent.iterdir()] == ["a.png"]  # no temp file left
 
 
 @pytest.mark.parametrize("width", [480, 1000])

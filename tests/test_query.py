@@ -9,8 +9,9 @@ import pytest
 from conftest import REPO
 
 from affair.config import parse_config
+from affair.errors import QueryError
 from affair.ingest.validate import Sample
-from affair.outputs.query import QueryError, execute, open_archive, parse_parameters
+from affair.outputs.query import execute, open_archive, parse_parameters
 from affair.storage.journal import Journal
 
 DAY2 = 1_700_006_400  # 2023-11-15 00:00 UTC

@@ -214,8 +214,12 @@ def test_a_second_recorder_on_the_same_data_dir_refuses(recorder):
         cwd=REPO,
         timeout=30,
     )
-    assert second.returncode == 1
-    assert f"another recorder (pid {first.process.pid}) is using" in second.stderr
+    # One line, as for any of our errors; the first recorder carries on.
+    assert second.returncode == 2
+    assert second.stderr.splitlines() == [
+        f"affair record: another recorder (pid {first.process.pid}) is using {first.data_dir}"
+    ]
+    assert first.process.poll() is None
 
 
 def test_the_recorder_records_its_own_health(recorder):

@@ -22,7 +22,6 @@ from affair.outputs.site import (
     build_site,
     discover_node_graphs,
     graphs_dir_of,
-    write_atomic,
 )
 from affair.outputs.status import HostSnapshot, HostStatus, RuleResult, SeriesSnapshot
 from affair.storage.rrd_store import RrdStore
@@ -99,6 +98,23 @@ def test_site_shows_every_host_in_its_colour_grouped(cluster):
     assert "no sample for 10 min" in attention
     assert '<a href="graph/cpu_all.html">CPU user, all nodes</a>' in index
     assert 'data-refresh="30"' in index and f'data-built="{NOW + 5}"' in index
+
+
+def test_groups_and_rules_for_every_host_but_one(cluster):
+    _config, data, graphs, out = cluster
+    text = SITE_CONFIG.replace(
+        'groups = { ldc = "ldc*", gdc = ["gdc*"] }', 'groups = { most = ["*", "!gdc01"] }'
+    ).replace(
+        'variable = "system.cpu_user"\n', 'variable = "system.cpu_user"\nhosts = ["!gdc01"]\n'
+    )
+    build_site(site_config(text), data, graphs, out, clock=at(NOW + 5))
+    hosts = json.loads((out / "status.json").read_text())["hosts"]
+    assert {name: (h["group"], h["colour"]) for name, h in hosts.items()} == {
+        "gdc01": ("other", "green"),  # 97 % CPU, but the rule leaves it out
+        "gdc02": ("most", "grey"),
+        "ldc01": ("most", "green"),
+        "ldc02": ("most", "yellow"),
+    }
 
 
 def test_host_page_rules_values_and_graph_windows(cluster):
@@ -279,20 +295,6 @@ def test_pages_replaced_atomically_and_gone_hosts_removed(cluster):
     build_site(config, data, graphs, out, clock=at(NOW))
     assert not (out / "host" / "gdc02.html").exists()
     assert (out / "host" / "gdc01.html").exists()
-
-
-def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    target = tmp_path / "page.html"
-    write_atomic(target, "old")
-
-    def full_disk(source, destination):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("affair.outputs.site.os.replace", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        write_atomic(target, "new")
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # the temp file is gone
 
 
 def test_affair_site_command(cluster):

@@ -109,6 +109,15 @@ def test_rules_judge_only_matching_hosts_holding_the_dataset():
     assert evaluate_host(host(other, name="gdc01"), config, NOW).results == ()
 
 
+@pytest.mark.parametrize("hosts", ['["*", "!ldc05"]', '["!ldc05"]'])
+def test_a_rule_for_every_host_but_one(hosts):
+    config = config_with(THRESHOLD.replace('op = ">"', f'op = ">"\nhosts = {hosts}'))
+    hot = series(cpu_user=[99.0])
+    assert evaluate_host(host(hot, name="ldc05"), config, NOW).results == ()
+    for name in ("ldc01", "gdc01"):
+        assert evaluate_host(host(hot, name=name), config, NOW).colour == "red"
+
+
 def test_a_dataset_with_instances_is_judged_per_instance():
     config = config_with(THRESHOLD)
     status = evaluate_host(
@@ -373,6 +382,14 @@ def test_groups_first_match_wins_else_other():
     assert group_of("ldc12", groups) == "ldc"
     assert group_of("gdc05", groups) == "big"
     assert group_of("vm", groups) == "other"
+
+
+def test_groups_with_exclusions():
+    groups = {"compute": ("*", "!ldc05", "!gdc*"), "gdc": ("gdc*",), "spare": ("!ldc01",)}
+    assert group_of("ldc01", groups) == "compute"
+    assert group_of("gdc02", groups) == "gdc"
+    assert group_of("ldc05", groups) == "spare"  # only exclusions: every host but ldc01
+    assert group_of("ldc05", {"compute": ("*", "!ldc05")}) == "other"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from affair.config import parse_config
-from affair.ingest.validate import Rejected, SeriesCap, validate_sample
+from affair.errors import Rejected
+from affair.ingest.validate import SeriesCap, validate_sample
 
 NOW = 1_800_000_000.0
 CONFIG = parse_config({"datasets": {"system": {"variables": {"cpu_user": {}}}}})

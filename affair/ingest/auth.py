@@ -22,10 +22,8 @@ name or one of the key's ``curve_key_hosts`` patterns (:class:`HostBinding`):
 a compromised node cannot overwrite another node's series.
 """
 
-import fnmatch
 import logging
 import os
-import re
 import tempfile
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from affair.collectors.keys import (
     resolve,
 )
 from affair.errors import ConfigError
+from affair.hosts import HostMatcher
 
 log = logging.getLogger(__name__)
 
@@ -161,19 +160,20 @@ class KeyNames:
 
 
 class HostBinding:
-    """Which hosts a key may write: its own name, and the globs ``curve_key_hosts`` gives it."""
+    """Which hosts a key may write: its own name, and the globs ``curve_key_hosts`` gives it.
+
+    The globs read as everywhere else (:mod:`affair.hosts`): ``["*", "!ldc05"]``
+    or ``["!ldc05"]`` lets the key write every host but ldc05.
+    """
 
     def __init__(self, key_hosts):
-        self._patterns = {
-            name: re.compile("|".join(fnmatch.translate(p) for p in patterns))
-            for name, patterns in key_hosts.items()
-        }
+        self._matchers = {name: HostMatcher(patterns) for name, patterns in key_hosts.items()}
 
     def allows(self, key_name, host):
         if host == key_name:
             return True
-        pattern = self._patterns.get(key_name)
-        return pattern is not None and pattern.match(host) is not None
+        matcher = self._matchers.get(key_name)
+        return matcher is not None and matcher(host)
 
 
 def start_authenticator(context, allowed):

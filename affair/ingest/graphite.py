@@ -26,17 +26,8 @@ import ipaddress
 import math
 from collections import OrderedDict
 
+from affair.errors import BadLine
 from affair.names import is_valid, safe_name
-
-
-class BadLine(Exception):  # noqa: N818 - it names the outcome, like validate.Rejected
-    """A refused line; ``reason`` is one of affair.vocab.GRAPHITE_LINE_REASONS."""
-
-    def __init__(self, reason, detail=""):
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
-
 
 # --- clients ---
 

@@ -29,16 +29,15 @@ import time
 from collections import defaultdict, deque
 
 from affair.config.builtin import GRAPHITE_COUNTERS
-from affair.errors import ListenError
+from affair.errors import BadLine, ListenError, Rejected
 from affair.ingest.graphite import (
-    BadLine,
     LineSplitter,
     PathMapper,
     SampleMerger,
     is_allowed,
     parse_line,
 )
-from affair.ingest.validate import Rejected, Sample, validate_sample
+from affair.ingest.validate import Sample, validate_sample
 from affair.vocab import GRAPHITE_REFUSALS
 
 log = logging.getLogger(__name__)

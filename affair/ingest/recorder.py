@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING
 import msgpack
 import zmq
 
+from affair.atomic import write_atomic
 from affair.collectors import wire
 from affair.config import Config
-from affair.errors import ListenError, WireError
+from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
 from affair.ingest.auth import HostBinding, start_authenticator
 from affair.ingest.selfmetrics import Metrics
-from affair.ingest.validate import Rejected, Sample, SeriesCap, validate_sample
+from affair.ingest.validate import Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
 from affair.storage.journal import Journal, Watermark
@@ -97,11 +98,9 @@ class DataDirLock:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._handle.seek(0)
-            holder = self._handle.read().strip() or "unknown"
+            holder = self._handle.read().strip() or None
             self._handle.close()
-            raise RuntimeError(
-                f"another recorder (pid {holder}) is using {self.path.parent.parent}"
-            ) from None
+            raise DataDirLocked(self.path.parent.parent, holder) from None
         self._handle.seek(0)
         self._handle.truncate()
         self._handle.write(str(os.getpid()))
@@ -247,7 +246,7 @@ class Recorder:
         waited = time.monotonic()
         while not self._writer_ready and not stop.is_set():
             if not self._writer.is_alive():
-                raise RuntimeError(f"the RRD writer exited at start (code {self._writer.exitcode})")
+                raise WriterFailed(self._writer.exitcode)
             if self._from_writer.poll(100):
                 self._read_reports()
             if time.monotonic() - waited > 5:
@@ -520,12 +519,10 @@ class Recorder:
     def _write_metrics_file(self):
         """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
         path = self.data_dir / "_state" / "metrics.json"
-        temporary = path.with_suffix(".tmp")
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
         counts["time"] = self.clock()
-        temporary.write_text(json.dumps(counts, indent=1, sort_keys=True))
-        os.replace(temporary, path)
+        write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
 
     def _apply_retention(self, now):
         keep_days = self.config.recorder.journal_days

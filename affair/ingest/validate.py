@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from affair.collectors.wire import SampleValues
 from affair.config import Config
+from affair.errors import Rejected
 from affair.names import is_valid
 
 
@@ -43,14 +44,6 @@ class Sample:
     @property
     def series(self) -> tuple[str, str, str]:
         return self.host, self.dataset, self.instance
-
-
-class Rejected(Exception):  # noqa: N818 - it names the outcome, like StopIteration
-    def __init__(self, reason, seq=None, detail=""):
-        self.reason = reason
-        self.seq = seq
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
 
 
 def validate_sample(raw: object, config: Config, now: float, sender: str = "") -> Sample:

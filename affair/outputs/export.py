@@ -39,7 +39,6 @@ renamed at the end, so a half-written export never looks like a finished one.
 import json
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,9 +48,11 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from affair.errors import AffairError
+from affair.atomic import atomic_path
+from affair.errors import ExportError
+from affair.hosts import HostMatcher
 from affair.storage.journal import day_name, day_start
-from affair.storage.journal_reader import DayReader, day_spans, decode_values, host_matcher
+from affair.storage.journal_reader import DayReader, day_spans, decode_values
 from affair.times import iso_utc
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,6 @@ RESERVED_BRANCHES = ("time", "host", "instance")
 SUFFIXES = {"MIN": "_min", "AVERAGE": "_avg", "MAX": "_max", "LAST": "_last"}
 FORMAT = "affair-export-1"
 BUFFER_CELLS = 4_000_000  # values buffered across all trees before they are written (32 MB)
-
-
-class ExportError(AffairError):
-    """An export that cannot be made as asked; the message says what to ask instead."""
 
 
 @dataclass
@@ -206,21 +203,19 @@ def export_root(
         )
     if progress is None:
         progress = sys.stderr.isatty()
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink:
+        with (
+            atomic_path(output, durable=True) as temporary,
+            uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink,
+        ):
             if resolution == "raw":
                 source = _RawSamples(config, start, end)
             else:
                 source = _ConsolidatedRows(config, start, end, int(resolution), now)
             summary = _export(sink, config, source, hosts, datasets, progress)
             summary.path = output
-        os.replace(temporary, output)
     except OSError as error:
         raise ExportError(f"cannot write {output}: {error.strerror or error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)
     return summary
 
 
@@ -269,7 +264,7 @@ class _Found:
 
 def _export(sink, config, source, host_globs, wanted, progress):
     """Plan the trees from what ``source`` holds, copy its rows into them, then the catalog."""
-    matches = host_matcher(host_globs)
+    matches = HostMatcher(host_globs or ["*"])  # no --hosts: every host
     found = source.survey(matches, wanted)
     trees = _plan_trees(config, found.variables, wanted, source.suffixes, found.present)
     export = _Export(sink, trees)

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from affair.errors import AffairError
+from affair.errors import QueryError
 from affair.storage.journal import DayCatalog, open_day_readonly
 from affair.storage.journal_reader import day_spans
 from affair.times import parse_duration, parse_time
@@ -82,10 +82,6 @@ _ACTIONS = {
     if hasattr(sqlite3, f"SQLITE_{name}")
 }
 _F64 = struct.Struct("<d")
-
-
-class QueryError(AffairError):
-    """A query that was refused, failed or stopped; the message says which and why."""
 
 
 def value_at(blob, position):

@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
 from affair.outputs.status import (
     HostSnapshot,
@@ -437,20 +438,6 @@ def discover_node_graphs(graphs_dir, host):
                 continue  # replaced or removed under us
             found.setdefault(stem, {})[window] = (name, version)
     return found
-
-
-def write_atomic(path, data):
-    """Write ``data`` (str or bytes) to ``path`` through a temp file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = data.encode() if isinstance(data, str) else data
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _relative_url(target, page_dir):

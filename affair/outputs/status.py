@@ -28,7 +28,6 @@ read RRDs; the clock is always passed in.
 """
 
 import bisect
-import fnmatch
 import logging
 import math
 import re
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from affair import units
 from affair.errors import AffairError, StoreError
+from affair.hosts import host_matcher
 from affair.names import is_valid, rrd_file_name
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import SEVERITY, STATUS_COLOURS
@@ -160,7 +160,7 @@ def evaluate_host(snapshot, config, now, group=OTHER_GROUP):
 
 
 def rule_applies(rule, host):
-    return any(fnmatch.fnmatchcase(host, pattern) for pattern in rule.hosts)
+    return host_matcher(rule.hosts)(host)
 
 
 def evaluate_rule(rule, snapshot, config, now):
@@ -239,7 +239,7 @@ def _known(value):
 def group_of(host, groups):
     """The first ``[site] groups`` entry whose globs match ``host``, else 'other'."""
     for name, patterns in groups.items():
-        if any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns):
+        if host_matcher(patterns)(host):
             return name
     return OTHER_GROUP
 

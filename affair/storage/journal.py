@@ -59,7 +59,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
-from affair.errors import AffairError
+from affair.atomic import atomic_path, write_atomic
+from affair.errors import JournalError
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,6 @@ class JournaledSample(Protocol):
     def instance(self) -> str: ...
     @property
     def values(self) -> Mapping[str, float | None]: ...
-
-
-class JournalError(AffairError):
-    """A journal day file that cannot be used; carries its path."""
-
-    def __init__(self, path, problem):
-        self.path = str(path)
-        super().__init__(f"{self.path}: {problem}")
 
 
 _last_day = (0.0, 0.0, "")  # (start, end, name) of the day asked for last
@@ -207,14 +200,15 @@ def _create_day(path):
     Readers (export, query, a replaying writer) list the directory at any
     moment; this way they never meet a file that exists but has no schema yet.
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
-    connection = sqlite3.connect(temporary, isolation_level=None)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={FORMAT_VERSION}; COMMIT;")
-    finally:
-        connection.close()  # a clean close folds the WAL back in and removes it
-    os.replace(temporary, path)
+    with atomic_path(path, durable=True) as temporary:
+        connection = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(
+                f"BEGIN; {SCHEMA} PRAGMA user_version={FORMAT_VERSION}; COMMIT;"
+            )
+        finally:
+            connection.close()  # a clean close folds the WAL back in and removes it
 
 
 def open_day_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -538,7 +532,5 @@ class Watermark:
             return None
 
     def save(self, position: JournalPosition) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(list(position)))
-        os.replace(temporary, self.path)
+        # Durable: after a crash a lost watermark replays the whole journal.
+        write_atomic(self.path, json.dumps(list(position)), durable=True)

@@ -11,7 +11,6 @@ Rows come out in timestamp order within a file, a chunk of at most
 ``CHUNK_ROWS`` at a time, so memory stays flat however long the range is.
 """
 
-import fnmatch
 import os
 import sqlite3
 from collections.abc import Collection, Iterator
@@ -61,14 +60,6 @@ def day_spans(
             continue
         spans.append(DaySpan(path, first, last))
     return sorted(spans, key=lambda span: (span.first, span.path))
-
-
-def host_matcher(globs):
-    """A predicate for host names: any of ``globs`` (shell patterns) matches; None: all."""
-    if not globs:
-        return lambda host: True
-    patterns = tuple(globs)
-    return lambda host: any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns)
 
 
 @dataclass

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import rrdtool
 
+from affair.atomic import atomic_path
 from affair.config import Config
 from affair.errors import RrdcachedError, StoreError
 from affair.names import parse_rrd_file_name, rrd_path
@@ -238,11 +239,10 @@ class RrdStore:
         rras = archive_maths.rra_definitions(
             self.config.archives, recorder.step, self.config.consolidations, self.config.xff
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Created under a temporary name and renamed, as collectd does, so no
-        # reader ever opens a half-written file; removed again on failure.
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
-        try:
+        # reader ever opens a half-written file. Durable: rows are written into
+        # it in place from now on, and an empty file after a crash would refuse them.
+        with atomic_path(path, durable=True) as temporary:
             self._call(
                 "create",
                 rrdtool.create,
@@ -254,9 +254,6 @@ class RrdStore:
                 *definitions,
                 *rras,
             )
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     def _tune_add(self, path, names):
         # With rrdcached the caller settled the file first: rows the daemon held have the

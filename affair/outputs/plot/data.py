@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affair.errors import PlotError
+from affair.errors import ResolutionMismatch
 from affair.storage.ladder import align
 
 
@@ -55,14 +55,6 @@ class SeriesRows:
     names: tuple
     values: dict
     last_update: int
-
-
-class ResolutionMismatch(PlotError):
-    """librrd answered at another step than the grid's (a file made with another ladder)."""
-
-    def __init__(self, path, wanted, got):
-        self.path = str(path)
-        super().__init__(f"{path}: rows of {got}s where the graph needs {wanted}s")
 
 
 def fetch_rows(store, path, consolidations, grid, span):

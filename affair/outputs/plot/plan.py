@@ -22,13 +22,13 @@ the spread is at most 15 min, so the 1 y graph shows yesterday by 00:15).
 """
 
 import contextlib
-import fnmatch
 import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from affair.errors import AffairError
+from affair.hosts import HostMatcher
 from affair.names import is_valid
 from affair.outputs.graph_paths import graph_path, node_graph_path
 from affair.storage.ladder import archive_for_window
@@ -57,16 +57,10 @@ class GraphJob:
 def select_hosts(patterns, hosts):
     """Hosts matching any pattern, minus those matching a ``!pattern``, in ``hosts`` order.
 
-    Patterns are shell globs (``gdc*``, ``ldc0[1-4]``) or plain names.
+    Patterns are shell globs (``gdc*``, ``ldc0[1-4]``) or plain names; only
+    ``!patterns`` means every host but those (the rules: :mod:`affair.hosts`).
     """
-    include = [p for p in patterns if not p.startswith("!")]
-    exclude = [p[1:] for p in patterns if p.startswith("!")]
-    return [
-        host
-        for host in hosts
-        if any(fnmatch.fnmatchcase(host, p) for p in include)
-        and not any(fnmatch.fnmatchcase(host, p) for p in exclude)
-    ]
+    return HostMatcher(patterns).select(hosts)
 
 
 def plan_jobs(config, store):

@@ -1,4 +1,4 @@
-"""PNG out: a small, fast encoder and the atomic write every graph goes through.
+"""PNG out: a small, fast encoder (every graph is then written with affair.atomic).
 
 Encoding was a large part of a graph's cost with Pillow or zlib, so: the
 canvas's RGBA bytes as they are (dropping the always-opaque alpha costs a
@@ -9,11 +9,9 @@ times faster than either (see benchmarks/RESULTS.md). Plain zlib is the
 fallback where isal is not installed.
 """
 
-import os
 import struct
 import types
 import zlib
-from pathlib import Path
 
 import numpy as np
 
@@ -47,24 +45,3 @@ def encode_png(rgba, level=1):
 
 def _chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def write_atomic(path, data, mtime=None):
-    """Replace ``path`` with ``data`` so a reader sees the old file or the new, never a part.
-
-    The bytes go to a hidden temp file in the same directory, which is then
-    renamed over ``path`` (atomic on POSIX). ``mtime``, when given, is
-    stamped on the file: the plotter records there the time its data was
-    read, which the refresh policy compares with the data's own.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        if mtime is not None:
-            os.utime(temporary, (mtime, mtime))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

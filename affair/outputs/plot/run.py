@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from affair.atomic import write_atomic
 from affair.errors import AffairError, PlotError
 from affair.outputs.plot.chart import build_chart
 from affair.outputs.plot.plan import Staleness, in_shard, plan_jobs
-from affair.outputs.plot.png import write_atomic
 from affair.storage.rrd_store import RrdStore
 
 log = logging.getLogger("affair.outputs.plot")
