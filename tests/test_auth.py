@@ -290,6 +290,16 @@ def bind_config(key_hosts="", bind="true"):
             "a non-empty list of host patterns",
         ),
         (
+            '[recorder]\ncurve_key_hosts = { gw = ["!ldc05"] }\n',
+            "recorder.curve_key_hosts.gw",
+            'at least one that is not a "!glob"',
+        ),
+        (
+            '[recorder]\ncurve_key_hosts = { gw = ["ldc*", "!"] }\n',
+            "recorder.curve_key_hosts.gw",
+            "a non-empty list of host patterns",
+        ),
+        (
             '[recorder]\ncurve_key_hosts = { "../gw" = ["ldc*"] }\n',
             "recorder.curve_key_hosts.../gw",
             "a key name like 'daq-gateway'",

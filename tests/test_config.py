@@ -110,6 +110,22 @@ def test_undeclared_variable_defaults_to_gauge():
         ),
         ("[recorder]\nrrdcached = 42217\n", "recorder.rrdcached", "'' (off)"),
         ("[recorder]\nrrdcached_flush = 'often'\n", "recorder.rrdcached_flush", "a duration"),
+        (
+            "[[status.rules]]\nvariable = 'system.cpu_user'\nred = 9\nhosts = []\n",
+            "status.rules[0].hosts",
+            "a host glob or a non-empty list",
+        ),
+        (
+            "[[status.rules]]\nvariable = 'system.cpu_user'\nred = 9\nhosts = ['*', '!']\n",
+            "status.rules[0].hosts",
+            "'!ldc05'",
+        ),
+        ("[site]\ngroups = { ldc = [] }\n", "site.groups.ldc", "a host glob or a non-empty list"),
+        (
+            "[graphs.g]\ndataset = 'system'\nhosts = ['!']\n",
+            "graphs.g.hosts",
+            "a host glob or a non-empty list",
+        ),
         ("[bogus]\n", "bogus", "a known key"),
         ("[recorder\n", "(syntax)", "valid TOML"),
     ],

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from affair.errors import ConfigError, InvalidName
+from affair.hosts import EXCLUDE
 from affair.names import check_name
 from affair.times import parse_duration
 
@@ -182,6 +183,20 @@ def globs(value):
     if isinstance(value, str):
         value = [value]
     return string_list(value)
+
+
+HOST_GLOBS = "a host glob or a non-empty list of them, like 'gdc*' or ['*', '!ldc05']"
+
+
+def host_globs(value):
+    """One host glob or a non-empty list of them, as a tuple (how they match: affair.hosts).
+
+    An empty list or a bare "!" would silently match nothing: refused here.
+    """
+    patterns = globs(value)
+    if not patterns or any(pattern in ("", EXCLUDE) for pattern in patterns):
+        raise ValueError
+    return patterns
 
 
 def endpoint(value):

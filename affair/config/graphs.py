@@ -5,9 +5,11 @@ from typing import Any
 
 from affair.config.datasets import Dataset
 from affair.config.fields import (
+    HOST_GLOBS,
     POSITIVE,
     check_name_at,
     computed,
+    host_globs,
     load_values,
     one_of,
     positive,
@@ -36,9 +38,7 @@ class Graph:
     )
     unit: str = setting("", string, "a unit string (default: the first variable's)")
     label: str = setting("", string, "an axis label (default: the first variable's)")
-    hosts: tuple[str, ...] = setting(
-        ("*",), string_list, "a list of host names or glob patterns like 'gdc*'"
-    )
+    hosts: tuple[str, ...] = setting(("*",), host_globs, HOST_GLOBS)
     instance: str = setting("", string, "an instance name, or '' for the dataset's single series")
     mode: str = setting("node", one_of(*GRAPH_MODES), f"one of {', '.join(GRAPH_MODES)}")
     aggregate: str = setting("sum", one_of("sum", "average"), "'sum' or 'average'")

@@ -10,6 +10,7 @@ from affair.config.fields import (
     TRUE_OR_FALSE,
     boolean,
     endpoint,
+    host_globs,
     load_values,
     non_negative,
     one_of,
@@ -21,6 +22,7 @@ from affair.config.fields import (
     table,
 )
 from affair.errors import ConfigError, InvalidName
+from affair.hosts import EXCLUDE
 from affair.names import check_name
 
 
@@ -134,13 +136,20 @@ def _key_hosts(table, path):
         key = f"recorder.curve_key_hosts.{name}"
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(path, key, "a key name like 'daq-gateway' (its file's stem)", name)
-        if (
-            not isinstance(patterns, list)
-            or not patterns
-            or not all(isinstance(p, str) and p for p in patterns)
-        ):
+        try:
+            if not isinstance(patterns, list):
+                raise TypeError
+            clean[name] = host_globs(patterns)
+            # An exclusion-only list means "every host but these" (affair.hosts):
+            # too broad to grant a key by accident.
+            if all(pattern.startswith(EXCLUDE) for pattern in clean[name]):
+                raise ValueError
+        except (ValueError, TypeError):
             raise ConfigError(
-                path, key, 'a non-empty list of host patterns like ["ldc*", "gdc*"]', patterns
-            )
-        clean[name] = tuple(patterns)
+                path,
+                key,
+                'a non-empty list of host patterns with at least one that is not a "!glob", '
+                'like ["ldc*", "!ldc05"]',
+                patterns,
+            ) from None
     return clean

@@ -6,8 +6,9 @@ from typing import Any
 from affair.config.datasets import Dataset, variable_ref
 from affair.config.fields import (
     DURATION,
+    HOST_GLOBS,
     check_name_at,
-    globs,
+    host_globs,
     interval,
     load_values,
     seconds,
@@ -52,11 +53,9 @@ def load_site(raw: Any, datasets: dict[str, Dataset], schedule: ScheduleConfig, 
         key = f"site.groups.{name}"
         check_name_at(path, key, "dataset", name)  # same safe charset: it becomes an anchor
         try:
-            groups[name] = globs(patterns)
+            groups[name] = host_globs(patterns)
         except (ValueError, TypeError):
-            raise ConfigError(
-                path, key, "a glob or a list of globs like 'ldc*'", patterns
-            ) from None
+            raise ConfigError(path, key, HOST_GLOBS, patterns) from None
     values["groups"] = groups
     values["key_variables"] = tuple(
         variable_ref(ref, datasets, path, "site.key_variables") for ref in values["key_variables"]

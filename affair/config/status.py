@@ -9,7 +9,8 @@ from typing import Any
 
 from affair.config.datasets import Dataset, variable_ref
 from affair.config.fields import (
-    globs,
+    HOST_GLOBS,
+    host_globs,
     load_values,
     number,
     one_of,
@@ -48,9 +49,7 @@ class StatusRule:
     steps: int = setting(None, whole(1), "a positive whole number of steps")  # None: 6
     # None: grey for a 'stale' rule, red otherwise.
     colour: str = setting(None, one_of(*RULE_COLOURS), "'yellow', 'red' or 'grey'")
-    hosts: tuple[str, ...] = setting(
-        ("*",), globs, "a glob or a list of host names or globs like 'ldc*'"
-    )
+    hosts: tuple[str, ...] = setting(("*",), host_globs, HOST_GLOBS)
     label: str = setting("", string, "a short description like 'disk nearly full'")
 
     @property
