@@ -11,7 +11,7 @@ from conftest import REPO
 from affair.config import parse_config
 from affair.errors import QueryError
 from affair.ingest.validate import Sample
-from affair.outputs.query import execute, open_archive, parse_parameters
+from affair.outputs.query import execute, open_journal, parse_parameters
 from affair.storage.journal import Journal
 
 DAY2 = 1_700_006_400  # 2023-11-15 00:00 UTC
@@ -76,12 +76,12 @@ def config_of(directory):
 
 
 def rows_of(config, sql, parameters=(), **kwargs):
-    archive = open_archive(config)
+    journal = open_journal(config)
     try:
-        result = execute(archive, sql, parameters, **kwargs)
+        result = execute(journal, sql, parameters, **kwargs)
         return next(result), list(result)
     finally:
-        archive.connection.close()
+        journal.connection.close()
 
 
 def test_dataset_views_span_every_day_file(archive_dir):

@@ -115,8 +115,8 @@ def column_names(variables):
 
 
 @dataclass
-class Archive:
-    """An open, read-only view of the raw archive."""
+class JournalViews:
+    """The journal's day files attached read-only, with a view per dataset."""
 
     connection: sqlite3.Connection
     days: list  # the attached day files' names
@@ -124,7 +124,7 @@ class Archive:
     notes: list = field(default_factory=list)  # said on stderr before the result
 
 
-def open_archive(config, start=None, end=None):
+def open_journal(config, start=None, end=None):
     """Attach the day files (those holding ``[start, end)`` when given) and build the views."""
     journal = Path(config.recorder.data_dir) / "_journal"
     spans = day_spans(journal, start, end) if journal.is_dir() else []
@@ -154,13 +154,13 @@ def open_archive(config, start=None, end=None):
             reader.close()
         connection.execute(f"ATTACH DATABASE ? AS {schema}", (f"file:{span.path}?mode=ro",))
         files.append((schema, catalog))
-    archive = Archive(connection, [span.day for span in spans], notes=notes)
-    _create_views(archive, config, files)
+    journal = JournalViews(connection, [span.day for span in spans], notes=notes)
+    _create_views(journal, config, files)
     connection.execute("PRAGMA query_only = ON")
-    return archive
+    return journal
 
 
-def _create_views(archive, config, files):
+def _create_views(journal, config, files):
     datasets = {name: list(dataset.variables) for name, dataset in config.datasets.items()}
     for _, catalog in files:
         for _host, dataset, _instance in catalog.series.values():
@@ -198,14 +198,14 @@ def _create_views(archive, config, files):
             arms, latest = [empty], [empty]
         names = ["ts", "host", "instance", "received", *columns.values()]
         bare = ", ".join(_identifier(c) for c in ["received", *columns.values()])
-        if _create_view(archive, dataset, " UNION ALL ".join(arms), names):
+        if _create_view(journal, dataset, " UNION ALL ".join(arms), names):
             latest_view = f"latest_{dataset}"
             body = (
                 f"SELECT host, instance, max(ts) AS ts, {bare}"
                 f" FROM ({' UNION ALL '.join(latest)}) GROUP BY host, instance"
             )
             if _create_view(
-                archive,
+                journal,
                 latest_view,
                 body,
                 ["host", "instance", "ts", "received", *columns.values()],
@@ -218,29 +218,29 @@ def _create_views(archive, config, files):
                 ]
     if latest_arms:
         _create_view(
-            archive,
+            journal,
             "latest",
             " UNION ALL ".join(latest_arms),
             ["host", "dataset", "instance", "ts", "variable", "value"],
         )
 
 
-def _create_view(archive, name, body, columns):
-    if name.lower() in (view.lower() for view in archive.views):
-        archive.notes.append(f"no view {name!r}: a dataset's view has that name already")
+def _create_view(journal, name, body, columns):
+    if name.lower() in (view.lower() for view in journal.views):
+        journal.notes.append(f"no view {name!r}: a dataset's view has that name already")
         return False
-    archive.connection.execute(f"CREATE TEMP VIEW {_identifier(name)} AS {body}")
-    archive.views[name] = columns
+    journal.connection.execute(f"CREATE TEMP VIEW {_identifier(name)} AS {body}")
+    journal.views[name] = columns
     return True
 
 
-def execute(archive, sql, parameters=(), timeout=30.0, clock=time.monotonic):
+def execute(journal, sql, parameters=(), timeout=30.0, clock=time.monotonic):
     """Run one read-only statement; yield the column names, then the rows.
 
     Every failure becomes a QueryError that says what happened: a refused
     write, an SQL error, or the time limit.
     """
-    connection = archive.connection
+    connection = journal.connection
     refused = []
     deadline = clock() + timeout
 
@@ -262,13 +262,13 @@ def execute(archive, sql, parameters=(), timeout=30.0, clock=time.monotonic):
         while rows := cursor.fetchmany(1000):
             yield from rows
     except (sqlite3.Error, ValueError, OverflowError) as error:
-        raise _explain(error, refused, timeout, archive, sql) from None
+        raise _explain(error, refused, timeout, journal, sql) from None
     finally:
         connection.set_progress_handler(None, 0)
         connection.set_authorizer(None)
 
 
-def _explain(error, refused, timeout, archive, sql):
+def _explain(error, refused, timeout, journal, sql):
     text = str(error)
     if refused:
         # The statement's own action, rather than the schema bookkeeping it implies.
@@ -288,7 +288,7 @@ def _explain(error, refused, timeout, archive, sql):
     if isinstance(error, sqlite3.ProgrammingError) and "one statement" in text:
         return QueryError("one statement at a time: remove everything after the first ';'")
     if text.startswith("no such table"):
-        views = ", ".join(archive.views) or "none: the archive is empty"
+        views = ", ".join(journal.views) or "none: the archive is empty"
         return QueryError(f"SQL error: {text} (views: {views})")
     return QueryError(f"SQL error: {text}")
 
@@ -356,15 +356,15 @@ def print_csv(rows_iter, out):
         writer.writerow([format_cell(value, null="") for value in row])
 
 
-def print_catalog(config, archive, out):
+def print_catalog(config, journal, out):
     print("named queries ([queries.<name>] in the config):", file=out)
     for name, named in config.query.named.items():
         print(f"  {name}: {named.description or named.sql}", file=out)
     if not config.query.named:
         print("  (none)", file=out)
-    days = f"{archive.days[0]} to {archive.days[-1]}" if archive.days else "no day files"
+    days = f"{journal.days[0]} to {journal.days[-1]}" if journal.days else "no day files"
     print(f"views ({days}):", file=out)
-    for name, columns in archive.views.items():
+    for name, columns in journal.views.items():
         print(f"  {name}: {', '.join(columns)}", file=out)
 
 
@@ -383,18 +383,18 @@ def main(config, args, out=None):
     named = config.query.named.get(args.sql) if args.sql else None
     sql = named.sql if named else args.sql
     parameters = parse_parameters(args.param)
-    archive = open_archive(config, start, end)
+    journal = open_journal(config, start, end)
     try:
-        for note in archive.notes:
+        for note in journal.notes:
             print(f"affair query: {note}", file=sys.stderr)
         if args.list:
-            print_catalog(config, archive, out)
+            print_catalog(config, journal, out)
             return 0
-        rows = execute(archive, sql, parameters, timeout)
+        rows = execute(journal, sql, parameters, timeout)
         if args.csv:
             print_csv(rows, out)
         else:
             print_table(rows, config.query.max_rows, out)
     finally:
-        archive.connection.close()
+        journal.connection.close()
     return 0

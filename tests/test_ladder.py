@@ -1,4 +1,4 @@
-"""Archive maths, tested without files."""
+"""The archive ladder's maths (config.archive and storage.ladder), tested without files."""
 
 import pytest
 
