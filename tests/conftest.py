@@ -30,6 +30,33 @@ def free_endpoint():
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
+class HeldPort:
+    """A loopback port bound but not listening, until ``release()``.
+
+    Connections to it are refused, as to a recorder that is down, and no other
+    process can take the port meanwhile: a test that starts (or restarts) a
+    recorder on a known endpoint later holds the port until then.
+    """
+
+    def __init__(self, endpoint=None):
+        port = int(endpoint.rsplit(":", 1)[1]) if endpoint else 0
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self.endpoint = f"tcp://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def release(self):
+        self._socket.close()
+
+
+@pytest.fixture
+def closed_endpoint():
+    """An endpoint where nobody listens, and nobody will while the test runs."""
+    port = HeldPort()
+    yield port.endpoint
+    port.release()
+
+
 def write_config(directory, text=BASE_CONFIG, name="affair.toml"):
     path = Path(directory) / name
     path.write_text(textwrap.dedent(text))
