@@ -1,6 +1,7 @@
 """Shared fixtures: real recorder and collector processes on loopback, temp configs."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -130,6 +131,12 @@ class RecorderProcess:
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def graphite_port(self):
+        """The port of ``--graphite 0``: the recorder picked a free one and logged it."""
+        found = re.search(r"graphite plaintext listening on [^ ]+:(\d+)", self.log())
+        assert found, f"the recorder did not say where Graphite listens:\n{self.log()}"
+        return int(found.group(1))
 
     def terminate(self, timeout=15):
         if self.process and self.process.poll() is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_endpoint, wait_for
+from tests.conftest import wait_for
 from tests.test_client import journal_rows
 
 COLLECTD = shutil.which("collectd") or shutil.which("collectd", path="/usr/sbin:/sbin")
@@ -75,8 +75,8 @@ def collectd_config(directory, port):
 
 
 def test_collectd_cpu_and_memory_land_in_the_recorder(recorder, tmp_path):
-    port = int(free_endpoint().rsplit(":", 1)[1])
-    process = recorder(CONFIG, extra_args=["--graphite", str(port)])
+    process = recorder(CONFIG, extra_args=["--graphite", "0"])
+    port = process.graphite_port()
     config_path = tmp_path / "collectd.conf"
     config_path.write_text(collectd_config(tmp_path, port))
     collectd = subprocess.Popen(

@@ -10,7 +10,7 @@ import rrdtool
 from affair.collectors.collector import TICK_OFFSET, Collector
 from affair.collectors.probes.system import SystemProbe
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 ONE_SECOND_CONFIG = """
 [recorder]
@@ -146,7 +146,12 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
         text=True,
         cwd=REPO,
     )
-    time.sleep(2.5)
+    wait_for(  # sampling and delivering when the signal comes
+        lambda: (
+            (process.data_dir / "node02" / "system.rrd").exists() or collector.poll() is not None
+        ),
+        what="the collector's first samples in the recorder",
+    )
     collector.terminate()
     _, stderr = collector.communicate(timeout=15)
     assert collector.returncode == 0

@@ -30,10 +30,9 @@ def test_a_full_buffer_drops_the_oldest_of_that_series_and_counts_it():
 
 def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked():
     context = zmq.Context.instance()
-    endpoint = free_endpoint()
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
-    router.bind(endpoint)
+    endpoint = f"tcp://127.0.0.1:{router.bind_to_random_port('tcp://127.0.0.1')}"
     clock = Clock()
     sender = Sender(endpoint, "n", resend_timeout=5, clock=clock)
     sender.submit(1.0, "h", "system", "", {"v": 1.0})
@@ -62,10 +61,9 @@ def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked()
 
 def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(caplog):
     context = zmq.Context.instance()
-    endpoint = free_endpoint()
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
-    router.bind(endpoint)
+    endpoint = f"tcp://127.0.0.1:{router.bind_to_random_port('tcp://127.0.0.1')}"
     clock = Clock()
     sender = Sender(endpoint, "n", clock=clock)
 
