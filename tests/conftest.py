@@ -1,4 +1,10 @@
-"""Shared fixtures: real recorder and collector processes on loopback, temp configs."""
+"""Shared fixtures: real recorder and collector processes on loopback, temp configs.
+
+A test that starts a process (a one-shot command too), binds or serves a socket,
+or waits seconds of real time is marked ``integration``: ``scripts/test --fast``
+runs the rest, in well under a minute. Waits are bounded polls (``wait_for``), not
+sleeps; a port a process binds later is held (``HeldPort``) or picked by the binder.
+"""
 
 import os
 import re

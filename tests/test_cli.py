@@ -15,6 +15,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
 def test_help(command):
     executable = REPO / ".venv" / "bin" / command[0]

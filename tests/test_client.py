@@ -180,6 +180,7 @@ def test_bad_input_is_refused_in_the_callers_thread():
         Publisher("daq", endpoint=free_endpoint(), host="../x")
 
 
+@pytest.mark.integration
 def test_importing_the_client_stays_light():
     heavy = ("rrdtool", "numpy", "matplotlib", "jinja2", "uproot", "psutil", "sqlite3", "asyncio")
     code = (

@@ -128,6 +128,7 @@ def test_a_real_collector_fills_its_rrd(recorder, tmp_path):
     assert "swap_used" in names  # undeclared variables are recorded too (accept_undeclared)
 
 
+@pytest.mark.integration
 def test_sigterm_stops_the_collector_cleanly(recorder):
     process = recorder(ONE_SECOND_CONFIG)
     collector = subprocess.Popen(
@@ -159,6 +160,7 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
     assert "0 still buffered" in stderr
 
 
+@pytest.mark.integration
 def test_the_collector_imports_nothing_heavy():
     code = (
         "import sys, affair.collectors.main; "
@@ -171,6 +173,7 @@ def test_the_collector_imports_nothing_heavy():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.integration
 def test_bad_collector_arguments_get_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "affair.collectors.main", "--host", "../etc", "--count", "1"],

@@ -170,6 +170,7 @@ def test_a_full_buffer_keeps_a_flat_memory_footprint_and_counts_every_drop(caplo
     assert kept == [9 * 3600 + tick * 10.0 for tick in range(360)]  # the newest hour
 
 
+@pytest.mark.integration
 def test_every_message_carries_the_senders_drops_and_buffer():
     context = zmq.Context.instance()
     router = context.socket(zmq.ROUTER)

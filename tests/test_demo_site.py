@@ -21,6 +21,7 @@ def fetch(url):
         return response.read().decode()
 
 
+@pytest.mark.integration
 def test_serve_site_falls_back_to_the_next_free_port(tmp_path):
     (tmp_path / "index.html").write_text("<p>hello</p>\n")
     with socket.socket() as busy:

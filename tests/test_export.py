@@ -224,6 +224,7 @@ def test_export_names_an_unknown_dataset(tmp_path):
         export_root(config, tmp_path / "x.root", datasets=["sytem"], progress=False)
 
 
+@pytest.mark.integration
 def test_export_command_line(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)
@@ -276,6 +277,7 @@ def test_export_config_defaults(tmp_path):
     assert make_config(tmp_path, export={"resolution": "1min"}).export.resolution == 60
 
 
+@pytest.mark.integration
 def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)

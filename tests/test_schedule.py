@@ -42,6 +42,7 @@ class Recording:
         return f"pass of {self.seconds} s"
 
 
+@pytest.mark.integration
 def test_passes_never_overlap_and_jobs_do_not_wait_for_each_other(caplog):
     slow, fast, failing = Recording(0.45), Recording(), Recording(fail=True)
     jobs = [Job("slow", 0.1, slow), Job("fast", 0.1, fast), Job("failing", 0.2, failing)]

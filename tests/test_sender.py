@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 import zmq
 from affair.collectors import wire
 from affair.collectors.sender import Sender
@@ -28,6 +29,7 @@ def test_a_full_buffer_drops_the_oldest_of_that_series_and_counts_it():
     sender.close()
 
 
+@pytest.mark.integration
 def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked():
     context = zmq.Context.instance()
     router = context.socket(zmq.ROUTER)
@@ -59,6 +61,7 @@ def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked()
     router.close()
 
 
+@pytest.mark.integration
 def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(caplog):
     context = zmq.Context.instance()
     router = context.socket(zmq.ROUTER)

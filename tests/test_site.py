@@ -294,6 +294,7 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # the temp file is gone
 
 
+@pytest.mark.integration
 def test_affair_site_command(cluster):
     config, data, graphs, out = cluster
     config_path = out.parent / "affair.toml"
