@@ -110,5 +110,6 @@ def test_collectd_cpu_and_memory_land_in_the_recorder(recorder, tmp_path):
     total = psutil.virtual_memory().total
     assert {"memory_used", "memory_free", "memory_cached"} <= set(memory)
     assert sum(memory.values()) == pytest.approx(total, rel=0.1)  # they partition RAM
-    assert (process.data_dir / "collectdtest" / "cpu.rrd").exists()
-    assert (process.data_dir / "collectdtest" / "memory.rrd").exists()
+    rrds = [process.data_dir / "collectdtest" / f"{dataset}.rrd" for dataset in ("cpu", "memory")]
+    # journaled first, then written by the recorder's writer process: wait for the files
+    wait_for(lambda: all(path.exists() for path in rrds), what="collectd's RRDs")

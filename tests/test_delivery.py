@@ -118,8 +118,8 @@ def written_and_held_back(data_dir, host, path, written=5):
         stamps = journal_rows(data_dir, host)
     except sqlite3.OperationalError:  # the day file is still being created
         return False
-    last = last_update(path)
-    return bool(stamps) and stamps[0] + written <= last < stamps[-1]
+    last = last_update(path)  # whole seconds: the writer drops a timestamp's fraction
+    return bool(stamps) and stamps[0] + written <= last < int(stamps[-1])
 
 
 def rrd_max(path, variable, seconds=30):

@@ -81,11 +81,20 @@ def test_a_graphite_stream_lands_in_the_right_rrds(recorder, tmp_path):
     wait_for(lambda: cpu_rrd.exists() and (data_dir / "node02" / "interface.eth0.rrd").exists())
     config = parse_config({"recorder": {"step": 1}, "archive": {"ladder": ["1s:900"]}})
 
-    def cpu_rows():
-        return fetch(config, data_dir, "node01", "cpu", "", base, base + 5)
+    series = [("node01", "cpu", ""), ("node01", "memory", ""), ("node02", "interface", "eth0")]
 
-    wait_for(lambda: cpu_rows().get(base + 5, (None,))[0] is not None, what="the last cpu row")
-    assert cpu_rows() == {base + i: (10.0 + i, 20.0 + i) for i in range(6)}
+    def last_row(host, dataset, instance):
+        if not RrdStore(config, data_dir).path(host, dataset, instance).exists():
+            return None
+        rows = fetch(config, data_dir, host, dataset, instance, base, base + 5)
+        return rows.get(base + 5, (None,))[0]
+
+    def last_rows_written():  # each series is a file of its own, written on its own
+        return all(last_row(*each) is not None for each in series)
+
+    wait_for(last_rows_written, what="the last row of every series")
+    cpu = fetch(config, data_dir, "node01", "cpu", "", base, base + 5)
+    assert cpu == {base + i: (10.0 + i, 20.0 + i) for i in range(6)}
     memory = fetch(config, data_dir, "node01", "memory", "", base, base + 5)
     assert memory == {base + i: (1000000.0 + i,) for i in range(6)}
     rx = fetch(config, data_dir, "node02", "interface", "eth0", base, base + 5)
