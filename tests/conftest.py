@@ -1,6 +1,13 @@
-"""Shared fixtures: real recorder and collector processes on loopback, temp configs."""
+"""Shared fixtures: real recorder and collector processes on loopback, temp configs.
+
+A test that starts a process (a one-shot command too), binds or serves a socket,
+or waits seconds of real time is marked ``integration``: ``scripts/test --fast``
+runs the rest, in well under a minute. Waits are bounded polls (``wait_for``), not
+sleeps; a port a process binds later is held (``HeldPort``) or picked by the binder.
+"""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +35,33 @@ def free_endpoint():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+class HeldPort:
+    """A loopback port bound but not listening, until ``release()``.
+
+    Connections to it are refused, as to a recorder that is down, and no other
+    process can take the port meanwhile: a test that starts (or restarts) a
+    recorder on a known endpoint later holds the port until then.
+    """
+
+    def __init__(self, endpoint=None):
+        port = int(endpoint.rsplit(":", 1)[1]) if endpoint else 0
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self.endpoint = f"tcp://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def release(self):
+        self._socket.close()
+
+
+@pytest.fixture
+def closed_endpoint():
+    """An endpoint where nobody listens, and nobody will while the test runs."""
+    port = HeldPort()
+    yield port.endpoint
+    port.release()
 
 
 def write_config(directory, text=BASE_CONFIG, name="affair.toml"):
@@ -103,6 +137,12 @@ class RecorderProcess:
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def graphite_port(self):
+        """The port of ``--graphite 0``: the recorder picked a free one and logged it."""
+        found = re.search(r"graphite plaintext listening on [^ ]+:(\d+)", self.log())
+        assert found, f"the recorder did not say where Graphite listens:\n{self.log()}"
+        return int(found.group(1))
 
     def terminate(self, timeout=15):
         if self.process and self.process.poll() is None:

@@ -40,6 +40,7 @@ def affair(*args, cwd=REPO):
 # --- keys and config ---
 
 
+@pytest.mark.integration
 def test_affair_keys_writes_pairs_secret_files_private_and_never_overwrites(tmp_path):
     result = affair("keys", "--out", str(tmp_path / "k"), "recorder", "node01")
     assert result.returncode == 0, result.stderr
@@ -107,6 +108,7 @@ def test_a_collector_needs_both_of_its_key_files(tmp_path):
         collector_keys(config, tmp_path / "node01.key", tmp_path / "recorder.key")  # public only
 
 
+@pytest.mark.integration
 def test_the_shipped_production_example_uses_keys():
     config = load_config(REPO / "config" / "production.toml")
     assert config.recorder.curve_secret_key_file
@@ -196,6 +198,7 @@ def test_only_a_collector_with_an_allowed_key_gets_samples_recorded(recorder, tm
     wait_for(lambda: "rejected (auth) from a peer" in process.log(), what="the auth log line")
 
 
+@pytest.mark.integration
 def test_the_collector_does_not_load_the_recorders_authenticator():
     # the ZAP thread pulls in asyncio (~6 MB of RSS on every node) and is the recorder's alone
     code = (

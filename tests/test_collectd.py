@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_endpoint, wait_for
+from tests.conftest import wait_for
 from tests.test_client import journal_rows
 
 COLLECTD = shutil.which("collectd") or shutil.which("collectd", path="/usr/sbin:/sbin")
@@ -75,8 +75,8 @@ def collectd_config(directory, port):
 
 
 def test_collectd_cpu_and_memory_land_in_the_recorder(recorder, tmp_path):
-    port = int(free_endpoint().rsplit(":", 1)[1])
-    process = recorder(CONFIG, extra_args=["--graphite", str(port)])
+    process = recorder(CONFIG, extra_args=["--graphite", "0"])
+    port = process.graphite_port()
     config_path = tmp_path / "collectd.conf"
     config_path.write_text(collectd_config(tmp_path, port))
     collectd = subprocess.Popen(
@@ -110,5 +110,6 @@ def test_collectd_cpu_and_memory_land_in_the_recorder(recorder, tmp_path):
     total = psutil.virtual_memory().total
     assert {"memory_used", "memory_free", "memory_cached"} <= set(memory)
     assert sum(memory.values()) == pytest.approx(total, rel=0.1)  # they partition RAM
-    assert (process.data_dir / "collectdtest" / "cpu.rrd").exists()
-    assert (process.data_dir / "collectdtest" / "memory.rrd").exists()
+    rrds = [process.data_dir / "collectdtest" / f"{dataset}.rrd" for dataset in ("cpu", "memory")]
+    # journaled first, then written by the recorder's writer process: wait for the files
+    wait_for(lambda: all(path.exists() for path in rrds), what="collectd's RRDs")

@@ -10,7 +10,7 @@ import rrdtool
 from affair.collectors.collector import TICK_OFFSET, Collector
 from affair.collectors.probes.system import SystemProbe
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 ONE_SECOND_CONFIG = """
 [recorder]
@@ -128,6 +128,7 @@ def test_a_real_collector_fills_its_rrd(recorder, tmp_path):
     assert "swap_used" in names  # undeclared variables are recorded too (accept_undeclared)
 
 
+@pytest.mark.integration
 def test_sigterm_stops_the_collector_cleanly(recorder):
     process = recorder(ONE_SECOND_CONFIG)
     collector = subprocess.Popen(
@@ -146,7 +147,12 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
         text=True,
         cwd=REPO,
     )
-    time.sleep(2.5)
+    wait_for(  # sampling and delivering when the signal comes
+        lambda: (
+            (process.data_dir / "node02" / "system.rrd").exists() or collector.poll() is not None
+        ),
+        what="the collector's first samples in the recorder",
+    )
     collector.terminate()
     _, stderr = collector.communicate(timeout=15)
     assert collector.returncode == 0
@@ -154,6 +160,7 @@ def test_sigterm_stops_the_collector_cleanly(recorder):
     assert "0 still buffered" in stderr
 
 
+@pytest.mark.integration
 def test_the_collector_imports_nothing_heavy():
     code = (
         "import sys, affair.collectors.main; "
@@ -166,6 +173,7 @@ def test_the_collector_imports_nothing_heavy():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.integration
 def test_bad_collector_arguments_get_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "affair.collectors.main", "--host", "../etc", "--count", "1"],

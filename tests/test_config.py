@@ -145,6 +145,7 @@ def test_missing_file(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
+@pytest.mark.integration
 def test_check_config_command(tmp_path):
     good = subprocess.run(
         [sys.executable, "-m", "affair", "check-config"], capture_output=True, text=True, cwd=REPO

@@ -18,11 +18,15 @@ import psutil
 import pytest
 import rrdtool
 
-from tests.conftest import REPO, free_endpoint, wait_for, write_config
+from tests.conftest import REPO, HeldPort, wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
-# One-second rows, so a 30 s outage is 30 rows to fill; heartbeat 2 s.
+# How long the recorder stays dead: with one-second rows, 8 rows per host to resend
+# and fill, and several reconnect attempts at the collectors' backoff cap of 2 s.
+OUTAGE = 8
+
+# One-second rows, so an outage of OUTAGE s is OUTAGE rows to fill; heartbeat 2 s.
 ONE_SECOND = """
 [recorder]
 step = 1
@@ -107,17 +111,41 @@ def last_update(path):
         return 0
 
 
+def written_and_held_back(data_dir, host, path, written=5):
+    """True when ``host``'s first ``written`` seconds are in its RRD and newer samples are
+    journaled (so acknowledged) but not yet written: held back for batching."""
+    try:
+        stamps = journal_rows(data_dir, host)
+    except sqlite3.OperationalError:  # the day file is still being created
+        return False
+    last = last_update(path)  # whole seconds: the writer drops a timestamp's fraction
+    return bool(stamps) and stamps[0] + written <= last < int(stamps[-1])
+
+
+def rrd_max(path, variable, seconds=30):
+    """The largest ``variable`` of ``path`` in the last ``seconds`` (MAX rows), or None."""
+    end = int(time.time())
+    try:
+        (_, _, _), names, rows = rrdtool.fetch(
+            str(path), "MAX", "-s", str(end - seconds), "-e", str(end)
+        )
+    except rrdtool.OperationalError:  # not created yet
+        return None
+    known = [row[names.index(variable)] for row in rows if row[names.index(variable)] is not None]
+    return max(known, default=None)
+
+
 def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tmp_path):
     hosts = [f"node{i:02d}" for i in range(1, 6)]
-    # RRD writes are held back 5 s for batching: at the kill, the last seconds
+    # RRD writes are held back 2 s for batching: at the kill, the last seconds
     # are acknowledged and journaled but not in the RRDs; the restart replays them.
     text = ONE_SECOND.format(buffer_seconds=600).replace(
-        "self_interval = 1", "self_interval = 1\nwrite_delay = 5"
+        "self_interval = 1", "self_interval = 1\nwrite_delay = 2"
     )
     config_path = write_config(tmp_path, text, "affair.collectors.toml")
-    endpoint = free_endpoint()
     data_dir = tmp_path / "data"
-    first = recorder(text, data_dir=data_dir, endpoint=endpoint)
+    first = recorder(text, data_dir=data_dir)
+    endpoint = first.endpoint
     children = [start_collector(config_path, endpoint, host, tmp_path) for host in hosts]
     try:
         rrds = [data_dir / host / "system.rrd" for host in hosts]
@@ -127,7 +155,12 @@ def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tm
             timeout=40,
             what="every collector's first rows",
         )
-        time.sleep(3)  # rows journaled, acked and held for batching when the kill comes
+        wait_for(  # rows written, and more acked and held for batching when the kill comes
+            lambda: all(
+                written_and_held_back(data_dir, h, p) for h, p in zip(hosts, rrds, strict=True)
+            ),
+            what="rows written and acknowledged rows held back from the RRDs",
+        )
         # SIGKILL to the recorder and its RRD writer child at once, as systemd's
         # KillMode=control-group or the OOM killer would: no flush, no goodbye.
         helpers = psutil.Process(first.process.pid).children(recursive=True)
@@ -138,7 +171,9 @@ def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tm
         first.process.wait(timeout=10)
         psutil.wait_procs(helpers, timeout=10)
         killed = time.time()
-        time.sleep(30)
+        port = HeldPort(endpoint)  # refused meanwhile, and nobody else takes it
+        time.sleep(OUTAGE)  # the outage itself: the collectors buffer and retry
+        port.release()
         restarted = time.time()
         second = recorder(text, data_dir=data_dir, endpoint=endpoint)
         wait_for(
@@ -157,7 +192,7 @@ def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tm
         assert check.returncode == 0, (path, check.stderr)
 
     outage = range(int(killed) + 1, int(restarted) + 1)
-    assert len(outage) >= 30
+    assert len(outage) >= OUTAGE
     assert "replayed" in second.log()  # the held-back rows came from the journal
     for host, path in zip(hosts, rrds, strict=True):
         sent = json.loads((tmp_path / f"{host}.json").read_text())
@@ -183,7 +218,7 @@ def test_a_sigkilled_recorder_loses_no_sample_and_writes_none_twice(recorder, tm
     counts = json.loads((data_dir / "_state" / "metrics.json").read_text())
     # a sample reaching the writer twice would be refused there as not increasing
     assert counts.get("rej_not_increasing", 0) == 0
-    assert counts["accepted"] >= 5 * 30  # the outage, resent by five collectors
+    assert counts["accepted"] >= 5 * OUTAGE  # the outage, resent by five collectors
 
 
 def test_a_collector_past_its_buffer_drops_the_oldest_and_the_recorder_hears_of_it(
@@ -192,38 +227,53 @@ def test_a_collector_past_its_buffer_drops_the_oldest_and_the_recorder_hears_of_
     # A 3-sample buffer and a recorder that is away for about 8 seconds.
     text = ONE_SECOND.format(buffer_seconds=3)
     config_path = write_config(tmp_path, text, "affair.collectors.toml")
-    endpoint = free_endpoint()
+    port = HeldPort()  # refused until the recorder starts, and nobody else takes it
+    endpoint = port.endpoint
     child = start_collector(config_path, endpoint, "node01", tmp_path)
     try:
-        time.sleep(8)
+        time.sleep(8)  # the recorder is away: the collector takes ~8 samples, keeps 3
+        port.release()
         process = recorder(text, endpoint=endpoint)
         wait_for(
             lambda: last_update(process.data_dir / "node01" / "system.rrd") > time.time() - 2,
             timeout=30,
             what="the collector to deliver",
         )
-        time.sleep(2)  # a self sample of the recorder after the drop report
     finally:
-        assert stop_collectors([child]) == [0]
-    assert process.terminate() == 0
+        assert stop_collectors([child]) == [0]  # it flushes, then writes its final counts
     sent = json.loads((tmp_path / "node01.json").read_text())
     assert sent["dropped"] >= 4  # ~8 samples taken while away, 3 kept
     assert sent["acked"] == sent["submitted"] - sent["dropped"]
-    assert len(journal_rows(process.data_dir, "node01")) == sent["acked"]
+    assert sent["resends"] == 0
+    # the raw archive holds every sample the collector sent, each once: the acked ones,
+    # and one it let go while in flight, when a tick came before the first acks after the
+    # reconnect found its 3-sample buffer still full (the recorder had it all the same)
+    journaled = journal_rows(process.data_dir, "node01")
+    assert len(journaled) == len(set(journaled)) == sent["sent"] >= sent["acked"]
     log = (tmp_path / "node01.log").read_text()
     assert "dropped the oldest unacknowledged sample" in log
     assert f"{sent['dropped']} dropped" in log  # the collector's stop line
-    # the recorder's own metrics carry the collector's count...
-    counts = json.loads((process.data_dir / "_state" / "metrics.json").read_text())
-    assert counts["sender_dropped"] == sent["dropped"]
-    # ...and so do its RRDs: the total in `affair`, and per sender in `delivery`
-    end = int(time.time())
-    for path, variable in (
-        (process.data_dir / "affair" / "affair.rrd", "sender_dropped"),
-        (process.data_dir / "affair" / "delivery.node01.rrd", "dropped"),
-    ):
-        (_, _, _), names, rows = rrdtool.fetch(
-            str(path), "MAX", "-s", str(end - 30), "-e", str(end)
+
+    # the recorder's own metrics carry the collector's final count, and so do its own
+    # samples (RRDs): the total in `affair`, and per sender in `delivery`
+    metrics_file = process.data_dir / "_state" / "metrics.json"
+    affair_rrd = process.data_dir / "affair" / "affair.rrd"
+    delivery_rrd = process.data_dir / "affair" / "delivery.node01.rrd"
+
+    def final_count_recorded():
+        if not metrics_file.exists():  # written at the first self sample (then replaced)
+            return False
+        heard = json.loads(metrics_file.read_text())["sender_dropped"]
+        return (
+            heard
+            == rrd_max(affair_rrd, "sender_dropped")
+            == rrd_max(delivery_rrd, "dropped")
+            == sent["dropped"]
         )
-        column = [row[names.index(variable)] for row in rows]
-        assert max(v for v in column if v is not None) == sent["dropped"], path
+
+    wait_for(final_count_recorded, what="the recorder's samples of the final drop count")
+    assert process.terminate() == 0
+    counts = json.loads(metrics_file.read_text())
+    assert counts["sender_dropped"] == sent["dropped"]
+    assert rrd_max(affair_rrd, "sender_dropped") == sent["dropped"]
+    assert rrd_max(delivery_rrd, "dropped") == sent["dropped"]

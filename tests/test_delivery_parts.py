@@ -171,12 +171,12 @@ def test_a_full_buffer_keeps_a_flat_memory_footprint_and_counts_every_drop(caplo
     assert kept == [9 * 3600 + tick * 10.0 for tick in range(360)]  # the newest hour
 
 
+@pytest.mark.integration
 def test_every_message_carries_the_senders_drops_and_buffer():
     context = zmq.Context.instance()
-    endpoint = free_endpoint()
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
-    router.bind(endpoint)
+    endpoint = f"tcp://127.0.0.1:{router.bind_to_random_port('tcp://127.0.0.1')}"
     sender = Sender(endpoint, "n", per_series_limit=2)
     try:
         for i in range(5):

@@ -1,4 +1,4 @@
-"""The demo serves the live status pages: the web server, and the whole demo end to end."""
+"""The demo: its web server, and the whole demo end to end (history, live rows, live pages)."""
 
 import json
 import re
@@ -8,10 +8,12 @@ import sys
 import urllib.request
 
 import pytest
+import rrdtool
 from affair.collectors import main as collector_main
 from conftest import REPO, wait_for
 
 from affair import cli
+from affair.config import DEFAULT_CONFIG
 from affair.demo import eventbuilder
 from affair.demo.launcher import (
     local_host_name,
@@ -19,6 +21,7 @@ from affair.demo.launcher import (
     scheduler_arguments,
     serve_site,
 )
+from affair.storage.journal import read_after
 
 
 def fetch(url):
@@ -59,6 +62,7 @@ def test_the_demo_starts_each_process_with_arguments_its_own_parser_takes(tmp_pa
     )
 
 
+@pytest.mark.integration
 def test_serve_site_falls_back_to_the_next_free_port(tmp_path):
     (tmp_path / "index.html").write_text("<p>hello</p>\n")
     with socket.socket() as busy:
@@ -77,12 +81,25 @@ def test_serve_site_falls_back_to_the_next_free_port(tmp_path):
             server.server_close()
 
 
+def demo_config(directory):
+    """The shipped config with a site pass every 2 s instead of 30 s: passes after the
+    first (which report the latency of new samples) come within a 20 s run, not after 30 s.
+    Everything else is as shipped."""
+    shipped = DEFAULT_CONFIG.read_text()
+    text = shipped.replace('site = "30s"', 'site = "2s"', 1)
+    assert text != shipped, "the shipped [schedule] site changed: update this test"
+    path = directory / "affair.toml"
+    path.write_text(text)
+    return path
+
+
 @pytest.mark.integration
-def test_demo_serves_live_pages_with_colours(tmp_path):
+def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_path):
     workdir = tmp_path / "demo"
     log_path = tmp_path / "demo.log"
     command = [sys.executable, "-m", "affair", "demo", "--workdir", str(workdir)]
-    command += ["--seconds", "50", "--nodes", "5", "--backfill", "10min", "--port", "0"]
+    command += ["--config", str(demo_config(tmp_path))]
+    command += ["--seconds", "20", "--nodes", "5", "--backfill", "2h", "--port", "0"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         try:
@@ -95,6 +112,7 @@ def test_demo_serves_live_pages_with_colours(tmp_path):
             )
             url = found.group(1)
             wait_for(lambda: "site pass 1:" in log_path.read_text(), timeout=60, what="a pass")
+            # the pages, served while the demo runs
             index = fetch(url + "index.html")
             status = json.loads(fetch(url + "status.json"))
             assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02"} <= set(status["hosts"])
@@ -102,14 +120,44 @@ def test_demo_serves_live_pages_with_colours(tmp_path):
             for host, info in status["hosts"].items():
                 assert f'<td class="h s-{info["colour"]}"><a href="host/{host}.html">' in index
             assert "ldc01" in fetch(url + "host/ldc01.html")
-            assert process.wait(timeout=90) == 0
+            assert process.wait(timeout=90) == 0  # --seconds ends it
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     text = log_path.read_text()
-    # by the last pass: 5 simulated nodes, this machine and the recorder's own host
-    assert len(json.loads((workdir / "site" / "status.json").read_text())["hosts"]) == 7
+    assert "RRDs for 5 simulated nodes" in text
     assert "gdc02 stops sending in 30 s" in text
-    assert re.search(r"site pass 2: .*sample->page latency p50 [\d.]+ s, p95 [\d.]+ s", text)
+    # a later pass, one after new samples arrived, says how long they took to reach a page
+    assert re.search(r"site pass \d+: .*sample->page latency p50 [\d.]+ s, p95 [\d.]+ s", text)
     assert re.search(r"site: sample->page latency over the run: p50 [\d.]+ s, p95 [\d.]+ s", text)
+    assert "Traceback" not in text
+
+    # 5 simulated nodes, this machine (its collector and event builder) and the recorder's
+    # own host: each has its RRDs, and the last pass showed each
+    data = workdir / "data"
+    hosts = sorted(p.name for p in data.iterdir() if not p.name.startswith("_"))
+    assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02", "affair"} <= set(hosts)
+    assert len(hosts) == 7
+    assert len(json.loads((workdir / "site" / "status.json").read_text())["hosts"]) == 7
+
+    # the backfilled history, at 10 s and consolidated to 1 min, then live rows to the end:
+    # more samples than the backfill's 720 (2 h at 10 s), and the RRD holds the newest
+    stamps = [
+        ts
+        for _, ts, host, dataset, _, _ in read_after(data / "_journal", None)
+        if (host, dataset) == ("ldc01", "system")
+    ]
+    assert len(stamps) > 7200 // 10
+    path = data / "ldc01" / "system.rrd"
+    last = int(rrdtool.lastupdate(str(path))["date"].timestamp())
+    assert last == int(max(stamps))
+    for start, resolution, at_least in ((last - 3500, 10, 340), (last - 7200, 60, 110)):
+        (_, _, step), names, rows = rrdtool.fetch(
+            str(path), "AVERAGE", "-s", str(start), "-e", str(last), "-r", str(resolution)
+        )
+        column = names.index("cpu_user")
+        known = [row[column] for row in rows if row[column] is not None]
+        assert step == resolution
+        assert len(known) >= at_least
+        assert all(0 <= value <= 100 for value in known)

@@ -253,6 +253,7 @@ def test_consolidated_export_of_every_host_but_one(tmp_path):
     assert {host for host, _instance, _time in read_tree(output, "system")} == {"gdc02", "ldc01"}
 
 
+@pytest.mark.integration
 def test_export_command_line(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)
@@ -305,6 +306,7 @@ def test_export_config_defaults(tmp_path):
     assert make_config(tmp_path, export={"resolution": "1min"}).export.resolution == 60
 
 
+@pytest.mark.integration
 def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)

@@ -12,7 +12,7 @@ import pytest
 from affair.config import parse_config
 from affair.ingest.graphite_server import GraphiteListener
 from affair.storage.rrd_store import RrdStore
-from tests.conftest import free_endpoint, wait_for, write_config
+from tests.conftest import wait_for, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +29,6 @@ merge_seconds = 1
 """
 
 
-def free_port():
-    return int(free_endpoint().rsplit(":", 1)[1])
-
-
 def send_lines(port, lines):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
@@ -47,8 +43,8 @@ def fetch(config, data_dir, host, dataset, instance, first, last):
 
 
 def test_a_graphite_stream_lands_in_the_right_rrds(recorder, tmp_path):
-    port = free_port()
-    process = recorder(FAST_CONFIG, extra_args=["--graphite", str(port)])
+    process = recorder(FAST_CONFIG, extra_args=["--graphite", "0"])
+    port = process.graphite_port()
     base = int(time.time()) - 60
     good, bad = [], []
     for i in range(6):
@@ -85,11 +81,20 @@ def test_a_graphite_stream_lands_in_the_right_rrds(recorder, tmp_path):
     wait_for(lambda: cpu_rrd.exists() and (data_dir / "node02" / "interface.eth0.rrd").exists())
     config = parse_config({"recorder": {"step": 1}, "archive": {"ladder": ["1s:900"]}})
 
-    def cpu_rows():
-        return fetch(config, data_dir, "node01", "cpu", "", base, base + 5)
+    series = [("node01", "cpu", ""), ("node01", "memory", ""), ("node02", "interface", "eth0")]
 
-    wait_for(lambda: cpu_rows().get(base + 5, (None,))[0] is not None, what="the last cpu row")
-    assert cpu_rows() == {base + i: (10.0 + i, 20.0 + i) for i in range(6)}
+    def last_row(host, dataset, instance):
+        if not RrdStore(config, data_dir).path(host, dataset, instance).exists():
+            return None
+        rows = fetch(config, data_dir, host, dataset, instance, base, base + 5)
+        return rows.get(base + 5, (None,))[0]
+
+    def last_rows_written():  # each series is a file of its own, written on its own
+        return all(last_row(*each) is not None for each in series)
+
+    wait_for(last_rows_written, what="the last row of every series")
+    cpu = fetch(config, data_dir, "node01", "cpu", "", base, base + 5)
+    assert cpu == {base + i: (10.0 + i, 20.0 + i) for i in range(6)}
     memory = fetch(config, data_dir, "node01", "memory", "", base, base + 5)
     assert memory == {base + i: (1000000.0 + i,) for i in range(6)}
     rx = fetch(config, data_dir, "node02", "interface", "eth0", base, base + 5)
@@ -127,7 +132,7 @@ def test_a_port_in_use_is_a_one_line_error(busy, tmp_path):
     port = holder.getsockname()[1]
     if busy == "graphite":
         listen, extra, where = (
-            free_endpoint(),
+            "tcp://127.0.0.1:*",  # any free port: ZeroMQ picks one as it binds
             ["--graphite", str(port)],
             f"graphite 127.0.0.1:{port}",
         )

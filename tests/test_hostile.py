@@ -30,7 +30,7 @@ from affair.config import parse_config
 from affair.errors import Rejected, WireError
 from affair.ingest.validate import validate_sample
 from affair.vocab import REJECTION_REASONS
-from tests.conftest import BASE_CONFIG, REPO
+from tests.conftest import BASE_CONFIG, REPO, wait_for
 
 FUZZ_MESSAGES = 100_000
 CHECK_EVERY = 5_000
@@ -336,7 +336,10 @@ def test_a_flooding_sender_does_not_starve_the_others(recorder):
     good = Sender(process.endpoint, "goodnode", resend_timeout=60)
     base = int(time.time()) // 10 * 10 - 300
     try:
-        time.sleep(2)  # the flood is in full swing
+        wait_for(  # the flood is in full swing: past the series cap
+            lambda: "rejected (series_cap) from flooder" in process.log(),
+            what="the recorder to refuse the flood's new series",
+        )
         waits = []
         for i in range(20):
             started = time.monotonic()

@@ -153,6 +153,7 @@ def sleeper(tmp_path):
     child.wait()
 
 
+@pytest.mark.integration
 def test_processes_by_pidfile_and_cmdline(sleeper, tmp_path):
     child, pidfile = sleeper
     wait_for(lambda: psutil.Process(child.pid).memory_info().rss > 30 << 20, what="its 30 MB")
@@ -206,6 +207,7 @@ def test_scan_proc_reads_a_canned_proc_tree(tmp_path):
     assert sorted(scan_proc(str(tmp_path))) == [(1, "init", ""), (42, "affair", "")]
 
 
+@pytest.mark.integration
 def test_processes_by_name_sum_every_match(tmp_path):
     program = tmp_path / "affsleep7f"  # a name no other process has
     shutil.copy("/bin/sleep", program)
@@ -296,6 +298,7 @@ def test_a_probe_of_your_own_is_loaded_from_the_config(tmp_path, monkeypatch):
         probe_class("sytem")
 
 
+@pytest.mark.integration
 def test_collector_lists_its_probes():
     result = subprocess.run(
         [

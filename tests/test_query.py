@@ -224,6 +224,7 @@ def run_cli(directory, *arguments):
     )
 
 
+@pytest.mark.integration
 def test_command_line_table_csv_named_query_and_errors(archive_dir):
     table = run_cli(archive_dir, "SELECT host, cpu_user FROM latest_system ORDER BY host")
     assert table.returncode == 0, table.stderr

@@ -18,10 +18,13 @@ from affair.ingest.validate import Sample
 from affair.outputs.export import export_root
 from affair.storage.journal import Journal
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("ROOT") is None,
-    reason="ROOT is not installed (AFFAIR_ROOT=1 scripts/bootstrap --test installs it)",
-)
+pytestmark = [
+    pytest.mark.integration,  # ROOT itself, in a child process
+    pytest.mark.skipif(
+        importlib.util.find_spec("ROOT") is None,
+        reason="ROOT is not installed (AFFAIR_ROOT=1 scripts/bootstrap --test installs it)",
+    ),
+]
 
 DAY = 1_700_006_400
 

@@ -283,7 +283,10 @@ def test_a_killed_daemon_loses_nothing_that_was_acknowledged(
 
     stats = send(process.endpoint, samples("ldc01", base, 7, 12, cpu))
     assert stats.acked == 6  # receiving goes on while the daemon is down: the journal has them
-    time.sleep(1.5)  # the writer meets the dead daemon and starts waiting for it
+    wait_for(  # the writer meets the dead daemon and starts waiting for it
+        lambda: "replaying the journal once the daemon answers" in process.log(),
+        what="the writer to find the daemon gone",
+    )
     daemon.start()
     send(process.endpoint, samples("ldc01", base, 13, 15, cpu))
 
@@ -362,12 +365,12 @@ def test_a_daemon_fetch_at_a_coarser_resolution_equals_librrds(rrdcached, tmp_pa
 
 def read_nonstop(config_path, data_dir, path, started, stop):
     store = RrdStore(load_config(config_path), data_dir)
-    started.set()
     while not stop.is_set():
         with contextlib.suppress(StoreError):
             store.last_update(path)
             store.fetch(path, "AVERAGE", T0, T0 + 3600, resolution=10)
             store.variables(path)
+        started.set()  # reading nonstop from here on
 
 
 def test_readers_reading_nonstop_never_cost_the_daemon_a_row(rrdcached, tmp_path):
@@ -393,7 +396,6 @@ def test_readers_reading_nonstop_never_cost_the_daemon_a_row(rrdcached, tmp_path
         reader.start()
     try:
         assert started.wait(30)
-        time.sleep(0.5)
         for i in range(1, 301):  # every row written by the daemon at once: a flush each
             store.update_many(series, [(T0 + 10 * i, {"v0": float(i)})])
             assert store.settle(series) == T0 + 10 * i

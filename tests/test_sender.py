@@ -3,6 +3,7 @@
 import time
 from types import MappingProxyType
 
+import pytest
 import zmq
 from affair.collectors import wire
 from affair.collectors.sender import Sender
@@ -29,12 +30,12 @@ def test_a_full_buffer_drops_the_oldest_of_that_series_and_counts_it():
     sender.close()
 
 
+@pytest.mark.integration
 def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked():
     context = zmq.Context.instance()
-    endpoint = free_endpoint()
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
-    router.bind(endpoint)
+    endpoint = f"tcp://127.0.0.1:{router.bind_to_random_port('tcp://127.0.0.1')}"
     clock = Clock()
     sender = Sender(endpoint, "n", resend_timeout=5, clock=clock)
     sender.submit(1.0, "h", "system", "", {"v": 1.0})
@@ -61,12 +62,12 @@ def test_unacked_samples_are_resent_after_the_timeout_and_forgotten_once_acked()
     router.close()
 
 
+@pytest.mark.integration
 def test_refused_samples_are_logged_once_a_minute_per_reason_not_one_line_each(caplog):
     context = zmq.Context.instance()
-    endpoint = free_endpoint()
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
-    router.bind(endpoint)
+    endpoint = f"tcp://127.0.0.1:{router.bind_to_random_port('tcp://127.0.0.1')}"
     clock = Clock()
     sender = Sender(endpoint, "n", clock=clock)
 

@@ -2,9 +2,12 @@
 
 import time
 
+import pytest
 import zmq
 from affair.collectors import wire
 from affair.collectors.sender import Sender
+
+pytestmark = pytest.mark.integration  # real sockets, and pumps that wait 1-2 s
 
 
 def counting_send_due(sender):

@@ -297,6 +297,7 @@ def test_pages_replaced_atomically_and_gone_hosts_removed(cluster):
     assert (out / "host" / "gdc01.html").exists()
 
 
+@pytest.mark.integration
 def test_affair_site_command(cluster):
     config, data, graphs, out = cluster
     config_path = out.parent / "affair.toml"
@@ -315,8 +316,9 @@ def test_affair_site_command(cluster):
     assert "Every host is silent: the recorder" in index
 
 
-def test_a_thousand_hosts_render_fast_into_a_small_index(tmp_path):
-    """The issue's bound: 1,000 hosts in under 10 s, an index under 1 MB."""
+def test_a_thousand_hosts_render_into_a_small_index(tmp_path):
+    """The issue's bound on size: 1,000 hosts in an index under 1 MB (its bound on time,
+    under 10 s, is measured by benchmarks/site_build.py)."""
     config = site_config()
     data = tmp_path / "data"
     store = RrdStore(config, data)
@@ -329,13 +331,9 @@ def test_a_thousand_hosts_render_fast_into_a_small_index(tmp_path):
             sample = node.sample(ts)
             rows.append((ts, {k: sample[k] for k in ("cpu_user", "load1", "mem_used")}))
         write_rows(store, name, "system", rows)
-    started = time.monotonic()
     summary = build_site(config, data, tmp_path / "graphs", tmp_path / "site", clock=at(now))
-    elapsed = time.monotonic() - started
     index = tmp_path / "site" / "index.html"
-    print(f"1000 hosts: {elapsed:.2f} s, index {index.stat().st_size / 1024:.0f} KiB")
     assert summary.hosts == 1000 and summary.pages == 1002
-    assert elapsed < 10
     assert index.stat().st_size < 1_000_000
     cells = host_cells(index.read_text())
     assert len(cells) == 1000

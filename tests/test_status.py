@@ -367,6 +367,7 @@ def test_bad_site_config(text, key):
     assert caught.value.key == key
 
 
+@pytest.mark.integration
 def test_shipped_config_has_valid_site_status_and_schedule():
     result = subprocess.run(
         [sys.executable, "-m", "affair", "check-config"], capture_output=True, text=True, timeout=60
@@ -479,6 +480,7 @@ def test_read_host_and_collect_from_real_rrds(tmp_path):
     assert silent.latest("cpu_user") == (NOW - 600, 10.0)
 
 
+@pytest.mark.integration
 def test_affair_status_command_exit_code_and_table(tmp_path):
     config_path = tmp_path / "affair.toml"
     config_path.write_text(SITE_CONFIG)
@@ -515,6 +517,7 @@ def test_affair_status_command_exit_code_and_table(tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_affair_status_without_a_data_dir_is_an_error_not_all_clear(tmp_path):
     config_path = tmp_path / "affair.toml"
     config_path.write_text(SITE_CONFIG)

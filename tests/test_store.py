@@ -127,6 +127,7 @@ def test_store_errors_carry_the_path(store):
     assert "update" in str(caught.value)
 
 
+@pytest.mark.integration
 def test_the_rrdtool_cli_reads_our_files(store):
     series = store.open_series("ldc01", "system", "", [], T0)
     store.update_many(series, [(T0 + 10, {"cpu_user": 42.0})])

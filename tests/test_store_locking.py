@@ -6,7 +6,6 @@ wait: without a retry, an update during a fetch fails at once.
 
 import contextlib
 import multiprocessing
-import time
 
 import pytest
 import rrdtool
@@ -20,11 +19,11 @@ T0 = 1_800_000_000
 
 
 def fetch_forever(path, started, stop):
-    started.set()
     while not stop.is_set():
         # the reader's own lock can lose too; the reader is not under test
         with contextlib.suppress(rrdtool.OperationalError):
             rrdtool.fetch(path, "AVERAGE", "-s", str(T0), "-e", str(T0 + 3600))
+        started.set()  # reading nonstop from here on
 
 
 def test_updates_survive_a_reader_fetching_the_same_file_nonstop(tmp_path):
@@ -37,7 +36,6 @@ def test_updates_survive_a_reader_fetching_the_same_file_nonstop(tmp_path):
     reader.start()
     try:
         assert started.wait(30)
-        time.sleep(0.2)
         for i in range(1, 301):  # one call per row, as a lightly loaded writer makes them
             store.update_many(series, [(T0 + 10 * i, {"load1": float(i)})])
     finally:
