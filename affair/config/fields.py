@@ -178,13 +178,6 @@ def string_list(value):
     return tuple(value)
 
 
-def globs(value):
-    """One glob or a list of them, as a tuple."""
-    if isinstance(value, str):
-        value = [value]
-    return string_list(value)
-
-
 HOST_GLOBS = "a host glob or a non-empty list of them, like 'gdc*' or ['*', '!ldc05']"
 
 
@@ -193,7 +186,7 @@ def host_globs(value):
 
     An empty list or a bare "!" would silently match nothing: refused here.
     """
-    patterns = globs(value)
+    patterns = string_list([value] if isinstance(value, str) else value)
     if not patterns or any(pattern in ("", EXCLUDE) for pattern in patterns):
         raise ValueError
     return patterns
