@@ -29,6 +29,7 @@ Conventions a reader must know:
 
 import logging
 import os
+import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,9 @@ from affair.storage.rrdcached import RrdcachedClient
 log = logging.getLogger(__name__)
 
 LOCK_RETRY_FIRST = 0.002  # seconds before the first retry of a locked file; doubling...
-LOCK_RETRY_LAST = 0.5  # ...up to this wait: about a second in all before giving up
+LOCK_RETRY_LAST = 0.5  # ...up to this wait (the settle loop below)
+LOCKED_RETRY_CAP = 0.02  # a locked file is retried at least this often...
+LOCKED_GIVE_UP = 10.0  # ...for this long before the call fails
 SETTLE_TIMEOUT = 30.0  # seconds a write rrdcached started may take (librrd stalls for seconds)
 
 
@@ -385,15 +388,19 @@ class RrdStore:
         # for a lock: an update while a plotter fetches fails at once with
         # "could not lock RRD". Nothing was written then, so wait a little
         # and try again, rather than lose the rows (or the graph) to a reader.
-        delay = LOCK_RETRY_FIRST
+        # The retries are bounded by time, not by count, and come often with a
+        # random spread: a reader fetching back to back holds the lock most of
+        # the time, and a few widely spaced tries can all land inside its fetches
+        # on a loaded machine.
+        delay, deadline = LOCK_RETRY_FIRST, time.monotonic() + LOCKED_GIVE_UP
         while True:
             try:
                 return function(str(path), *[str(a) for a in arguments])
             except rrdtool.OperationalError as error:
-                if "could not lock" not in str(error) or delay > LOCK_RETRY_LAST:
+                if "could not lock" not in str(error) or time.monotonic() > deadline:
                     raise StoreError(path, operation, error) from None
-            time.sleep(delay)
-            delay *= 2
+            time.sleep(random.uniform(0, delay))
+            delay = min(2 * delay, LOCKED_RETRY_CAP)
 
 
 def _ds_names(info):
