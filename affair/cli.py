@@ -238,6 +238,44 @@ def _add_query(commands):
     query.set_defaults(handler=cmd_query)
 
 
+def _add_jobs(commands):
+    jobs = commands.add_parser(
+        "jobs",
+        help="batch jobs (Slurm): import accounting, list them, show one with its metrics",
+        description="The jobs table next to the raw archive: import Slurm accounting "
+        "(sacct --parsable2, run with TZ=UTC), list recent jobs, show one job's metrics "
+        "(CPU, memory high water, imbalance, idle nodes, network, disk, swap) and flags.",
+    )
+    actions = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    load = actions.add_parser(
+        "import",
+        help="read sacct lines into the jobs table",
+        description="Read `sacct --allusers --parsable2 --noheader --allocations --duplicates "
+        "--format <the 26 fields in the README>` output (TZ=UTC), a header line with other "
+        "fields, or -p output. A malformed line is reported with its number and skipped "
+        "(exit 1); re-importing the same lines changes nothing.",
+    )
+    load.add_argument("file", metavar="FILE", help="the sacct output, or - for stdin")
+    listing = actions.add_parser(
+        "list",
+        help="print the running jobs, then the recent ones",
+        description="Print running jobs first, then finished ones (newest first), with "
+        "their key metrics and flags, as the jobs index page shows them.",
+    )
+    listing.add_argument("--limit", type=int, default=50, help="jobs to print (default 50)")
+    show = actions.add_parser(
+        "show",
+        help="print one job, its metrics with their reasons, and its flags",
+        description="Print one job's accounting, its per-job metrics (provisional while it "
+        "runs), the reason of each missing value, its flags and its nodes.",
+    )
+    show.add_argument("jobid", metavar="ID", help="a Slurm job id: 1234, 1234_5")
+    for parser in (load, listing, show):
+        _common(parser)
+        parser.add_argument("--data-dir", help="where the journal lives")
+    jobs.set_defaults(handler=cmd_jobs)
+
+
 SUBCOMMANDS = (
     _add_record,
     _add_check_config,
@@ -249,6 +287,7 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_jobs,
 )
 
 
@@ -423,6 +462,17 @@ def cmd_query(args):
     except BrokenPipeError:  # `affair query ... | head`: the reader has seen enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def cmd_jobs(args):
+    from affair.outputs.jobs import commands
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    if args.action == "import":
+        return commands.cmd_import(config, args.file, sys.stdout, sys.stderr)
+    if args.action == "list":
+        return commands.cmd_list(config, sys.stdout, max(1, args.limit))
+    return commands.cmd_show(config, args.jobid, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,23 @@ class ExportError(AffairError):
     """An export that cannot be made as asked; the message says what to ask instead."""
 
 
+class JobsError(AffairError):
+    """The jobs table or a job's input cannot be used; carries the path or the job id."""
+
+    def __init__(self, where, problem):
+        self.where = str(where)
+        super().__init__(f"{self.where}: {problem}")
+
+
+class BadSacctLine(AffairError):  # noqa: N818 - it names the outcome, like Rejected
+    """One Slurm accounting line that cannot be read; carries its line number."""
+
+    def __init__(self, number, problem):
+        self.number = number
+        self.problem = problem
+        super().__init__(f"line {number}: {problem}")
+
+
 class Rejected(AffairError):  # noqa: N818 - it names the outcome, like StopIteration
     """A sample the recorder refuses; ``reason`` is a short counter name (affair.vocab.REJECTION_REASONS)."""
 

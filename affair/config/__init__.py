@@ -19,6 +19,7 @@ rebuilt) in its ``load_*`` function.
     status        [status] and its rules
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
+    jobs          [jobs]: batch jobs (Slurm), their node names and flags
 """
 
 import dataclasses
@@ -48,6 +49,7 @@ from affair.config.export_query import (
 from affair.config.fields import load_section, reject_unknown
 from affair.config.graphite import GraphiteConfig, GraphiteRule, load_graphite
 from affair.config.graphs import Graph, PlotConfig, load_graphs
+from affair.config.jobs import JobsConfig, load_jobs
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
@@ -67,6 +69,7 @@ __all__ = [
     "Graph",
     "GraphiteConfig",
     "GraphiteRule",
+    "JobsConfig",
     "NamedQuery",
     "NetSettings",
     "PlotConfig",
@@ -100,6 +103,7 @@ SECTIONS = (
     "queries",
     "graphite",
     "plot",
+    "jobs",
 )
 
 
@@ -120,6 +124,7 @@ class Config:
     query: QueryConfig
     graphite: GraphiteConfig
     plot: PlotConfig
+    jobs: JobsConfig = JobsConfig()
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -185,4 +190,5 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         query=load_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
         plot=plot,
+        jobs=load_jobs(raw.get("jobs", {}), datasets, path),
     )
