@@ -86,9 +86,9 @@ def load_jobs(raw: Any, datasets: dict[str, Dataset], path) -> JobsConfig:
     if values["imbalance"] < 1:
         raise ConfigError(path, "jobs.imbalance", "a ratio >= 1", values["imbalance"])
     dataset = datasets.get(values["dataset"])
-    if dataset is None and not raw:
-        # The defaults name the shipped `system` dataset; a config without it and
-        # without [jobs] gets job metrics that say the dataset is missing.
+    if not raw:
+        # The defaults name the shipped `system` dataset and its variables; a config
+        # without [jobs] and without them gets metrics that say which values are missing.
         return JobsConfig(**values)
     if dataset is None:
         raise ConfigError(

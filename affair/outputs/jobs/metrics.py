@@ -200,6 +200,10 @@ def summarise(
     elif short:
         why = f"job shorter than {jobs.short_steps} steps ({jobs.short_steps * step}s)"
         flags.append("short")
+    elif not with_data and all(
+        e["host"] is None or e["host"] not in known_hosts for e in nodes.values()
+    ):
+        why = "none of its nodes is known to affair"
     elif not with_data:
         why = "no samples from any of its nodes during the run"
     else:
