@@ -276,6 +276,27 @@ def _add_jobs(commands):
     jobs.set_defaults(handler=cmd_jobs)
 
 
+def _add_job(commands):
+    job = commands.add_parser(
+        "job",
+        help="tell the recorder a batch job started or ended (Slurm prolog/epilog)",
+        description="Read the job from the environment Slurm gives a prolog or epilog "
+        "(SLURM_JOB_ID or SLURM_ARRAY_JOB_ID/SLURM_ARRAY_TASK_ID, SLURM_JOB_USER, "
+        "SLURM_JOB_ACCOUNT, SLURM_JOB_NODELIST or SLURM_NODELIST, ...) and send it to the "
+        "recorder ([collector] recorder, its CURVE keys) until it is acknowledged. Hooks get no "
+        "PATH: call affair by its absolute path. Exits 0 even when unacknowledged (a failing "
+        "hook drains the node) unless --strict.",
+    )
+    job.add_argument("action", choices=("start", "end"), help="start (prolog) or end (epilog)")
+    _common(job)
+    job.add_argument("--recorder", help="the recorder's endpoint (default: [collector] recorder)")
+    job.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the ack (default 10)"
+    )
+    job.add_argument("--strict", action="store_true", help="exit 1 when not acknowledged")
+    job.set_defaults(handler=cmd_job)
+
+
 SUBCOMMANDS = (
     _add_record,
     _add_check_config,
@@ -288,6 +309,7 @@ SUBCOMMANDS = (
     _add_export,
     _add_query,
     _add_jobs,
+    _add_job,
 )
 
 
@@ -473,6 +495,31 @@ def cmd_jobs(args):
     if args.action == "list":
         return commands.cmd_list(config, sys.stdout, max(1, args.limit))
     return commands.cmd_show(config, args.jobid, sys.stdout)
+
+
+def cmd_job(args):
+    import os
+    import time
+
+    from affair.collectors.job_hook import job_event, send_job_event
+    from affair.collectors.keys import collector_keys
+    from affair.storage.sacct import check_job_id
+
+    config = _load(args)
+    event = job_event(args.action, os.environ, time.time())
+    try:
+        check_job_id(str(event["jobid"]))
+    except ValueError as error:
+        print(f"affair job {args.action}: {error} (from SLURM_JOB_ID)", file=sys.stderr)
+        return 2
+    acked, what = send_job_event(
+        args.recorder or config.collector.recorder,
+        event,
+        args.timeout,
+        collector_keys(config),
+    )
+    print(f"affair job {args.action}: {what}", file=sys.stderr)
+    return 1 if args.strict and not acked else 0
 
 
 if __name__ == "__main__":

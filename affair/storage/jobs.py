@@ -28,11 +28,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from affair.config import JobsConfig
 from affair.errors import JobsError
-from affair.storage.sacct import JobRecord
+from affair.storage.sacct import JobRecord, host_of_node
 
 JOBS_FILE = "jobs.sqlite"
 
@@ -110,6 +112,13 @@ class StoredJob:
     metrics: dict[str, Any] | None
     metrics_final: bool
     updated: float
+
+
+def host_mapper(jobs: JobsConfig) -> Callable[[str], str | None]:
+    """Slurm node name -> affair host name, as ``[jobs]`` says (host_map, suffix, short names)."""
+    return partial(
+        host_of_node, host_map=jobs.host_map, suffix=jobs.host_suffix, short_names=jobs.short_names
+    )
 
 
 def jobs_path(data_dir: str | Path) -> Path:

@@ -7,27 +7,19 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from functools import partial
 from typing import IO, Any
 
 from affair.config import Config
 from affair.errors import JobsError
 from affair.outputs.jobs.metrics import FLAG_TEXT, compute_job_metrics
-from affair.storage.jobs import JobStore, MergeCounts, StoredJob, jobs_path
-from affair.storage.sacct import BadSacctLine, check_job_id, host_of_node, parse_sacct
+from affair.storage.jobs import JobStore, MergeCounts, StoredJob, host_mapper, jobs_path
+from affair.storage.sacct import BadSacctLine, check_job_id, parse_sacct
 
 log = logging.getLogger(__name__)
 
 
-def host_mapper(config: Config) -> Callable[[str], str | None]:
-    jobs = config.jobs
-    return partial(
-        host_of_node, host_map=jobs.host_map, suffix=jobs.host_suffix, short_names=jobs.short_names
-    )
-
-
 def open_store(config: Config, clock: Callable[[], float] = time.time) -> JobStore:
-    return JobStore(jobs_path(config.recorder.data_dir), host_mapper(config), clock)
+    return JobStore(jobs_path(config.recorder.data_dir), host_mapper(config.jobs), clock)
 
 
 def import_lines(
