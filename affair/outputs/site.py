@@ -38,6 +38,7 @@ import jinja2
 
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
+from affair.outputs.jobs.pages import JobPages, jobs_exist, recent_jobs_by_host
 from affair.outputs.status import (
     HostSnapshot,
     collect,
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 # The top-level web_static/ folder, installed as package data of this name.
 WEB_STATIC = "affair.outputs.web_static"
 ASSETS = ("style.css", "site.js")
+HOST_JOBS = 20  # recent jobs listed on a host page
 PAGE_GRAPH_MODES = ("aggregate", "overlay")  # configured graphs that get a page of their own
 ATTENTION_LIMIT = (
     24  # problem hosts listed at the top of the index (worst first); the rest by filter
@@ -107,6 +109,7 @@ class SiteBuilder:
         self.clock = clock
         self.environment = make_environment()
         self._graphs_urls = {}
+        self._host_jobs = {}  # host -> the jobs that ran on it recently (affair.outputs.jobs)
 
     def build(self):
         """One pass: read the RRDs, write every page, return a SiteSummary."""
@@ -132,6 +135,14 @@ class SiteBuilder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
         written = {"host": set(), "graph": set()}
+        jobs_pages = 0
+        if jobs_exist(self.config):
+            self._host_jobs = recent_jobs_by_host(self.config, now - self.config.jobs.host_recent)
+            jobs_pages = (
+                JobPages(self.config, self.out_dir, lambda t, p: self.render(t, common, p))
+                .write(now)
+                .pages
+            )
         for index, status in enumerate(statuses):
             neighbours = (
                 statuses[index - 1] if index > 0 else None,
@@ -148,7 +159,7 @@ class SiteBuilder:
         html = self.render("index.html", common, self._index(statuses, now))
         write_atomic(self.out_dir / "index.html", html)
         self._remove_stale_pages(written)
-        return 1 + sum(len(names) for names in written.values())
+        return 1 + jobs_pages + sum(len(names) for names in written.values())
 
     def render_index(self, statuses, now):
         """The index page as a string (what write_pages writes)."""
@@ -217,6 +228,7 @@ class SiteBuilder:
                 for name, rows in groups.items()
                 if rows
             ],
+            "jobs_link": (self.out_dir / "jobs" / "index.html").exists(),
             "graphs": [
                 {"title": graph.title, "file": page_href(graph.name)}
                 for graph in self.config.graphs.values()
@@ -268,6 +280,7 @@ class SiteBuilder:
             ],
             "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir),
             "values": [self._latest_values(series, now) for series in snapshot.series],
+            "jobs": self._host_jobs.get(status.host, [])[:HOST_JOBS],
         }
 
     def _in_config_order(self, snapshot):

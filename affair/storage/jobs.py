@@ -297,5 +297,14 @@ class JobStore:
         for jobid, *rest in rows:
             yield self._stored(jobid, rest)
 
+    def jobids_since(self, since: float) -> set[str]:
+        """Ids of the jobs running (or pending) or ended at or after ``since``."""
+        return {
+            jobid
+            for (jobid,) in self.connection.execute(
+                "SELECT jobid FROM jobs WHERE end_ts IS NULL OR end_ts >= ?", (since,)
+            )
+        }
+
     def count(self) -> int:
         return self.connection.execute("SELECT count(*) FROM jobs").fetchone()[0]

@@ -18,14 +18,14 @@ adds nothing, as rrdtool's DERIVE with min 0 treats it.
 """
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from affair.config import Config
+from affair.config import Config, JobsConfig
 from affair.storage.jobs import StoredJob
 from affair.storage.journal_reader import DayReader, day_spans, decode_values
 
@@ -264,44 +264,70 @@ def compute_job_metrics(job: StoredJob, config: Config, now: float) -> dict[str,
     hosts = sorted({h for h in job.hosts.values() if h is not None})
     accumulators = {host: NodeAccumulator() for host in hosts}
     known = {host for host in hosts if (data_dir / host).is_dir()}
-    wanted = [*jobs.cpu, jobs.memory, jobs.swap, *jobs.network, *jobs.disk]
-    columns = Columns(
-        cpu=range(len(jobs.cpu)),
-        memory=len(jobs.cpu),
-        swap=len(jobs.cpu) + 1,
-        network=range(len(jobs.cpu) + 2, len(jobs.cpu) + 2 + len(jobs.network)),
-        disk=range(len(jobs.cpu) + 2 + len(jobs.network), len(wanted)),
-    )
-    journal = data_dir / "_journal"
-    spans = day_spans(journal, start, end + 1e-6) if journal.is_dir() and hosts else []
+    wanted, columns = wanted_variables(jobs)
+    nodes = [accumulators[host] for host in hosts]
+    for node_index, ts, values in read_samples(
+        data_dir, jobs.dataset, hosts, wanted, start, end, known
+    ):
+        fold(nodes, node_index, ts, values, columns, jobs.idle_cpu)
+    summary = summarise(job, accumulators, known, config, (start, end), final)
+    summary["computed"] = now
+    return summary
+
+
+def read_samples(
+    data_dir: Path,
+    dataset: str,
+    hosts: Sequence[str],
+    wanted: Sequence[str],
+    start: float,
+    end: float,
+    known: set[str] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(host index, ts, values)`` chunks of ``hosts``' samples of ``dataset`` in [start, end].
+
+    ``values`` has one column per ``wanted`` variable (NaN: unknown or not
+    recorded). ``known`` (when given) gains every host seen in the files read.
+    """
+    journal = Path(data_dir) / "_journal"
+    if not hosts or not journal.is_dir():
+        return
     host_set = set(hosts)
-    for span in spans:
+    place = {host: index for index, host in enumerate(hosts)}
+    # end inclusive: a sample stamped at the job's last second belongs to it
+    for span in day_spans(journal, start, end + 1e-6):
         with DayReader(span.path) as reader:
-            series = {
-                sid: hosts.index(host)
-                for sid, (host, dataset, _instance) in reader.catalog.series.items()
-                if dataset == jobs.dataset and host in host_set
-            }
-            known.update(
-                host for host, _d, _i in reader.catalog.series.values() if host in host_set
-            )
+            series = {}
+            for sid, (host, name, _instance) in reader.catalog.series.items():
+                if host in host_set:
+                    if known is not None:
+                        known.add(host)
+                    if name == dataset:
+                        series[sid] = place[host]
             if not series:
                 continue
-            names = reader.catalog.variables.get(jobs.dataset, [])
+            names = reader.catalog.variables.get(dataset, [])
             position = {name: p for p, name in enumerate(names)}
             lookup = np.full(max(series) + 1, -1, np.int64)
             for sid, index in series.items():
                 lookup[sid] = index
-            nodes = [accumulators[host] for host in hosts]
-            # end inclusive: a sample stamped at the job's last second belongs to it
             for chunk in reader.chunks(series, start, end + 1e-6):
-                values = np.full((len(chunk), len(wanted)), np.nan)
-                matrix = _decode(chunk, [position.get(name, -1) for name in wanted])
-                values[:, : matrix.shape[1]] = matrix
-                fold(nodes, lookup[chunk.series], chunk.ts, values, columns, jobs.idle_cpu)
-    summary = summarise(job, accumulators, known, config, (start, end), final)
-    summary["computed"] = now
-    return summary
+                values = _decode(chunk, [position.get(name, -1) for name in wanted])
+                yield lookup[chunk.series], chunk.ts, values
+
+
+def wanted_variables(jobs: JobsConfig) -> tuple[list[str], Columns]:
+    """The variables the metrics read, and where each kind is among them."""
+    wanted = [*jobs.cpu, jobs.memory, jobs.swap, *jobs.network, *jobs.disk]
+    cpu = len(jobs.cpu)
+    network_end = cpu + 2 + len(jobs.network)
+    return wanted, Columns(
+        cpu=range(cpu),
+        memory=cpu,
+        swap=cpu + 1,
+        network=range(cpu + 2, network_end),
+        disk=range(network_end, len(wanted)),
+    )
 
 
 def _decode(chunk, positions):
