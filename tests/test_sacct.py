@@ -106,3 +106,36 @@ def test_durations():
     assert parse_elapsed("02:03") == 123
     assert parse_elapsed("UNLIMITED") is None
     assert len(SACCT_FIELDS) == 26
+
+
+def test_what_sacct_c_prints_without_a_database():
+    # jobcomp/filetxt through `sacct -c -P` (Slurm 22.05): its own header order, the
+    # job name third, the user as name(uid); and with the 26-field --format
+    default = (
+        "JobID|UID|JobName|Partition|NNodes|NodeList|State|End\n"
+        "1|0|probe|x|debug|1|vm|COMPLETED|2026-12-02T06:27:56\n"
+    )
+    (job,) = records(default)
+    assert (job.jobid, job.uid, job.name, job.partition, job.nodes) == (
+        "1",
+        0,
+        "probe|x",
+        "debug",
+        ("vm",),
+    )
+    assert job.start is None and job.end is not None  # no start column: kept, not dropped
+    formatted = (
+        "JobID|JobIDRaw|Cluster|Partition|QOS|Account|Group|GID|User|UID|Submit|Eligible|Start|"
+        "End|Elapsed|ExitCode|State|NNodes|NCPUS|ReqCPUS|ReqMem|ReqTRES|AllocTRES|Timelimit|"
+        "NodeList|JobName\n"
+        "1|1|unknown|debug|||root|0|root(0)|0|2026-12-02T06:27:54|2026-12-02T06:27:51|"
+        "2026-12-02T06:27:54|2026-12-02T06:27:56|00:00:02|0:0|COMPLETED|1|1|||||UNLIMITED|vm|probe|x\n"
+    )
+    (job,) = records(formatted)
+    assert (job.user, job.uid, job.name, job.elapsed, job.reqcpus) == (
+        "root",
+        0,
+        "probe|x",
+        2,
+        None,
+    )

@@ -57,8 +57,8 @@ class JobsConfig:
     cpu: tuple[str, ...] = setting(
         ("cpu_user", "cpu_system"), string_list, "a list of the dataset's CPU % variables (summed)"
     )
-    memory: str = setting("mem_used", string, "the dataset's memory-used variable")
-    swap: str = setting("swap_used", string, "the dataset's swap-used variable")
+    memory: str = setting("mem_used", string, "the dataset's memory-used variable, or ''")
+    swap: str = setting("swap_used", string, "the dataset's swap-used variable, or ''")
     network: tuple[str, ...] = setting(
         ("net_in", "net_out"), string_list, "a list of the dataset's network byte counters"
     )
@@ -97,7 +97,7 @@ def load_jobs(raw: Any, datasets: dict[str, Dataset], path) -> JobsConfig:
     for key in ("cpu", "memory", "swap", "network", "disk"):
         names = values[key] if isinstance(values[key], tuple) else (values[key],)
         for name in names:
-            if name not in dataset.variables:
+            if name and name not in dataset.variables:  # '': not measured
                 raise ConfigError(
                     path, f"jobs.{key}", f"variables of dataset {values['dataset']!r}", name
                 )

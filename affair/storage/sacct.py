@@ -76,6 +76,7 @@ SACCT_FORMAT = ",".join(SACCT_FIELDS)
 JOB_ID = re.compile(r"\d{1,12}(?:_(?:\d{1,9}|\[[0-9,\-%]{1,200}\]))?(?:\+\d{1,4})?")
 _STEP = re.compile(r"\d{1,12}(?:_(?:\d+|\[[^\]]*\]))?(?:\+\d+)?\.\w+")
 _DURATION = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")
+_USER_UID = re.compile(r"(.*)\((\d+)\)")
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 _RANGE = re.compile(r"(\d+)-(\d+)")
 MAX_NODES = 100_000  # more than any cluster affair records; a bigger range is an error
@@ -218,6 +219,10 @@ def _record(cells: dict[str, str]) -> JobRecord:
     jobid = cells["jobid"].strip()
     check_job_id(jobid)
     state, cancelled_by = parse_state(cells.get("state", "") or "UNKNOWN")
+    user, uid = cells.get("user", ""), _int(cells.get("uid", ""))
+    named = _USER_UID.fullmatch(user)
+    if named:  # sacct -c prints the user as name(uid)
+        user, uid = named.group(1), uid if uid is not None else int(named.group(2))
     nodelist = cells.get("nodelist", "").strip()
     record = JobRecord(
         jobid=jobid,
@@ -228,8 +233,8 @@ def _record(cells: dict[str, str]) -> JobRecord:
         account=cells.get("account", ""),
         group=cells.get("group", ""),
         gid=_int(cells.get("gid", "")),
-        user=cells.get("user", ""),
-        uid=_int(cells.get("uid", "")),
+        user=user,
+        uid=uid,
         submit=parse_time(cells.get("submit", "")),
         eligible=parse_time(cells.get("eligible", "")),
         start=parse_time(cells.get("start", "")),
@@ -251,10 +256,23 @@ def _record(cells: dict[str, str]) -> JobRecord:
     )
     if record.start is not None and record.end is not None and record.end < record.start:
         raise ValueError("end before start")
-    if record.start is None and record.end is not None:
+    if record.start is None and record.end is not None and record.state == "CANCELLED":
         # cancelled while pending: it never ran, so it has no window on any node
         record = replace(record, end=None, nodes=(), nodelist="")
     return record
+
+
+def _join_name(cells: list[str], fields: tuple[str, ...]) -> list[str]:
+    """Fold the surplus cells of a job name holding ``|`` back into it.
+
+    The job name takes them wherever it is (``sacct -c -P`` prints it third);
+    without a name column, the last field takes the rest.
+    """
+    extra = len(cells) - len(fields)
+    if extra <= 0:
+        return cells
+    at = fields.index("jobname") if "jobname" in fields else len(fields) - 1
+    return [*cells[:at], "|".join(cells[at : at + extra + 1]), *cells[at + extra + 1 :]]
 
 
 def _is_header(cells: list[str]) -> bool:
@@ -291,7 +309,7 @@ def parse_sacct(
                     BadSacctLine(number, f"{len(cells)} fields, expected {count} ({line[:80]!r})")
                 )
             continue
-        cells = [*cells[: count - 1], "|".join(cells[count - 1 :])]
+        cells = _join_name(cells, fields)
         named = dict(zip(fields, cells, strict=True))
         if _STEP.fullmatch(named["jobid"].strip()):
             continue

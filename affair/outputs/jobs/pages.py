@@ -193,7 +193,9 @@ class JobPages:
                 "start": when(record.start),
                 "end": when(record.end) if record.end is not None else "running",
                 "duration": duration(end - record.start) if record.start is not None else "-",
-                "nodelist": record.nodelist or "none assigned",
+                "nodelist": record.nodelist
+                or (", ".join(record.nodes[:20]) + (" …" if len(record.nodes) > 20 else ""))
+                or "none assigned",
                 "running": record.end is None,
                 "source": record.source,
             },
