@@ -145,3 +145,26 @@ def test_fold_joins_counters_across_chunks():
     assert [node.counter_sum["network0"] for node in nodes] == [50.0, 50.0]
     assert [node.samples for node in nodes] == [6, 6]
     assert nodes[0].mem_max == 5
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        ({"imbalance": 0.5}, "jobs.imbalance: expected a ratio >= 1, got 0.5"),
+        ({"cpu": ["cpu_nice"]}, "jobs.cpu: expected variables of dataset 'system', got 'cpu_nice'"),
+        ({"dataset": "nope"}, "jobs.dataset: expected a dataset declared under [datasets]"),
+        ({"idle_fraction": 2}, "jobs.idle_fraction: expected a fraction of the run (0 to 1)"),
+        ({"sacct": "sacct -P"}, "jobs.sacct: expected a command as a list of strings, or []"),
+        ({"idle": 5}, "jobs.idle: expected a known key"),
+    ],
+)
+def test_jobs_config_errors_name_the_key(jobs, message):
+    from affair.errors import ConfigError
+
+    raw = {
+        "datasets": {"system": {"variables": {"cpu_user": {"type": "GAUGE"}}}},
+        "jobs": jobs,
+    }
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, "test.toml")
+    assert message in str(error.value)

@@ -85,16 +85,16 @@ def load_jobs(raw: Any, datasets: dict[str, Dataset], path) -> JobsConfig:
     values = load_values(JobsConfig, raw, path, "jobs")
     if values["imbalance"] < 1:
         raise ConfigError(path, "jobs.imbalance", "a ratio >= 1", values["imbalance"])
+    # Checked when the file names them: the defaults name the shipped `system` dataset
+    # and its variables, and a config without them gets metrics that say what is missing.
     dataset = datasets.get(values["dataset"])
-    if not raw:
-        # The defaults name the shipped `system` dataset and its variables; a config
-        # without [jobs] and without them gets metrics that say which values are missing.
-        return JobsConfig(**values)
-    if dataset is None:
+    if dataset is None and "dataset" in raw:
         raise ConfigError(
             path, "jobs.dataset", "a dataset declared under [datasets]", values["dataset"]
         )
     for key in ("cpu", "memory", "swap", "network", "disk"):
+        if dataset is None or key not in raw:
+            continue
         names = values[key] if isinstance(values[key], tuple) else (values[key],)
         for name in names:
             if name and name not in dataset.variables:  # '': not measured

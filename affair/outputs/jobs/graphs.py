@@ -121,7 +121,8 @@ def job_charts(job: StoredJob, config: Config, now: float) -> dict[str, Chart]:
         footnote = "no samples: " + ", ".join((silent + unknown)[:8])
         footnote += " …" if len(silent + unknown) > 8 else ""
     until = "now" if record.end is None else _clock(end)
-    subtitle = f"{len(job.hosts)} nodes · {_clock(start)} – {until} UTC · {grid.step}s rows"
+    nodes = f"{len(job.hosts)} node{'' if len(job.hosts) == 1 else 's'}"
+    subtitle = f"{nodes} · {_clock(start)} – {until} UTC · {grid.step}s rows"
     charts = {}
     for graph in GRAPHS:
         stack = means[graph.kind]
