@@ -209,6 +209,11 @@ def _add_export(commands):
         default="raw",
         help="raw (every sample, the default) or a step of the archive ladder, e.g. 10s, 1min",
     )
+    export.add_argument(
+        "--job",
+        metavar="ID",
+        help="a batch job's nodes over its run (instead of --from/--to/--hosts), e.g. 1234_5",
+    )
     export.add_argument("--data-dir", help="where RRDs and the journal live")
     export.set_defaults(handler=cmd_export)
 
@@ -467,6 +472,12 @@ def cmd_export(args):
     except ValueError as error:
         raise SystemExit(f"affair export: {error}") from None
     hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
+    if args.job:
+        from affair.outputs.jobs.commands import job_range
+
+        if args.start or args.end or args.hosts:
+            raise SystemExit("affair export: --job sets the hosts and the range itself")
+        hosts, start, end = job_range(config, args.job, now)
     summary = export_root(
         config, args.output, start, end, hosts, args.datasets, resolution, now=now
     )

@@ -58,3 +58,29 @@ def test_pages_of_running_and_finished_jobs(archive, tmp_path):  # noqa: F811
     build_site(config, archive, tmp_path / "graphs", out, clock=lambda: T0 + 31 * 86400)
     assert not (out / "jobs" / "100.html").exists() and not (out / "jobs" / "100").exists()
     assert (out / "jobs" / "101_3.html").exists()  # still running
+
+
+def test_export_job_writes_its_nodes_over_its_run(archive, tmp_path):  # noqa: F811
+    import uproot
+
+    from affair.cli import main
+
+    config_file = tmp_path / "affair.toml"
+    config_file.write_text(
+        f'[recorder]\ndata_dir = "{archive}"\nstep = 10\n'
+        '[datasets.system.variables]\ncpu_user = { type = "GAUGE" }\n'
+    )
+    with JobStore(jobs_path(archive)) as store:
+        store.merge([JobRecord("7_1", start=T0 + 100, end=T0 + 190, nodes=("idle01", "x9"))])
+    output = tmp_path / "job.root"
+    code = main(["export", "--config", str(config_file), "--job", "7_1", "--output", str(output)])
+    assert code == 0
+    with uproot.open(output) as root:
+        system = root["system"].arrays(["time", "host"], library="np")
+        names = root["_affair/hosts"].arrays(["name"], library="np")["name"]
+    assert sorted(system["time"]) == [T0 + 100 + 10 * i for i in range(10)]  # end included
+    assert {str(names[i]) for i in set(system["host"])} == {"idle01"}
+    assert (
+        main(["export", "--config", str(config_file), "--job", "nope", "--output", str(output)])
+        == 2
+    )

@@ -105,6 +105,25 @@ def refresh_metrics(
     return metrics
 
 
+def job_range(config: Config, jobid: str, now: float) -> tuple[list[str], float, float]:
+    """``(hosts, start, end)`` of a job for ``affair export --job``: its run, end included."""
+    try:
+        check_job_id(jobid)
+    except ValueError as error:
+        raise JobsError(jobid, str(error)) from None
+    with open_store(config) as store:
+        job = store.job(jobid)
+    if job is None:
+        raise JobsError(jobid, "no such job in the jobs table")
+    if job.record.start is None:
+        raise JobsError(jobid, "the job has not started: no run to export")
+    hosts = sorted({host for host in job.hosts.values() if host is not None})
+    if not hosts:
+        raise JobsError(jobid, "none of the job's nodes is an affair host")
+    end = job.record.end if job.record.end is not None else now
+    return hosts, job.record.start, end + 0.001  # export's end is excluded
+
+
 # --- printing ---
 
 
