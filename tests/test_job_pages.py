@@ -48,7 +48,7 @@ def test_pages_of_running_and_finished_jobs(archive, tmp_path):  # noqa: F811
     assert 'href="jobs/index.html"' in (out / "index.html").read_text()
     # an hour later: final, drawn once more, then kept as it is
     build_site(config, archive, tmp_path / "graphs", out, clock=lambda: T0 + 3600)
-    assert (out / "jobs" / "100" / FINAL_MARK).exists()
+    assert (out / "jobs" / f"100{FINAL_MARK}").exists()
     final = (out / "jobs" / "100.html").read_text()
     assert "provisional" not in final
     stamp = (out / "jobs" / "100.html").stat().st_mtime_ns

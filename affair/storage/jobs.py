@@ -28,7 +28,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,11 @@ CREATE INDEX IF NOT EXISTS job_nodes_host ON job_nodes (host);
 """
 )
 
+_REPLACE_JOB = (
+    f"INSERT OR REPLACE INTO jobs ({', '.join(COLUMNS.values())}, updated, metrics, metrics_final)"
+    f" VALUES ({', '.join('?' * len(COLUMNS))}, ?, NULL, 0)"
+)
+
 
 @dataclass
 class MergeCounts:
@@ -116,9 +121,10 @@ class StoredJob:
 
 def host_mapper(jobs: JobsConfig) -> Callable[[str], str | None]:
     """Slurm node name -> affair host name, as ``[jobs]`` says (host_map, suffix, short names)."""
-    return partial(
+    mapped = partial(
         host_of_node, host_map=jobs.host_map, suffix=jobs.host_suffix, short_names=jobs.short_names
     )
+    return lru_cache(maxsize=65536)(mapped)  # a cluster has a few thousand names
 
 
 def jobs_path(data_dir: str | Path) -> Path:
@@ -197,8 +203,10 @@ class JobStore:
         cursor = self.connection.cursor()
         try:
             cursor.execute("BEGIN IMMEDIATE")
+            held = self._held(cursor, list(latest))
+            job_rows, node_rows, replaced = [], [], []
             for jobid, record in latest.items():
-                old = self._record(jobid)
+                old = self._record(jobid) if jobid in held else None
                 merged = merge_record(old, record)
                 if merged is None:
                     counts.older += 1
@@ -208,29 +216,40 @@ class JobStore:
                     continue
                 counts.new += old is None
                 counts.changed += old is not None
-                self._write(cursor, merged, now)
+                job_rows.append([*(getattr(merged, field) for field in COLUMNS), now])
+                node_rows += self._node_rows(merged)
+                if old is not None:
+                    replaced.append((jobid,))
+            cursor.executemany(_REPLACE_JOB, job_rows)
+            cursor.executemany("DELETE FROM job_nodes WHERE jobid = ?", replaced)
+            cursor.executemany(
+                "INSERT INTO job_nodes (jobid, node, host, position) VALUES (?, ?, ?, ?)",
+                node_rows,
+            )
             cursor.execute("COMMIT")
         except sqlite3.Error as error:
             cursor.execute("ROLLBACK")
             raise JobsError(self.path, f"cannot write the jobs table: {error}") from None
         return counts
 
-    def _write(self, cursor, record, now):
-        names = list(COLUMNS.values())
-        values = [getattr(record, field) for field in COLUMNS]
-        cursor.execute(
-            f"INSERT OR REPLACE INTO jobs ({', '.join(names)}, updated, metrics, metrics_final)"
-            f" VALUES ({', '.join('?' * len(names))}, ?, NULL, 0)",
-            [*values, now],
-        )
-        cursor.execute("DELETE FROM job_nodes WHERE jobid = ?", (record.jobid,))
-        cursor.executemany(
-            "INSERT INTO job_nodes (jobid, node, host, position) VALUES (?, ?, ?, ?)",
-            [
-                (record.jobid, node, self.host_of(node), position)
-                for position, node in enumerate(dict.fromkeys(record.nodes))
-            ],
-        )
+    def _held(self, cursor, jobids):
+        """Which of ``jobids`` the table holds (one query per 500: SQLite's parameter limit)."""
+        held = set()
+        for first in range(0, len(jobids), 500):
+            part = jobids[first : first + 500]
+            held.update(
+                row[0]
+                for row in cursor.execute(
+                    f"SELECT jobid FROM jobs WHERE jobid IN ({','.join('?' * len(part))})", part
+                )
+            )
+        return held
+
+    def _node_rows(self, record):
+        return [
+            (record.jobid, node, self.host_of(node), position)
+            for position, node in enumerate(dict.fromkeys(record.nodes))
+        ]
 
     def set_metrics(self, jobid: str, metrics: dict[str, Any], final: bool) -> None:
         self.connection.execute(
@@ -289,13 +308,30 @@ class JobStore:
             where.append("jobid IN (SELECT jobid FROM job_nodes WHERE host = ?)")
             parameters.append(host)
         rows = self.connection.execute(
-            "SELECT jobid, updated, metrics, metrics_final FROM jobs"
+            f"SELECT {', '.join(COLUMNS.values())}, updated, metrics, metrics_final FROM jobs"
             f" WHERE {' AND '.join(where)}"
             " ORDER BY end_ts IS NOT NULL, coalesce(end_ts, start_ts) DESC, jobid LIMIT ?",
             [*parameters, limit],
         ).fetchall()
-        for jobid, *rest in rows:
-            yield self._stored(jobid, rest)
+        # Their nodes in a query per 500 jobs, not one per job: the index lists thousands.
+        nodes: dict[str, dict[str, str | None]] = {}
+        jobids = [row[0] for row in rows]
+        for first in range(0, len(jobids), 500):
+            part = jobids[first : first + 500]
+            for jobid, node, host in self.connection.execute(
+                "SELECT jobid, node, host FROM job_nodes"
+                f" WHERE jobid IN ({','.join('?' * len(part))}) ORDER BY jobid, position",
+                part,
+            ):
+                nodes.setdefault(jobid, {})[node] = host
+        width = len(COLUMNS)
+        for row in rows:
+            hosts = nodes.get(row[0], {})
+            record = JobRecord(**dict(zip(COLUMNS, row[:width], strict=True)), nodes=tuple(hosts))
+            updated, metrics, final = row[width:]
+            yield StoredJob(
+                record, hosts, json.loads(metrics) if metrics else None, bool(final), updated
+            )
 
     def jobids_since(self, since: float) -> set[str]:
         """Ids of the jobs running (or pending) or ended at or after ``since``."""

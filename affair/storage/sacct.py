@@ -32,6 +32,7 @@ A line that cannot be read is reported with its line number and skipped;
 the rest are read.
 """
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -134,11 +135,18 @@ def check_job_id(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=8192)
 def expand_nodelist(nodelist: str) -> tuple[str, ...]:
-    """``c[001-004,010]`` -> ('c001', ..., 'c010'); 'None assigned' -> ()."""
+    """``c[001-004,010]`` -> ('c001', ..., 'c010'); 'None assigned' -> ().
+
+    Cached: the same lists recur across an accounting file (and a NodeSet
+    parse is most of an import's time).
+    """
     nodelist = nodelist.strip()
     if nodelist in NO_NODES:
         return ()
+    if "[" not in nodelist and "," not in nodelist and " " not in nodelist:
+        return (nodelist,)  # one node, the usual single-node job
     if len(nodelist) > 100_000:
         raise ValueError(f"node list of {len(nodelist)} characters")
     # Bound the expansion before it happens: c[1-100000000] would take minutes.
@@ -169,6 +177,7 @@ def host_of_node(
     return host if is_valid("host", host) else None
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_time(text: str) -> float | None:
     """sacct's ``2026-12-01T10:00:00`` read as UTC; Unknown/None -> None."""
     text = text.strip()
@@ -295,7 +304,7 @@ def parse_sacct(
         if not line.strip():
             continue
         cells = line.split("|")
-        if _is_header(cells):
+        if not cells[0][:1].isdigit() and _is_header(cells):  # job ids start with a digit
             if cells[-1] == "" and len(cells) > 1:
                 cells = cells[:-1]
             fields = tuple(cell.strip().lower() for cell in cells)
