@@ -9,7 +9,7 @@ Each figure is printed with a baseline measured in the same run:
   splitting the same lines on ``|`` (reading them at all);
 * metrics: one job's figures from the raw archive at full resolution,
   against reading the same rows without decoding (``DayReader.chunks``);
-  the peak of Python allocations (tracemalloc) for a job of 1/8 the nodes
+  the peak of Python allocations (tracemalloc) for a job of half the nodes
   and of all of them says whether memory stays flat in the job's size;
 * index: a site pass of the jobs pages with N finished jobs (pages kept,
   so this is the index), against listing the jobs from the table.
@@ -129,7 +129,7 @@ def bench_metrics(nodes, hours, directory):
         store.merge(
             [
                 JobRecord("1", start=T0, end=end, nodes=tuple(hosts)),
-                JobRecord("2", start=T0, end=end, nodes=tuple(hosts[: max(1, nodes // 8)])),
+                JobRecord("2", start=T0, end=end, nodes=tuple(hosts[: max(1, nodes // 2)])),
             ]
         )
         big, small = store.job("1"), store.job("2")
