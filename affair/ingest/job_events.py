@@ -10,6 +10,7 @@ the known fields and types) and ``value`` (a field's content).
 """
 
 import math
+from typing import Any
 
 from affair.collectors.wire import JOB_EVENT_FIELDS
 from affair.errors import Rejected
@@ -31,7 +32,7 @@ def validate_job_event(raw: object) -> tuple[int, JobRecord]:
         raise Rejected("structure", seq, f"attempt {attempt!r}")
     if not isinstance(fields, dict):
         raise Rejected("structure", seq, "fields must be a map")
-    clean: dict[str, str | int | float] = {}
+    clean: dict[str, Any] = {}
     for name, value in fields.items():
         kind = JOB_EVENT_FIELDS.get(name) if isinstance(name, str) else None
         if kind is None:

@@ -54,8 +54,8 @@ def cmd_import(config: Config, path: str, out: IO[str], err: IO[str]) -> int:
                     counts, errors, read = import_lines(store, handle)
             except OSError as error:
                 raise JobsError(path, error.strerror or str(error)) from None
-    for error in errors[:50]:
-        print(f"affair jobs import: {path}: {error}", file=err)
+    for bad in errors[:50]:
+        print(f"affair jobs import: {path}: {bad}", file=err)
     if len(errors) > 50:
         print(f"affair jobs import: ... and {len(errors) - 50} more", file=err)
     print(describe_import(counts, errors, read, path), file=out)
@@ -86,8 +86,8 @@ def run_sacct(config: Config, since: float, timeout: float = 120) -> tuple[Merge
         raise JobsError(command[0], f"exit {done.returncode}: {done.stderr.strip()[:200]}")
     with open_store(config) as store:
         counts, errors, read = import_lines(store, done.stdout.splitlines())
-    for error in errors[:5]:
-        log.warning("[jobs] sacct: %s", error)
+    for bad in errors[:5]:
+        log.warning("[jobs] sacct: %s", bad)
     log.info("%s", describe_import(counts, errors, read, "[jobs] sacct"))
     return counts, len(errors)
 
