@@ -54,6 +54,14 @@ def test_pages_of_running_and_finished_jobs(archive, tmp_path):  # noqa: F811
     stamp = (out / "jobs" / "100.html").stat().st_mtime_ns
     build_site(config, archive, tmp_path / "graphs", out, clock=lambda: T0 + 3700)
     assert (out / "jobs" / "100.html").stat().st_mtime_ns == stamp
+    # accounting arrives later and changes the record: drawn again, then kept again
+    with JobStore(jobs_path(archive)) as store:
+        store.merge([JobRecord("100", start=T0, end=T0 + 590, state="TIMEOUT", account="phys2")])
+    build_site(config, archive, tmp_path / "graphs", out, clock=lambda: T0 + 3800)
+    assert "TIMEOUT" in (out / "jobs" / "100.html").read_text()
+    stamp = (out / "jobs" / "100.html").stat().st_mtime_ns
+    build_site(config, archive, tmp_path / "graphs", out, clock=lambda: T0 + 3900)
+    assert (out / "jobs" / "100.html").stat().st_mtime_ns == stamp
     # past keep_days: removed, page and graphs
     build_site(config, archive, tmp_path / "graphs", out, clock=lambda: T0 + 31 * 86400)
     assert not (out / "jobs" / "100.html").exists() and not (out / "jobs" / "100").exists()

@@ -131,11 +131,16 @@ class JobPages:
             keep = store.jobids_since(cutoff)
             present = set(os.listdir(self.directory))  # one listing, not two stats a job
             for job in store.jobs(jobs_config.index_jobs, since=cutoff):
+                # Final before this pass: its page was drawn final and nothing changed
+                # since (a changed record, e.g. sacct's state after the epilog's end,
+                # clears metrics_final, so the page is drawn again).
+                drawn = job.metrics is not None and job.metrics_final
                 metrics = refresh_metrics(store, job, self.config, now)
                 rows.append(self._index_row(job, metrics, now))
                 jobid = job.record.jobid
                 final = bool(metrics and metrics["final"])
-                if final and f"{jobid}{FINAL_MARK}" in present and f"{jobid}.html" in present:
+                marked = f"{jobid}{FINAL_MARK}" in present and f"{jobid}.html" in present
+                if drawn and marked:
                     kept += 1
                     continue
                 self._write_job(job, metrics, now)
