@@ -139,3 +139,20 @@ def test_what_sacct_c_prints_without_a_database():
         2,
         None,
     )
+
+
+def test_real_sacct_c_output_of_this_slurm_is_read_whole():
+    """Captured from Slurm 22.05's `sacct -c -P` (jobcomp/filetxt) here: an array of 3
+    (jobcomp names its tasks by their raw ids), a failing job, one cancelled while running."""
+    for name in ("jobcomp-26-fields.txt", "jobcomp-default.txt"):
+        errors = []
+        jobs = list(parse_sacct((FIXTURE.parent / name).read_text().splitlines(), errors))
+        assert errors == []
+        assert [(job.jobid, job.state, job.nodes) for job in jobs] == [
+            ("4", "COMPLETED", ("vm",)),
+            ("5", "COMPLETED", ("vm",)),
+            ("2", "FAILED", ("vm",)),
+            ("3", "CANCELLED", ("vm",)),
+            ("1", "COMPLETED", ("vm",)),
+        ]
+        assert jobs[0].name == "array|job" and jobs[0].uid == 0
