@@ -35,7 +35,7 @@ the rest are read.
 import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
@@ -265,9 +265,6 @@ def _record(cells: dict[str, str]) -> JobRecord:
     )
     if record.start is not None and record.end is not None and record.end < record.start:
         raise ValueError("end before start")
-    if record.start is None and record.end is not None and record.state == "CANCELLED":
-        # cancelled while pending: it never ran, so it has no window on any node
-        record = replace(record, end=None, nodes=(), nodelist="")
     return record
 
 
