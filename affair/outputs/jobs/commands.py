@@ -111,6 +111,7 @@ def job_range(config: Config, jobid: str, now: float) -> tuple[list[str], float,
         check_job_id(jobid)
     except ValueError as error:
         raise JobsError(jobid, str(error)) from None
+    require_table(config)
     with open_store(config) as store:
         job = store.job(jobid)
     if job is None:
@@ -189,8 +190,18 @@ LIST_COLUMNS = (
 )
 
 
+def require_table(config: Config) -> None:
+    """Reading commands never create the table: say how jobs get in instead."""
+    path = jobs_path(config.recorder.data_dir)
+    if not path.exists():
+        raise JobsError(
+            path, "no jobs yet: affair jobs import, [jobs] sacct, or the affair job start|end hooks"
+        )
+
+
 def cmd_list(config: Config, out: IO[str], limit: int, now: float | None = None) -> int:
     now = time.time() if now is None else now
+    require_table(config)
     with open_store(config) as store:
         rows = [
             job_row(job, refresh_metrics(store, job, config, now), now) for job in store.jobs(limit)
@@ -220,6 +231,7 @@ def cmd_show(config: Config, jobid: str, out: IO[str], now: float | None = None)
     except ValueError as error:
         raise JobsError(jobid, str(error)) from None
     now = time.time() if now is None else now
+    require_table(config)
     with open_store(config) as store:
         job = store.job(jobid)
         if job is None:
