@@ -151,6 +151,9 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     assert any('<span class="flag">idle nodes</span>' in page for page in pages.values())
     assert any('<span class="flag">swapping</span>' in page for page in pages.values())
     assert all((jobs_dir / jobid / "cpu.png").exists() for jobid in pages)
+    # and a host page lists the jobs that ran on it
+    host_pages = [page.read_text() for page in (workdir / "site" / "host").glob("*.html")]
+    assert any("<h2>Recent jobs</h2>" in page and 'href="../jobs/41' in page for page in host_pages)
 
     # the backfilled history, at 10 s and consolidated to 1 min, then live rows to the end:
     # more samples than the backfill's 720 (2 h at 10 s), and the RRD holds the newest
