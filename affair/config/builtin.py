@@ -33,6 +33,8 @@ RECORDER_COUNTERS = (
     "acks",
     "resends",
     "rrd_updates",
+    "early_disconnect",  # connections closed before ZeroMQ's greeting ended (probes, exits)
+    "sender_implausible",  # sender reports of more drops than it could have made: ignored
 )
 # What the Graphite listener counts (besides bad_<reason> for each refusal).
 GRAPHITE_COUNTER_LABELS = {

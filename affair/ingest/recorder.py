@@ -11,7 +11,9 @@ their samples until acks resume (carbon's "cache full" pause).
 With a CURVE secret key (``[recorder] curve_secret_key_file``) every
 connection must complete a CURVE handshake with a key on the allow-list
 (:mod:`affair.ingest.auth`); refused handshakes are counted as ``rej_auth`` and
-``rej_handshake``. With ``curve_bind_hosts`` each message carries its key's
+``rej_handshake``. A connection that closes before ZeroMQ's greeting ends (a
+port probe, a health check, a collector exiting while it connects) is no
+handshake failure: it is counted as ``early_disconnect`` and not logged. With ``curve_bind_hosts`` each message carries its key's
 name (the ZAP User-Id) and a sample for a host that key may not write is
 refused as ``host_not_bound``. ROUTER fair-queues its peers, and a burst takes at most
 ``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
@@ -40,7 +42,8 @@ from affair.config import Config
 from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
 from affair.ingest.auth import HostBinding, start_authenticator
 from affair.ingest.selfmetrics import Metrics
-from affair.ingest.validate import Sample, SeriesCap, validate_sample
+from affair.ingest.senders import SenderReports
+from affair.ingest.validate import HostCap, Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
 from affair.storage.journal import Journal, Watermark
@@ -132,7 +135,16 @@ class Recorder:
             if config.recorder.curve_bind_hosts and server_key is not None
             else None
         )
-        self.metrics = Metrics()
+        recorder = config.recorder
+        self.metrics = Metrics(
+            SenderReports(
+                recorder.max_senders,
+                recorder.sender_idle_forget,
+                recorder.max_sender_rate,
+                recorder.max_sample_age,
+                clock,
+            )
+        )
         self.store = RrdStore(config, self.data_dir)
         self.journal = Journal(
             self.data_dir / "_journal",
@@ -142,6 +154,7 @@ class Recorder:
         )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)
+        self.host_cap = HostCap(recorder.max_hosts, self.store.hosts, recorder.self_host)
         self.reject_log = rejection_log()
         self.endpoint: str | None = None  # the address actually bound, once running
         self._enqueued = 0  # samples handed to the writer
@@ -400,7 +413,9 @@ class Recorder:
         identity, payload = frames
         try:
             sender, raw_samples, status = wire.decode_report(
-                payload, self.config.recorder.max_message_bytes
+                payload,
+                self.config.recorder.max_message_bytes,
+                self.config.recorder.max_samples_per_message,
             )
         except WireError as error:
             self._reject(error.reason, identity, error)
@@ -419,6 +434,8 @@ class Recorder:
                         sample.seq,
                         f"key {key_name} may not write host {sample.host}",
                     )
+                if not self.host_cap.admit(sample.host):
+                    raise Rejected("host_cap", sample.seq, f"new host {sample.host}: max_hosts")
                 if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
                     raise Rejected(
                         "series_cap", sample.seq, f"host {sample.host} is at its series cap"
@@ -466,12 +483,24 @@ class Recorder:
         self.reject_log(reason, sender, detail)
 
     def _read_monitor(self, monitor):
-        """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake)."""
+        """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake).
+
+        libzmq reports a connection closed before the greeting ended as
+        HANDSHAKE_FAILED_NO_DETAIL (measured: a TCP connect-and-close, or
+        bytes that are not ZMTP); that is a probe or a peer that went away,
+        counted as ``early_disconnect`` and never logged. A protocol
+        failure (no CURVE, the wrong recorder key) is ``rej_handshake``,
+        logged only when CURVE is on: without it nobody is refused a key.
+        """
         while (event := wire.read_monitor_event(monitor)) is not None:
             if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 self._reject("auth", None, "its CURVE key is not on the allow-list")
-            else:
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                self.metrics.add("early_disconnect")
+            elif self.server_key is not None:
                 self._reject("handshake", None, "failed the CURVE handshake (no or wrong keys)")
+            else:
+                self.metrics.add("rej_handshake")
 
     # --- Graphite plaintext (affair.ingest.graphite_server), journaled on this thread ---
 
@@ -485,7 +514,9 @@ class Recorder:
     def _journal_graphite(self):
         samples = []
         for sample in self.graphite.take():
-            if self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+            if not self.host_cap.admit(sample.host):
+                self._reject("host_cap", sample.sender, f"new host {sample.host}: max_hosts")
+            elif self.series_cap.admit(sample.host, sample.dataset, sample.instance):
                 samples.append(sample)
             else:
                 self._reject(
@@ -494,7 +525,11 @@ class Recorder:
         if samples:
             positions = self.journal.append(samples)
             fresh = [(p, s) for p, s in zip(positions, samples, strict=True) if p is not None]
-            self.metrics.add("accepted", len(fresh))
+            # The listener's own health sample has no sender: it is the
+            # recorder's own data, like _record_self's, not a peer's.
+            own = sum(1 for _, sample in fresh if not sample.sender)
+            self._own_samples += own
+            self.metrics.add("accepted", len(fresh) - own)
             self.metrics.add("duplicates", len(samples) - len(fresh))
             if fresh:
                 self._enqueue(fresh)
@@ -522,6 +557,8 @@ class Recorder:
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
         counts["time"] = self.clock()
+        counts["refused_hosts"] = self.host_cap.refused_count
+        counts["refused_host_names"] = list(self.host_cap.refused)[:20]
         write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
 
     def _apply_retention(self, now):

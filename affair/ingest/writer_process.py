@@ -9,8 +9,10 @@ second core and can never stall receiving.
 
 The two processes talk over two loopback ZeroMQ sockets:
 
-* batches: recorder PUSH -> writer PULL, msgpack lists of
-  ``[day, id, ts, host, dataset, instance, values, sender]`` (journal order);
+* batches: recorder PUSH -> writer PULL, msgpack ``[senders, rows]``: each
+  sender name once, and rows ``[day, id, ts, host, dataset, instance, values,
+  sender index]`` in journal order (a name per row would copy a long name
+  into every sample, in both processes);
 * reports: writer PUSH -> recorder PULL, ``{"done": n, "counts": {...},
   "delivery": {...}}`` with counter *deltas* since the last report, so a
   restarted writer adds to the totals instead of resetting them.
@@ -67,15 +69,28 @@ JournaledItem: TypeAlias = tuple[JournalPosition, Sample]
 
 def encode_batch(items: Iterable[JournaledItem]) -> bytes:
     """``seq`` and ``attempt`` stay behind: the writer needs neither (it gets 0 and 1)."""
-    return msgpack.packb(
-        [[p[0], p[1], s.ts, s.host, s.dataset, s.instance, s.values, s.sender] for p, s in items]
-    )
+    senders: dict[str, int] = {}
+    rows = [
+        [
+            p[0],
+            p[1],
+            s.ts,
+            s.host,
+            s.dataset,
+            s.instance,
+            s.values,
+            senders.setdefault(s.sender, len(senders)),
+        ]
+        for p, s in items
+    ]
+    return msgpack.packb([list(senders), rows])
 
 
 def decode_batch(payload: bytes) -> list[JournaledItem]:
+    senders, rows = msgpack.unpackb(payload)
     return [
-        ((day, row_id), Sample(0, ts, host, dataset, instance, values, 1, sender))
-        for day, row_id, ts, host, dataset, instance, values, sender in msgpack.unpackb(payload)
+        ((day, row_id), Sample(0, ts, host, dataset, instance, values, 1, senders[sender]))
+        for day, row_id, ts, host, dataset, instance, values, sender in rows
     ]
 
 
