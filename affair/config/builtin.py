@@ -43,6 +43,8 @@ GRAPHITE_COUNTER_LABELS = {
     "connections": "connections accepted per second",
     "refused": "connections refused per second",
     "throttled": "seconds clients waited for credit, per second",
+    "client_limit": "connections refused per second: too many from one address",
+    "slow": "connections closed per second: a line not ended in line_timeout",
 }
 GRAPHITE_COUNTERS = tuple(GRAPHITE_COUNTER_LABELS)
 

@@ -137,12 +137,14 @@ class HostCap:
         self.refused_count = 0  # distinct hosts refused (see above)
 
     def admit(self, host):
+        if host == self.own_host:
+            return True  # not counted: max_hosts is the peers' hosts
         known = self._known
         if known is None:
-            known = self._known = set(self._existing_hosts())
+            known = self._known = set(self._existing_hosts()) - {self.own_host}
         if host in known:
             return True
-        if len(known) >= self.limit and host != self.own_host:
+        if len(known) >= self.limit:
             if host not in self.refused:
                 self.refused_count += 1
                 if len(self.refused) < self.REMEMBERED:
