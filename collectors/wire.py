@@ -115,8 +115,11 @@ def _unpack(payload, max_bytes, max_samples=MAX_SAMPLES):
             max_array_len=max(max_samples, 8),
         )
     except ValueError as error:
-        if "exceeds max_array_len" in str(error):
-            raise WireError("oversized", f"more than {max_samples} samples") from None
+        # "N exceeds max_array_len(M)": a real array of N elements (a byte
+        # each at least) fits in the message; a header claiming more is garbage.
+        claimed, _, rest = str(error).partition(" ")
+        if rest.startswith("exceeds max_array_len") and int(claimed) <= len(payload):
+            raise WireError("oversized", f"{claimed} samples > limit {max_samples}") from None
         raise WireError("undecodable", type(error).__name__) from None
     except Exception as error:  # msgpack raises many types for garbage; all mean the same
         raise WireError("undecodable", type(error).__name__) from None
