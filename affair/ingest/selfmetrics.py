@@ -40,7 +40,7 @@ class Metrics:
         for name in (*RECORDER_COUNTERS, *(f"rej_{reason}" for reason in REJECTION_REASONS)):
             self.counts[name] = 0.0
         self._lock = threading.Lock()
-        self._delivery = {}  # sender -> [count, total, worst]
+        self._delivery: dict[str, list[float]] = {}  # sender -> [count, total, worst]
         # each sender's latest status, bounded (affair.ingest.senders)
         self.senders = senders or SenderReports(max_senders=MAX_REPORTING_SENDERS)
 

@@ -133,7 +133,7 @@ class HostCap:
         self._existing_hosts = existing_hosts  # () -> iterable of host names on disk
         self.own_host = own_host
         self._known = None
-        self.refused: dict[str, None] = {}  # the first REMEMBERED hosts refused, in order
+        self.refused = {}  # host -> None: the first REMEMBERED hosts refused, in order
         self.refused_count = 0  # distinct hosts refused (see above)
 
     def admit(self, host):
