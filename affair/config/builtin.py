@@ -79,6 +79,8 @@ def recorder_dataset() -> Dataset:
         _gauge("delivery_max", "s", "sample time to RRD write, worst"),
         _gauge("sender_dropped", "samples", "samples senders dropped (buffer full), total"),
         _gauge("sender_buffered", "samples", "samples senders hold unacknowledged"),
+        _gauge("disk_full", "", "1 while the data dir's disk is full (not acknowledging)"),
+        _gauge("refused_hosts", "hosts", "new hosts refused: max_hosts reached"),
     ):
         variables[variable.name] = variable
     return Dataset("affair", "the recorder's own health", variables)

@@ -18,6 +18,14 @@ name (the ZAP User-Id) and a sample for a host that key may not write is
 refused as ``host_not_bound``. ROUTER fair-queues its peers, and a burst takes at most
 ``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
 that floods the recorder delays the others by one bounded burst at most.
+
+A full disk under the data dir is waited out, not fatal: the burst that
+could not be journaled is not acknowledged (its senders keep it and send it
+again), receiving pauses, one line is logged, a ballast file
+(:class:`~affair.storage.diskspace.DiskReserve`) is given up so the
+recorder can still record that it is full (``disk_full`` in its ``affair``
+dataset, and ``metrics.json``), and once there is room for the ballast
+again it resumes by itself. SQLite's transaction keeps no half-written row.
 """
 
 import fcntl
@@ -26,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +55,7 @@ from affair.ingest.senders import SenderReports
 from affair.ingest.validate import HostCap, Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
+from affair.storage.diskspace import DiskReserve, free_bytes, is_disk_full
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
 
@@ -64,6 +74,7 @@ _HANDSHAKE_FAILURES = (
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
 BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
 WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
+SPACE_CHECK_EVERY = 1.0  # seconds between looks at the free space while the disk is full
 
 
 def _is_local(endpoint):
@@ -156,6 +167,9 @@ class Recorder:
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)
         self.host_cap = HostCap(recorder.max_hosts, self.store.hosts, recorder.self_host)
         self.reject_log = rejection_log()
+        self.reserve = DiskReserve(self.data_dir / "_state" / "reserve")
+        self._disk_full_since: float | None = None  # clock time the disk filled, while it is
+        self._space_checked = 0.0
         self.endpoint: str | None = None  # the address actually bound, once running
         self._enqueued = 0  # samples handed to the writer
         self._own_samples = 0  # the recorder's own metrics journaled (for the stop line)
@@ -173,6 +187,10 @@ class Recorder:
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            if not self.reserve.ensure():
+                log.warning(
+                    "no room for the disk reserve %s: the disk is nearly full", self.reserve.path
+                )
             # Everything that can fail on a bad address binds first, before a
             # writer process exists that would have to be stopped again.
             self._open_writer_sockets()
@@ -350,6 +368,18 @@ class Recorder:
         write_calls = write_seconds = 0.0
         while not stop.is_set():
             self._check_writer(stop)
+            if self._disk_full_since is not None and not self._space_is_back():
+                # not reading: ZeroMQ's buffers fill and the senders keep their samples
+                if self._from_writer.poll(200):
+                    self._read_reports()
+                self._read_monitor(monitor)
+                now = self.clock()
+                if now >= next_self_sample:
+                    self._record_self(now, write_calls, write_seconds)
+                    write_calls = self.metrics.counts["rrd_updates"]
+                    write_seconds = self.metrics.counts["write_seconds"]
+                    next_self_sample = (int(now) // interval + 1) * interval
+                continue
             if self.queue_depth() > self.config.recorder.queue_limit:
                 # backpressure: let ZeroMQ and the senders hold the data
                 if self._from_writer.poll(50):
@@ -452,7 +482,14 @@ class Recorder:
 
     def _journal_and_ack(self, accepted, replies, socket):
         if accepted:
-            positions = self.journal.append([sample for _, sample in accepted])
+            try:
+                positions = self.journal.append([sample for _, sample in accepted])
+            except (sqlite3.Error, OSError) as error:
+                if not is_disk_full(error):
+                    raise
+                self._enter_disk_full(error)
+                positions = []
+                accepted = []  # not acknowledged: their senders send them again
             fresh = []
             for (identity, sample), position in zip(accepted, positions, strict=True):
                 replies[identity][0].append(sample.seq)
@@ -523,7 +560,14 @@ class Recorder:
                     "series_cap", sample.sender, f"host {sample.host} is at its series cap"
                 )
         if samples:
-            positions = self.journal.append(samples)
+            try:
+                positions = self.journal.append(samples)
+            except (sqlite3.Error, OSError) as error:
+                if not is_disk_full(error):
+                    raise
+                self._enter_disk_full(error)
+                self.graphite.give_back(samples)  # taken again once there is space
+                return
             fresh = [(p, s) for p, s in zip(positions, samples, strict=True) if p is not None]
             # The listener's own health sample has no sender: it is the
             # recorder's own data, like _record_self's, not a peer's.
@@ -540,12 +584,20 @@ class Recorder:
         values, per_sender = self.metrics.self_samples(
             self.queue_depth(), write_calls_before, write_seconds_before
         )
+        values["disk_full"] = 0.0 if self._disk_full_since is None else 1.0
+        values["refused_hosts"] = float(self.host_cap.refused_count)
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
         self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
-        positions = self.journal.append(admitted)
+        try:
+            positions = self.journal.append(admitted)
+        except (sqlite3.Error, OSError) as error:
+            if not is_disk_full(error):
+                raise
+            self._enter_disk_full(error)
+            return  # even the reserve is used up: this one is not recorded
         fresh = [(p, s) for p, s in zip(positions, admitted, strict=True) if p is not None]
         if fresh:
             self._own_samples += len(fresh)
@@ -559,7 +611,49 @@ class Recorder:
         counts["time"] = self.clock()
         counts["refused_hosts"] = self.host_cap.refused_count
         counts["refused_host_names"] = list(self.host_cap.refused)[:20]
-        write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
+        counts["disk_full"] = 0 if self._disk_full_since is None else 1
+        try:
+            write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            log.debug("cannot write %s: %s", path, error)
+
+    # --- a full disk ---
+
+    def _enter_disk_full(self, error):
+        if self._disk_full_since is not None:
+            return
+        self._disk_full_since = self.clock()
+        self._space_checked = time.monotonic()
+        log.error(
+            "the disk of %s is full (%s): not acknowledging, collectors keep their samples; "
+            "resuming by itself once space is freed",
+            self.data_dir,
+            error,
+        )
+        self.reserve.release()  # room to record that we are full
+        self._write_metrics_file()
+
+    def _space_is_back(self):
+        """True (and receiving resumes) once there is room for the reserve and as much again."""
+        if time.monotonic() - self._space_checked < SPACE_CHECK_EVERY:
+            return False
+        self._space_checked = time.monotonic()
+        try:
+            room = free_bytes(self.data_dir)
+        except OSError:
+            return False
+        if room < 2 * self.reserve.size or not self.reserve.ensure():
+            return False
+        log.info(
+            "space is back on the disk of %s after %.0fs: acknowledging again",
+            self.data_dir,
+            self.clock() - self._disk_full_since,
+        )
+        self._disk_full_since = None
+        self._write_metrics_file()
+        return True
 
     def _apply_retention(self, now):
         keep_days = self.config.recorder.journal_days

@@ -42,7 +42,7 @@ import zmq
 
 from affair.config import Config
 from affair.daemon import setup_logging
-from affair.errors import RrdcachedError
+from affair.errors import DiskFull, RrdcachedError
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample
 from affair.ingest.writer import RrdWriter
@@ -182,11 +182,12 @@ class WriterLoop:
                 stopping = self._take_batches()
             try:
                 self.writer.write_due(force=stopping)
-            except RrdcachedError as error:
+            except (RrdcachedError, DiskFull) as error:
                 if stopping:  # the journal has it all; the next start replays it
                     log.error("%s; stopping, the next start replays the journal", error)
                     break
-                log.error("%s; replaying the journal once the daemon answers", error)
+                waiting_for = "the daemon answers" if isinstance(error, RrdcachedError) else "space"
+                log.error("%s; replaying the journal once %s", error, waiting_for)
                 self.writer = self._new_writer()
                 stopping = not self._catch_up()
             self._report(force=stopping)
@@ -203,8 +204,10 @@ class WriterLoop:
                 if not self._replay():
                     return False
                 break
-            except RrdcachedError as error:
-                if failures % 60 == 0:  # a line a minute while the daemon stays down
+            except (RrdcachedError, DiskFull) as error:
+                if (
+                    failures % 60 == 0
+                ):  # a line a minute while the daemon stays down (or the disk full)
                     log.error("%s; waiting for it", error)
                 failures += 1
                 self.writer = self._new_writer()
@@ -215,7 +218,7 @@ class WriterLoop:
                     self._report()
                     time.sleep(0.1)
         if failures:
-            log.info("rrdcached answers again: the journal is replayed")
+            log.info("rrdcached answers again (or space is back): the journal is replayed")
         held, self._held = self._held, []
         replayed = self._replayed_up_to
         self.writer.add([item for item in held if replayed is None or item[0] > replayed])
