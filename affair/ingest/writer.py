@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 
 from affair.errors import AffairError, DiskFull, RrdcachedError
-from affair.storage.diskspace import is_disk_full
+from affair.storage.diskspace import failed_for_space, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class RrdWriter:
         except RrdcachedError:
             raise  # not this series' fault: the writer replays (writer_process.py)
         except (AffairError, OSError) as error:
-            if is_disk_full(error):  # neither: the writer waits for space and replays
+            if failed_for_space(error, self.store.data_dir):  # the writer waits and replays
                 raise DiskFull(self.store.data_dir, error) from None
             if isinstance(error, OSError):
                 raise
@@ -170,7 +170,7 @@ class RrdWriter:
         except RrdcachedError:
             raise
         except AffairError as error:
-            if is_disk_full(error):
+            if failed_for_space(error, self.store.data_dir):
                 raise DiskFull(self.store.data_dir, error) from None
             # One bad row fails the whole call; retry row by row to keep the rest.
             log.warning(

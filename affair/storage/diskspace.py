@@ -16,6 +16,9 @@ import os
 from pathlib import Path
 
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+# librrd's create reports a full disk with an empty message (measured on a
+# full tmpfs): a failure with less than this free is taken for a full disk.
+NEARLY_FULL_BYTES = 2 << 20
 _FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
 
 
@@ -31,6 +34,16 @@ def is_disk_full(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def failed_for_space(error: BaseException, directory: str | os.PathLike[str]) -> bool:
+    """True when ``error`` says the disk is full, or came with the disk nearly full."""
+    if is_disk_full(error):
+        return True
+    try:
+        return free_bytes(directory) < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def free_bytes(directory: str | os.PathLike[str]) -> int:
