@@ -109,6 +109,10 @@ class GraphiteListener:
                 taken.append(pop())
         return taken
 
+    @property
+    def open_connections(self):
+        return self._open
+
     def give_back(self, samples):
         """Samples :meth:`take` returned that could not be journaled: first in line again."""
         self._queue.extendleft(reversed(samples))

@@ -612,6 +612,10 @@ class Recorder:
         counts["refused_hosts"] = self.host_cap.refused_count
         counts["refused_host_names"] = list(self.host_cap.refused)[:20]
         counts["disk_full"] = 0 if self._disk_full_since is None else 1
+        if self.graphite is not None:  # the listener's own counters, under graphite_<name>
+            for name, value in list(self.graphite.counts.items()):
+                counts[f"graphite_{name}"] = value
+            counts["graphite_open"] = self.graphite.open_connections
         try:
             write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
         except OSError as error:
