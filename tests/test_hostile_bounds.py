@@ -132,3 +132,11 @@ def test_every_over_long_line_counts_once():
     assert splitter.holds_partial
     assert splitter.feed(b"y" * 30 + b"\nz 1 2\n") == ([b"z 1 2"], 0)
     assert not splitter.holds_partial
+
+
+def test_the_shipped_config_colours_the_recorders_host_for_a_full_disk_and_refused_hosts():
+    from affair.config import load_config
+
+    rules = {f"{rule.dataset}.{rule.variable}": rule for rule in load_config().status.rules}
+    assert rules["affair.disk_full"].red == 1
+    assert rules["affair.refused_hosts"].yellow == 1
