@@ -3,10 +3,13 @@
 The largest allowed message of every kind (longest names, most samples, most
 variables, most series, all-refused samples) goes to a live recorder, several
 times, and the peak resident size (VmHWM) of the recorder and of its writer
-child is read from /proc. The bound is the README's: 150 MB plus the
-configured queue at its worst per-sample size.
+child is read from /proc; then one connection floods the costliest kind for
+a few seconds. The bound is the README's: 150 MB plus the configured queue
+at its worst per-sample size, plus what ZeroMQ may hold unread for the
+flooding connection (RECEIVE_HWM messages).
 """
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -22,6 +25,11 @@ QUEUE_LIMIT = 5000
 BUDGET_MB = 150
 QUEUED_SAMPLE_KB = 10  # the worst queued sample: 64 variables of 19-character names
 MESSAGE_BYTES = 1 << 20  # the default max_message_bytes
+FLOOD_SECONDS = 8
+# What ZeroMQ may hold unread for one flooding connection: 64 messages (the
+# recorder's RECEIVE_HWM) of up to 1 MiB. Written out, not imported: a larger
+# RECEIVE_HWM must fail here (10,000 took the recorder to 3.5 GB).
+PER_CONNECTION_MB = 64
 CONFIG = BASE_CONFIG.replace(
     "step = 10",
     f"""step = 10
@@ -134,10 +142,41 @@ def test_the_largest_messages_of_every_kind_stay_within_the_memory_budget(record
         assert expected <= answered, len(expected - answered)
     finally:
         socket.close()
+    # then a flood of the costliest kind (10,000 samples a message) for a while:
+    # what ZeroMQ parks unread for one connection is bounded too (RECEIVE_HWM)
+    flood = [
+        fill(
+            lambda i, r=r: (
+                now - 500_000 + r * 10_000 + i,
+                "h02" + "n" * 60,
+                "f",
+                "",
+                {"v": 1.0},
+                1,
+            )
+        )[0]
+        for r in range(10)
+    ]
+    flooder = zmq.Context.instance().socket(zmq.DEALER)
+    flooder.setsockopt(zmq.LINGER, 0)
+    flooder.setsockopt(zmq.SNDTIMEO, 100)
+    flooder.connect(process.endpoint)
+    flooded = 0
+    until = time.monotonic() + FLOOD_SECONDS
+    try:
+        while time.monotonic() < until:
+            with contextlib.suppress(zmq.Again):
+                flooder.send(flood[flooded % len(flood)])
+                flooded += 1
+            while flooder.poll(0):
+                flooder.recv()
+    finally:
+        flooder.close()
     peaks = (peak_rss_mb(pid), peak_rss_mb(writer))
-    budget = BUDGET_MB + QUEUE_LIMIT * QUEUED_SAMPLE_KB / 1024
+    budget = BUDGET_MB + QUEUE_LIMIT * QUEUED_SAMPLE_KB / 1024 + PER_CONNECTION_MB
     print(
-        f"{len(expected)} samples in {time.monotonic() - started:.1f}s; "
+        f"{len(expected)} samples in {time.monotonic() - started:.1f}s, then {flooded} "
+        f"messages of 10,000 samples in {FLOOD_SECONDS}s; "
         f"peak RSS before {before}, after {peaks} MB; budget {budget:.0f} MB"
     )
     assert max(peaks) < budget, (peaks, budget)

@@ -74,6 +74,7 @@ _HANDSHAKE_FAILURES = (
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
 BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
 WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
+RECEIVE_HWM = 64  # messages queued per connection in ZeroMQ, unread (see _bind)
 SPACE_CHECK_EVERY = 1.0  # seconds between looks at the free space while the disk is full
 
 
@@ -345,7 +346,12 @@ class Recorder:
         # A hard ceiling well above our own limit: ZeroMQ drops the peer of a
         # larger message before we see it; ours counts the ones in between.
         socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.config.recorder.max_message_bytes)
-        socket.setsockopt(zmq.RCVHWM, 10_000)
+        # Messages ZeroMQ holds per connection that the recorder has not read
+        # yet: past this it stops reading that peer's TCP, and the peer waits.
+        # It bounds what one flooding connection can park in our memory
+        # (RECEIVE_HWM x the message ceiling); a collector has a few messages
+        # in flight, a wide-window application about 100 (they wait in TCP).
+        socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         if self.server_key is not None:
             socket.curve_server = True
             socket.curve_secretkey = self.server_key
