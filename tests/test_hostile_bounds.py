@@ -140,3 +140,13 @@ def test_the_shipped_config_colours_the_recorders_host_for_a_full_disk_and_refus
     rules = {f"{rule.dataset}.{rule.variable}": rule for rule in load_config().status.rules}
     assert rules["affair.disk_full"].red == 1
     assert rules["affair.refused_hosts"].yellow == 1
+
+
+def test_a_sender_cannot_be_made_with_a_name_the_recorder_would_refuse():
+    from affair.collectors.sender import Sender
+
+    from affair.errors import InvalidName
+
+    with pytest.raises(InvalidName) as caught:
+        Sender("tcp://127.0.0.1:1", "x" * 129)
+    assert "1-128" in str(caught.value)
