@@ -13,8 +13,8 @@ connection must complete a CURVE handshake with a key on the allow-list
 (:mod:`affair.ingest.auth`); refused handshakes are counted as ``rej_auth`` and
 ``rej_handshake``. A connection that closes before ZeroMQ's greeting ends (a
 port probe, a health check, a collector exiting while it connects) is no
-handshake failure: it is counted as ``early_disconnect`` and not logged. With ``curve_bind_hosts`` each message carries its key's
-name (the ZAP User-Id) and a sample for a host that key may not write is
+handshake failure: it is counted as ``early_disconnect`` and not logged.
+With ``curve_bind_hosts`` each message carries its key's name (the ZAP User-Id) and a sample for a host that key may not write is
 refused as ``host_not_bound``. ROUTER fair-queues its peers, and a burst takes at most
 ``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
 that floods the recorder delays the others by one bounded burst at most.
