@@ -42,7 +42,7 @@ def closed_by_peer(connection, timeout=10):
         return False
 
 
-def test_idle_connections_from_one_address_do_not_refuse_another():
+def test_idle_connections_from_one_address_do_not_refuse_another(caplog):
     # the defaults: 256 connections, 32 per client address
     listener = _listener(allow=["127.0.0.0/8"])
     port = listener.address[1]
@@ -56,6 +56,8 @@ def test_idle_connections_from_one_address_do_not_refuse_another():
         )
         assert (listener.counts["connections"], listener.counts["client_limit"]) == (32, 224)
         assert listener.counts["refused"] == 0
+        refusals = [r for r in caplog.records if "refused (client_limit)" in r.getMessage()]
+        assert len(refusals) == 1  # 224 refusals, a line a minute
         with connect(port, "127.0.0.2") as other:
             other.sendall(f"other.cpu.percent-user 3 {int(time.time()) - 60}\n".encode())
             samples = []

@@ -20,7 +20,7 @@ Fairness between clients: one client address holds at most
 ``client_limit``), and a line begun must end within ``line_timeout`` or the
 connection is closed (``slow``), so neither idle connections from one
 address nor a client trickling bytes without a newline can lock the others
-out. Both are logged a few lines a minute at most (the reject log).
+out. Both are logged a line a minute at most.
 
 The protocol has no acknowledgements, so a sample is safe once journaled;
 what waits in the merger and the queue (about a second's worth) is lost if
@@ -45,6 +45,7 @@ from affair.ingest.graphite import (
     parse_line,
 )
 from affair.ingest.validate import Sample, validate_sample
+from affair.ratelog import RateLimitedLog
 from affair.vocab import GRAPHITE_REFUSALS
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class GraphiteListener:
         self._map_path = PathMapper(settings.rules)
         self._open = 0
         self._open_by_client = defaultdict(int)  # client address -> open connections
+        # A line a minute for each: a client locked out retries often.
+        self._fairness_log = RateLimitedLog(
+            log, "graphite connection refused (%s) from %s: %s", per_minute=1, noun="connections"
+        )
         self._loop = None
         self._stopping = None  # an asyncio.Event, created on the loop
         self._thread = None
@@ -168,8 +173,8 @@ class GraphiteListener:
             return
         if self._open_by_client[client] >= self.settings.max_connections_per_client:
             self.counts["client_limit"] += 1
-            self.reject_log(
-                "graphite client_limit",
+            self._fairness_log(
+                "client_limit",
                 sender,
                 f"already {self._open_by_client[client]} connections from this address",
             )
@@ -194,9 +199,7 @@ class GraphiteListener:
                 except TimeoutError:
                     if line_begun is not None:
                         self.counts["slow"] += 1
-                        self.reject_log(
-                            "graphite slow", sender, f"a line not ended in {line_timeout}s"
-                        )
+                        self._fairness_log("slow", sender, f"a line not ended in {line_timeout}s")
                     break
                 if not chunk:
                     break
