@@ -9,7 +9,7 @@ from affair.collectors import wire
 from affair.collectors.job_hook import job_event, send_job_event
 from conftest import REPO
 
-from affair.errors import Rejected
+from affair.errors import Rejected, WireError
 from affair.ingest.job_events import validate_job_event
 from affair.storage.jobs import JobStore, jobs_path
 
@@ -70,6 +70,8 @@ def test_validation_keeps_good_events_and_says_why_it_refuses_others():
         assert refused.value.reason == reason and words in refused.value.detail
     assert wire.is_job_message(wire.encode_job("x", [(1, {"action": "start"}, 1)]))
     assert not wire.is_job_message(wire.encode_data("x", []))
+    with pytest.raises(WireError, match="name: sender"):
+        wire.decode_job(wire.encode_job("bad name\n", [(1, {"action": "start"}, 1)]))
 
 
 @pytest.mark.integration
