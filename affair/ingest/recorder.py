@@ -39,6 +39,7 @@ from affair.collectors import wire
 from affair.config import Config
 from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
 from affair.ingest.auth import HostBinding, start_authenticator
+from affair.ingest.forward import ForwarderProcesses
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
@@ -154,6 +155,10 @@ class Recorder:
         self._from_writer = None  # PULL socket of reports
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
+        # one process per [[forward]] target, each following the journal on its own
+        self.forwarders = ForwarderProcesses(
+            config, logging.getLevelName(logging.getLogger().level), clock
+        )
 
     # --- life cycle ---
 
@@ -178,6 +183,7 @@ class Recorder:
                 if self.config.graphite.listen:
                     self.graphite = self._start_graphite()
                 self._start_writer(stop)
+                self.forwarders.start()
                 log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
                 if authenticator is None and not _is_local(self.endpoint):
                     log.warning(
@@ -198,6 +204,7 @@ class Recorder:
                 if authenticator is not None:
                     authenticator.stop()
                 self._stop_writer()
+                self.forwarders.stop()
                 self.journal.close()
                 self._write_metrics_file()
                 log.info(
@@ -337,6 +344,7 @@ class Recorder:
         write_calls = write_seconds = 0.0
         while not stop.is_set():
             self._check_writer(stop)
+            self.forwarders.check()
             if self.queue_depth() > self.config.recorder.queue_limit:
                 # backpressure: let ZeroMQ and the senders hold the data
                 if self._from_writer.poll(50):
@@ -508,6 +516,8 @@ class Recorder:
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        forwarded = self.forwarders.self_samples().items()
+        samples += [Sample(0, now, host, "forward", name, v) for name, v in forwarded]
         self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
         positions = self.journal.append(admitted)
@@ -521,6 +531,7 @@ class Recorder:
         path = self.data_dir / "_state" / "metrics.json"
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
+        counts.update(self.forwarders.metrics())
         counts["time"] = self.clock()
         write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
 
@@ -532,5 +543,6 @@ class Recorder:
         saved = self.watermark.load()
         if saved and saved[0] < keep_from:
             keep_from = saved[0]  # never delete what the writer has not applied yet
+        keep_from = self.forwarders.keep_from(keep_from, now)  # nor what a forwarder has not sent
         for day in self.journal.remove_days_before(keep_from):
             log.info("journal day %s is older than %d days: removed", day, keep_days)

@@ -1,0 +1,471 @@
+"""Forwarders: further consumers of the journal, streaming every sample to a ``[[forward]]`` target.
+
+Each target has its own process (spawned by the recorder, like the RRD
+writer, so encoding never competes with receiving for the GIL) and its own
+watermark (``_state/forward-<name>.watermark``). It reads the journal past
+the watermark (:class:`affair.storage.journal_tail.JournalTail`), encodes a
+batch (:mod:`affair.ingest.forward_encode`), sends it, and only then moves
+the watermark. So:
+
+* a target that is down or slow stalls nobody but its own forwarder: the
+  recorder keeps journaling and acking, the RRD writer keeps writing, and
+  the forwarder retries with a capped exponential backoff, then catches up
+  from its watermark;
+* a SIGKILL of the recorder (and its forwarders) costs at most the batch in
+  flight sent twice;
+* a SIGKILL of the target loses what it held in memory but had answered
+  for (VictoriaMetrics flushes to disk about every second). So after a
+  failed send the forwarder goes back to the first batch it sent within
+  ``resend_window`` before the failure and sends from there again.
+
+Duplicates are harmless to the target: the same series, timestamp and
+value (VictoriaMetrics with ``-dedup.minScrapeInterval`` keeps one).
+
+A batch the target refuses as bad (HTTP 4xx) is not retried forever: the
+reason is logged, its samples are counted as ``rejected``, and the forwarder
+moves on. A 5xx, a 429, a timeout or a refused connection is retried.
+
+What each forwarder has done and how far behind it is goes to
+``_state/forward-<name>.json`` (atomically, about once a second); the
+recorder records it as the ``forward`` dataset of its own host
+(:mod:`affair.config.builtin`) and in ``metrics.json``.
+"""
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import urllib3
+
+from affair.atomic import write_atomic
+from affair.config import Config, ForwardTarget
+from affair.daemon import setup_logging
+from affair.errors import ForwardError, JournalError
+from affair.ingest.forward_encode import graphite_lines, influx_lines
+from affair.ratelog import RateLimitedLog
+from affair.storage.journal import JournalPosition, Watermark, open_day_readonly
+from affair.storage.journal_tail import JournalTail
+
+log = logging.getLogger(__name__)
+
+STATE_EVERY = 1.0  # seconds between state files while busy
+FORWARD_COUNTERS = ("sent", "rejected", "failures")
+# HTTP answers that mean "try again later" although they are 4xx.
+_RETRY_STATUSES = {408, 425, 429}
+
+
+def watermark_path(state_dir: Path, name: str) -> Path:
+    return state_dir / f"forward-{name}.watermark"
+
+
+def state_path(state_dir: Path, name: str) -> Path:
+    return state_dir / f"forward-{name}.json"
+
+
+class Target(Protocol):
+    """Where a forwarder sends: ``send`` returns None when taken, a reason when refused as bad."""
+
+    def encode(self, rows: Sequence) -> bytes: ...
+    def send(self, body: bytes) -> str | None: ...
+    def close(self) -> None: ...
+
+
+class InfluxTarget:
+    """POST line protocol to an InfluxDB-compatible ``/write`` (VictoriaMetrics, InfluxDB 1.x)."""
+
+    def __init__(self, target: ForwardTarget) -> None:
+        self.name = target.name
+        self.prefix = target.prefix
+        separator = "&" if "?" in target.url else "?"
+        self.url = f"{target.url}{separator}precision=ms"
+        self.pool = urllib3.PoolManager(
+            num_pools=1,
+            maxsize=1,
+            retries=False,  # ours, with backoff and a watermark, not urllib3's
+            timeout=urllib3.Timeout(connect=target.timeout, read=target.timeout),
+        )
+
+    def encode(self, rows):
+        return influx_lines(rows, self.prefix)
+
+    def send(self, body):
+        try:
+            response = self.pool.request(
+                "POST", self.url, body=body, headers={"Content-Type": "text/plain"}
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise ForwardError(self.name, f"POST {self.url}: {error}") from None
+        if 200 <= response.status < 300:
+            return None
+        text = response.data[:300].decode("utf-8", "replace").strip()
+        if 400 <= response.status < 500 and response.status not in _RETRY_STATUSES:
+            return f"HTTP {response.status}: {text}"
+        raise ForwardError(self.name, f"POST {self.url}: HTTP {response.status}: {text}")
+
+    def close(self):
+        self.pool.clear()
+
+
+class GraphiteTarget:
+    """Plaintext lines over one kept-open TCP connection (carbon, VictoriaMetrics)."""
+
+    def __init__(self, target: ForwardTarget) -> None:
+        assert target.address is not None
+        self.name = target.name
+        self.prefix = target.prefix
+        self.address = target.address
+        self.timeout = target.timeout
+        self._socket: socket.socket | None = None
+
+    def encode(self, rows):
+        return graphite_lines(rows, self.prefix)
+
+    def send(self, body):
+        try:
+            if self._socket is None:
+                self._socket = socket.create_connection(self.address, timeout=self.timeout)
+            self._socket.sendall(body)
+        except OSError as error:
+            self.close()
+            host, port = self.address
+            raise ForwardError(self.name, f"graphite {host}:{port}: {error}") from None
+        return None  # the protocol has no answer: a dead peer shows at a later send
+
+    def close(self):
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def make_target(target: ForwardTarget) -> Target:
+    return InfluxTarget(target) if target.kind == "influx" else GraphiteTarget(target)
+
+
+class Forwarder:
+    """One target's consumer loop: read past the watermark, send, move the watermark."""
+
+    def __init__(
+        self,
+        target: ForwardTarget,
+        journal_dir: str | os.PathLike[str],
+        state_dir: str | os.PathLike[str],
+        sender: Target | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.target = target
+        self.state_dir = Path(state_dir)
+        self.sender = sender or make_target(target)
+        self.clock = clock
+        self.monotonic = monotonic
+        self.watermark = Watermark(watermark_path(self.state_dir, target.name))
+        self.tail = JournalTail(journal_dir, self.watermark.load())
+        self.counts = dict.fromkeys(FORWARD_COUNTERS, 0)
+        self._load_counts()
+        self.last_error = ""
+        self.backoff = 0.0  # seconds to wait before the next try; 0 while sends succeed
+        self._recent: deque[tuple[float, JournalPosition]] = deque()  # (sent at, position before)
+        self._state_at = 0.0
+        self._errors = RateLimitedLog(log, "forward to %s: %s", per_minute=2, noun="errors")
+        self._refusals = RateLimitedLog(
+            log, "forward to %s: %d samples refused: %s", per_minute=2, noun="refusals"
+        )
+
+    def _load_counts(self):
+        """Counters continue across restarts, so the recorder's DERIVE rates never jump back."""
+        try:
+            saved = json.loads(state_path(self.state_dir, self.target.name).read_text())
+            for name in FORWARD_COUNTERS:
+                self.counts[name] = int(saved.get(name, 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+
+    def step(self) -> int:
+        """One batch: read, send, move on. Returns the samples it took (0: caught up or failed).
+
+        Raises nothing for a target's failure: it is counted, the position
+        rewound (see the module doc) and ``backoff`` set for the caller.
+        """
+        before = self.tail.position
+        rows = self.tail.read(self.target.batch_size)
+        if not rows:
+            return 0
+        try:
+            refusal = self.sender.send(self.sender.encode(rows))
+        except ForwardError as error:
+            self._failed(before, error)
+            return 0
+        if self.backoff:
+            log.info("forward to %s: the target answers again", self.target.name)
+        self.backoff = 0.0
+        self.last_error = ""
+        now = self.monotonic()
+        if refusal is None:
+            self.counts["sent"] += len(rows)
+        else:
+            self.counts["rejected"] += len(rows)
+            self.last_error = refusal
+            self._refusals(self.target.name, len(rows), refusal)
+        self._recent.append((now, before))
+        while self._recent and self._recent[0][0] < now - self.target.resend_window:
+            self._recent.popleft()
+        self.watermark.save(self.tail.position)
+        return len(rows)
+
+    def _failed(self, before, error):
+        self.counts["failures"] += 1
+        self.last_error = str(error)
+        self._errors(self.target.name, error)
+        # What the target answered for lately may have died with it: send it again.
+        window_start = self.monotonic() - self.target.resend_window
+        rewind_to = before
+        for sent_at, position in self._recent:
+            if sent_at >= window_start:
+                rewind_to = position
+                break
+        self._recent.clear()
+        self.tail.seek(rewind_to)
+        if rewind_to != before:
+            self.watermark.save(rewind_to if rewind_to[0] else ("", 0))
+        self.backoff = min(self.target.backoff_cap, max(0.5, 2 * self.backoff))
+
+    def state(self) -> dict:
+        behind, oldest = self.tail.backlog()
+        now = self.clock()
+        return {
+            **self.counts,
+            "lag_samples": behind,
+            "lag_seconds": max(0.0, now - oldest) if oldest is not None else 0.0,
+            "last_error": self.last_error,
+            "position": list(self.tail.position),
+            "time": now,
+        }
+
+    def write_state(self, force: bool = False) -> None:
+        now = self.monotonic()
+        if not force and now - self._state_at < STATE_EVERY:
+            return
+        self._state_at = now
+        write_atomic(
+            state_path(self.state_dir, self.target.name), json.dumps(self.state(), sort_keys=True)
+        )
+
+    def run(self, stop: threading.Event, parent_alive: Callable[[], bool] = lambda: True) -> None:
+        """Forward until ``stop`` is set or the parent is gone."""
+        log.info(
+            "forwarding to %s (%s) from journal position %s",
+            self.target.name,
+            self.target.url or "%s:%d" % self.target.address,  # type: ignore[str-format]
+            self.tail.position,
+        )
+        try:
+            while not stop.is_set() and parent_alive():
+                taken = self.step()
+                self.write_state()
+                if self.backoff:
+                    stop.wait(self.backoff)
+                elif taken < self.target.batch_size:
+                    stop.wait(self.target.poll)  # caught up: look again shortly
+        finally:
+            self.write_state(force=True)
+            self.sender.close()
+            self.tail.close()
+
+
+def forward_main(config: Config, name: str, parent_pid: int, log_level: str = "INFO") -> None:
+    """Entry point of a forwarder process (spawned by the recorder)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C goes to the recorder; it stops us
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    setup_logging(log_level)
+    target = next(t for t in config.forward if t.name == name)
+    data_dir = Path(config.recorder.data_dir)
+    forwarder = Forwarder(target, data_dir / "_journal", data_dir / "_state")
+    forwarder.run(stop, parent_alive=lambda: os.getppid() == parent_pid)
+
+
+# --- retention: the journal keeps what a forwarder has not consumed, up to a cap ---
+
+
+def forward_keep_from(
+    keep_from: str, positions: dict[str, JournalPosition | None], hold_from: dict[str, str]
+) -> str:
+    """The oldest day retention must keep for the forwarders: a pure function.
+
+    ``keep_from``: the first day retention would keep anyway ('YYYY-MM-DD');
+    ``positions``: each target's watermark (None: it has consumed nothing);
+    ``hold_from``: each target's cap, the oldest day kept for it however far
+    behind it is. A target holds back the day of its watermark (the rest of
+    that day is unsent), never before its cap.
+    """
+    oldest = keep_from
+    for name, position in positions.items():
+        wanted = position[0] if position and position[0] else ""
+        wanted = max(wanted, hold_from[name])
+        oldest = min(oldest, wanted)
+    return oldest
+
+
+def unsent_in_day(
+    journal_day_rows: int, position: JournalPosition | None, day: str
+) -> int:
+    """How many of a day's ``journal_day_rows`` rows a target at ``position`` has not sent."""
+    if position is None or position[0] < day:
+        return journal_day_rows
+    if position[0] == day:
+        return max(0, journal_day_rows - position[1])
+    return 0
+
+
+class ForwarderProcesses:
+    """The recorder's side: one forwarder process per target, their states, retention's floor.
+
+    Kept apart from :mod:`affair.ingest.recorder` so the receiving path has
+    four calls to make: ``start``, ``check``, ``stop`` and reading what the
+    forwarders report (``self_samples``, ``metrics``, ``keep_from``).
+    """
+
+    RESTART_AFTER = 1.0  # seconds between a forwarder's death and its restart
+
+    def __init__(self, config: Config, log_level: str = "INFO", clock=time.time) -> None:
+        self.config = config
+        self.targets = config.forward
+        self.log_level = log_level
+        self.clock = clock
+        data_dir = Path(config.recorder.data_dir)
+        self.journal_dir = data_dir / "_journal"
+        self.state_dir = data_dir / "_state"
+        self.processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        self.skipped = dict.fromkeys((t.name for t in self.targets), 0)
+        self._dead_since: dict[str, float] = {}
+
+    def start(self) -> None:
+        for target in self.targets:
+            self._start(target.name)
+
+    def _start(self, name):
+        process = multiprocessing.get_context("spawn").Process(
+            target=forward_main,
+            name=f"affair-forward-{name}",
+            args=(self.config, name, os.getpid(), self.log_level),
+        )
+        process.start()
+        self.processes[name] = process
+
+    def check(self) -> None:
+        """Restart a forwarder that died (its watermark says where to go on)."""
+        now = time.monotonic()
+        for name, process in self.processes.items():
+            if process.is_alive():
+                continue
+            since = self._dead_since.setdefault(name, now)
+            if now - since < self.RESTART_AFTER:
+                continue
+            log.error(
+                "the forwarder to %s died (exit code %s); starting a new one",
+                name,
+                process.exitcode,
+            )
+            process.join()
+            del self._dead_since[name]
+            self._start(name)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for process in self.processes.values():
+            if process.is_alive():
+                process.terminate()  # SIGTERM: it stops between batches
+        deadline = time.monotonic() + timeout
+        for name, process in self.processes.items():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.error("the forwarder to %s did not stop in %gs; killing it", name, timeout)
+                process.kill()
+                process.join()
+
+    def states(self) -> dict[str, dict]:
+        """Each target's latest state file (an empty dict until its forwarder wrote one)."""
+        states = {}
+        for target in self.targets:
+            try:
+                states[target.name] = json.loads(state_path(self.state_dir, target.name).read_text())
+            except (OSError, ValueError):
+                states[target.name] = {}
+        return states
+
+    def self_samples(self) -> dict[str, dict[str, float | None]]:
+        """``{target name: values of the forward dataset}`` for the recorder's own host."""
+        samples = {}
+        for name, state in self.states().items():
+            values: dict[str, float | None] = {
+                key: float(state[key]) if key in state else None
+                for key in (*FORWARD_COUNTERS, "lag_seconds", "lag_samples")
+            }
+            values["skipped"] = float(self.skipped[name])
+            samples[name] = values
+        return samples
+
+    def metrics(self) -> dict[str, float]:
+        """Flat ``forward_<name>_<key>`` numbers for metrics.json."""
+        flat = {}
+        for name, values in self.self_samples().items():
+            for key, value in values.items():
+                flat[f"forward_{name}_{key}"] = value if value is not None else 0.0
+        return flat
+
+    def keep_from(self, keep_from: str, now: float) -> str:
+        """The oldest journal day to keep for the forwarders (see :func:`forward_keep_from`).
+
+        Days older than that are about to go; what a target had not sent of
+        them is logged loudly and counted as ``skipped``.
+        """
+        if not self.targets:
+            return keep_from
+        days = self.config.recorder.journal_days
+        positions = {
+            t.name: Watermark(watermark_path(self.state_dir, t.name)).load() for t in self.targets
+        }
+        hold_from = {
+            t.name: time.strftime("%Y-%m-%d", time.gmtime(now - 86400 * (days + t.hold_days)))
+            for t in self.targets
+        }
+        oldest = forward_keep_from(keep_from, positions, hold_from)
+        for path in sorted(self.journal_dir.glob("????-??-??.sqlite")):
+            if path.stem >= oldest:
+                break
+            rows = _rows_in(path)
+            for name, position in positions.items():
+                lost = unsent_in_day(rows, position, path.stem)
+                if lost:
+                    self.skipped[name] += lost
+                    log.error(
+                        "forward to %s: journal day %s goes before %d of its samples were sent "
+                        "(the target is more than %d+%d days behind); they are skipped",
+                        name,
+                        path.stem,
+                        lost,
+                        days,
+                        next(t.hold_days for t in self.targets if t.name == name),
+                    )
+        return oldest
+
+
+def _rows_in(path):
+    try:
+        connection = open_day_readonly(path)
+    except (sqlite3.Error, JournalError, OSError):  # unreadable: nothing to count
+        return 0
+    try:
+        (newest,) = connection.execute("SELECT max(id) FROM samples").fetchone()
+        return newest or 0
+    finally:
+        connection.close()
