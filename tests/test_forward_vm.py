@@ -16,8 +16,8 @@ import time
 
 import psutil
 import pytest
-
 from affair.collectors.sender import Sender
+
 from tests.conftest import wait_for
 from tests.victoria import BINARY, VictoriaMetrics
 
@@ -85,14 +85,20 @@ class Stream(threading.Thread):
         self.error = None
 
     def run(self):
-        sender = Sender(self.endpoint, "vmtest", resend_timeout=1, backoff_cap=1, per_series_limit=100_000)
+        sender = Sender(
+            self.endpoint, "vmtest", resend_timeout=1, backoff_cap=1, per_series_limit=100_000
+        )
         try:
             next_at = time.monotonic()
             while not self.stop.is_set():
                 if time.monotonic() >= next_at:
                     for index, host in enumerate(self.hosts):
                         sender.submit(
-                            self.base + self.submitted, host, "system", "", values_of(index, self.submitted)
+                            self.base + self.submitted,
+                            host,
+                            "system",
+                            "",
+                            values_of(index, self.submitted),
                         )
                     self.submitted += 1
                     next_at += self.period
@@ -158,7 +164,9 @@ def config_for(victoria, prefix):
     )
 
 
-def test_every_sample_reaches_victoriametrics_exactly_under_both_kinds(recorder, tmp_path, victoria):
+def test_every_sample_reaches_victoriametrics_exactly_under_both_kinds(
+    recorder, tmp_path, victoria
+):
     hosts = ["n01", "n02", "n03.example.org"]
     data_dir = tmp_path / "data"
     process = recorder(config_for(victoria, "fsteady"), data_dir=data_dir)

@@ -176,7 +176,9 @@ class Forwarder:
         self.backoff = 0.0  # seconds to wait before the next try; 0 while sends succeed
         self._recent: deque[tuple[float, JournalPosition]] = deque()  # (sent at, position before)
         self._state_at = 0.0
-        self._errors = RateLimitedLog(log, "forward to %s: %s", per_minute=2, noun="errors")
+        self._errors = RateLimitedLog(
+            log, "forward to %s failed, retrying: %s", per_minute=2, noun="errors"
+        )
         self._refusals = RateLimitedLog(
             log, "forward to %s: %d samples refused: %s", per_minute=2, noun="refusals"
         )
@@ -225,7 +227,9 @@ class Forwarder:
     def _failed(self, before, error):
         self.counts["failures"] += 1
         self.last_error = str(error)
-        self._errors(self.target.name, error)
+        self._errors(
+            self.target.name, str(error).removeprefix(f"forward target {self.target.name}: ")
+        )
         # What the target answered for lately may have died with it: send it again.
         window_start = self.monotonic() - self.target.resend_window
         rewind_to = before
@@ -265,7 +269,7 @@ class Forwarder:
         log.info(
             "forwarding to %s (%s) from journal position %s",
             self.target.name,
-            self.target.url or "%s:%d" % self.target.address,  # type: ignore[str-format]
+            self.target.url or f"{self.target.address[0]}:{self.target.address[1]}",  # type: ignore[index]
             self.tail.position,
         )
         try:
@@ -316,9 +320,7 @@ def forward_keep_from(
     return oldest
 
 
-def unsent_in_day(
-    journal_day_rows: int, position: JournalPosition | None, day: str
-) -> int:
+def unsent_in_day(journal_day_rows: int, position: JournalPosition | None, day: str) -> int:
     """How many of a day's ``journal_day_rows`` rows a target at ``position`` has not sent."""
     if position is None or position[0] < day:
         return journal_day_rows
@@ -397,7 +399,9 @@ class ForwarderProcesses:
         states = {}
         for target in self.targets:
             try:
-                states[target.name] = json.loads(state_path(self.state_dir, target.name).read_text())
+                states[target.name] = json.loads(
+                    state_path(self.state_dir, target.name).read_text()
+                )
             except (OSError, ValueError):
                 states[target.name] = {}
         return states

@@ -130,7 +130,7 @@ class JournalTail:
         self._day = day
         return True
 
-    def _read_day(self, limit):
+    def _read_day(self, limit: int) -> list[JournalRow]:
         day, after = self.position
         assert self._connection is not None and self._catalog is not None
         fetched = self._connection.execute(
