@@ -38,6 +38,7 @@ import jinja2
 
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
+from affair.outputs.forward_status import forward_rows
 from affair.outputs.status import (
     HostSnapshot,
     collect,
@@ -222,6 +223,7 @@ class SiteBuilder:
                 for graph in self.config.graphs.values()
                 if graph.mode in PAGE_GRAPH_MODES
             ],
+            "forwarding": forward_rows(self.config, self.data_dir, now),
         }
 
     def _host_row(self, status, key_columns, now):
