@@ -1,6 +1,7 @@
 """Forwarding without sockets: the encoders' bytes, the config's refusals, the loop's
 retries, rewinds and refusals against a fake target, retention's floor, the journal tail."""
 
+import http.server
 import json
 import threading
 
@@ -8,7 +9,14 @@ import pytest
 
 from affair.config import parse_config
 from affair.errors import ConfigError, ForwardError
-from affair.ingest.forward import Forwarder, ForwarderProcesses, forward_keep_from, unsent_in_day
+from affair.ingest.forward import (
+    Forwarder,
+    ForwarderProcesses,
+    GraphiteTarget,
+    InfluxTarget,
+    forward_keep_from,
+    unsent_in_day,
+)
 from affair.ingest.forward_encode import graphite_lines, influx_lines
 from affair.ingest.validate import Sample
 from affair.storage.journal import Journal, Watermark
@@ -299,3 +307,48 @@ def test_the_tail_follows_day_files_and_sees_rows_added_to_the_open_one(tmp_path
     assert tail.backlog()[0] == 5 and len(tail.read(2)) == 2 and tail.backlog()[0] == 3
     tail.close()
     journal.close()
+
+
+@pytest.mark.integration
+def test_the_influx_target_retries_5xx_and_refused_connections_and_gives_up_on_4xx(
+    closed_endpoint,
+):
+    answers = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the base class's name
+            length = int(self.headers["Content-Length"])
+            answers.append((self.path, self.rfile.read(length)))
+            status, text = replies.pop(0)
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *args):
+            pass
+
+    replies = [(204, b""), (400, b"cannot parse 'x y'"), (503, b"busy"), (429, b"slow down")]
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/write?db=x"
+        target = InfluxTarget(target_config(url=url, timeout=5).forward[0])
+        assert target.send(b"a,host=n v=1 1000\n") is None
+        assert target.send(b"x y\n") == "HTTP 400: cannot parse 'x y'"
+        with pytest.raises(ForwardError, match="HTTP 503: busy"):
+            target.send(b"a v=1\n")
+        with pytest.raises(ForwardError, match="HTTP 429"):
+            target.send(b"a v=1\n")
+        assert answers[0] == ("/write?db=x&precision=ms", b"a,host=n v=1 1000\n")
+        target.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    port = closed_endpoint.rsplit(":", 1)[1]
+    refused = InfluxTarget(target_config(url=f"http://127.0.0.1:{port}/write").forward[0])
+    with pytest.raises(ForwardError, match="POST"):
+        refused.send(b"a v=1\n")
+    entry = {"name": "g", "kind": "graphite", "address": f"127.0.0.1:{port}"}
+    graphite = GraphiteTarget(parse_config({"forward": [entry]}).forward[0])
+    with pytest.raises(ForwardError, match=f"graphite 127.0.0.1:{port}"):
+        graphite.send(b"a.b 1 1\n")

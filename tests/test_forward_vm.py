@@ -13,12 +13,14 @@ import os
 import signal
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 import psutil
 import pytest
 from affair.collectors.sender import Sender
 
-from tests.conftest import wait_for
+from tests.conftest import REPO, wait_for
 from tests.victoria import BINARY, VictoriaMetrics
 
 pytestmark = [
@@ -187,6 +189,22 @@ def test_every_sample_reaches_victoriametrics_exactly_under_both_kinds(
     assert state["sent"] >= 3 * count  # and the recorder's own samples
     metrics = json.loads((data_dir / "_state" / "metrics.json").read_text())
     assert metrics["forward_vm_lag_samples"] >= 0 and "forward_carbon_sent" in metrics
+    check_grafana_queries(victoria, "fsteady", base + count - 1)
+
+
+def check_grafana_queries(victoria, prefix, at):
+    """docs/grafana-affair.json's PromQL answers from the forwarded samples (prefix swapped in)."""
+    dashboard = json.loads((REPO / "docs" / "grafana-affair.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$host", ".*").replace("affair_", f"{prefix}_")
+            query = urllib.parse.urlencode({"query": expr, "time": at})
+            with urllib.request.urlopen(f"{victoria.url}/api/v1/query?{query}") as response:
+                answer = json.loads(response.read())
+            assert answer["status"] == "success", (expr, answer)
+            sent = any(f"system_{v}" in expr for v in ("cpu_user", "load1", "net_in"))
+            if sent and "gdc" not in expr:
+                assert answer["data"]["result"], f"{expr}: no series"
 
 
 def test_a_victoriametrics_killed_for_20s_mid_stream_loses_nothing(recorder, tmp_path, victoria):
