@@ -13,6 +13,7 @@ from affair.config import (
     CollectorConfig,
     DiskSettings,
     ExportConfig,
+    ForwardTarget,
     Graph,
     GraphiteConfig,
     GraphiteRule,
@@ -59,6 +60,7 @@ def test_the_section_classes_are_found():
         "Dataset",
         "DiskSettings",
         "ExportConfig",
+        "ForwardTarget",
         "Graph",
         "GraphiteConfig",
         "GraphiteRule",
@@ -210,6 +212,13 @@ BAD_VALUES = [
         0,
     ),
     (NamedQuery, "[queries.q]\nsql = 1\n", "queries.q.sql", "an SQL SELECT statement", 1),
+    (
+        ForwardTarget,
+        '[[forward]]\nurl = "ftp://vm/write"\n',
+        "forward[0].url",
+        "an http(s) URL like 'http://127.0.0.1:8428/write'",
+        "ftp://vm/write",
+    ),
 ]
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from affair.config.archive import AFFAIR_LADDER, Archive, ArchiveSettings, load_ladder
-from affair.config.builtin import builtin_datasets
+from affair.config.builtin import builtin_datasets, forward_dataset
 from affair.config.collector import (
     CollectorConfig,
     DiskSettings,
@@ -169,11 +169,13 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
     datasets = load_datasets(raw.get("datasets", {}), path)
     for name, dataset in builtin_datasets().items():
         datasets.setdefault(name, dataset)
+    forward = load_forward(raw.get("forward", []), path)
+    if forward:
+        datasets.setdefault("forward", forward_dataset())
     graphs = load_graphs(raw.get("graphs", {}), datasets, path)
     schedule = load_section(ScheduleConfig, raw.get("schedule", {}), path, "schedule")
     site = load_site(raw.get("site", {}), datasets, schedule, path)
     status = load_status(raw.get("status", {}), datasets, path)
-    forward = load_forward(raw.get("forward", []), path)
     status = with_forward_rules(status, forward, recorder.self_host)
     plot = load_section(PlotConfig, raw.get("plot", {}), path, "plot")
     return Config(

@@ -58,7 +58,6 @@ def builtin_datasets() -> dict[str, Dataset]:
         "affair": recorder_dataset(),
         "delivery": delivery_dataset(),
         "graphite": graphite_dataset(),
-        "forward": forward_dataset(),
     }
 
 
@@ -112,7 +111,10 @@ FORWARD_COUNTER_LABELS = {
 
 
 def forward_dataset() -> Dataset:
-    """One instance per ``[[forward]]`` target, recorded under the recorder's host name."""
+    """One instance per ``[[forward]]`` target, recorded under the recorder's host name.
+
+    Declared only when the config has a target (see affair.config.parse_config).
+    """
     variables = {name: _counter(name, label) for name, label in FORWARD_COUNTER_LABELS.items()}
     variables["lag_seconds"] = _gauge("lag_seconds", "s", "age of the oldest sample not yet sent")
     variables["lag_samples"] = _gauge("lag_samples", "samples", "journaled samples not yet sent")
