@@ -31,6 +31,7 @@ recorder records it as the ``forward`` dataset of its own host
 (:mod:`affair.config.builtin`) and in ``metrics.json``.
 """
 
+import concurrent.futures
 import json
 import logging
 import multiprocessing
@@ -207,22 +208,26 @@ class Forwarder:
         except ForwardError as error:
             self._failed(before, error)
             return 0
+        self._taken(before, self.tail.position, len(rows), refusal)
+        return len(rows)
+
+    def _taken(self, before, after, count, refusal):
+        """The target answered for the batch from ``before`` to ``after``: count it, move on."""
         if self.backoff:
             log.info("forward to %s: the target answers again", self.target.name)
         self.backoff = 0.0
         self.last_error = ""
         now = self.monotonic()
         if refusal is None:
-            self.counts["sent"] += len(rows)
+            self.counts["sent"] += count
         else:
-            self.counts["rejected"] += len(rows)
+            self.counts["rejected"] += count
             self.last_error = refusal
-            self._refusals(self.target.name, len(rows), refusal)
+            self._refusals(self.target.name, count, refusal)
         self._recent.append((now, before))
         while self._recent and self._recent[0][0] < now - self.target.resend_window:
             self._recent.popleft()
-        self.watermark.save(self.tail.position)
-        return len(rows)
+        self.watermark.save(after)
 
     def _failed(self, before, error):
         self.counts["failures"] += 1
@@ -238,9 +243,9 @@ class Forwarder:
                 rewind_to = position
                 break
         self._recent.clear()
-        self.tail.seek(rewind_to)
+        self.tail.seek(rewind_to)  # a batch read ahead meanwhile is dropped too
         if rewind_to != before:
-            self.watermark.save(rewind_to if rewind_to[0] else ("", 0))
+            self.watermark.save(rewind_to)
         self.backoff = min(self.target.backoff_cap, max(0.5, 2 * self.backoff))
 
     def state(self) -> dict:
@@ -265,22 +270,56 @@ class Forwarder:
         )
 
     def run(self, stop: threading.Event, parent_alive: Callable[[], bool] = lambda: True) -> None:
-        """Forward until ``stop`` is set or the parent is gone."""
+        """Forward until ``stop`` is set or the parent is gone.
+
+        The same steps as :meth:`step`, overlapped: while the target takes
+        one batch (the wait for its answer releases the GIL), the next is
+        read and encoded, and the answer is concluded before that one goes.
+        Batches are concluded in order, so the watermark moves as in
+        :meth:`step`; after a failure the read-ahead batch is dropped with
+        the rewind.
+        """
+        where = self.target.url or "{}:{}".format(*self.target.address)  # type: ignore[misc]
         log.info(
             "forwarding to %s (%s) from journal position %s",
             self.target.name,
-            self.target.url or f"{self.target.address[0]}:{self.target.address[1]}",  # type: ignore[index]
+            where,
             self.tail.position,
         )
+        sending = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"forward-{self.target.name}"
+        )
+        in_flight = None  # (future, before, after, count)
         try:
             while not stop.is_set() and parent_alive():
-                taken = self.step()
+                before = self.tail.position
+                rows = self.tail.read(self.target.batch_size)
+                after = self.tail.position
+                body = self.sender.encode(rows) if rows else b""
+                if in_flight is not None:
+                    future, sent_from, sent_to, count = in_flight
+                    in_flight = None
+                    try:
+                        refusal = future.result()
+                    except ForwardError as error:
+                        self._failed(sent_from, error)
+                        self.write_state()
+                        stop.wait(self.backoff)
+                        continue
+                    self._taken(sent_from, sent_to, count, refusal)
+                if rows:
+                    future = sending.submit(self.sender.send, body)
+                    in_flight = (future, before, after, len(rows))
                 self.write_state()
-                if self.backoff:
-                    stop.wait(self.backoff)
-                elif taken < self.target.batch_size:
+                if not rows and in_flight is None:
                     stop.wait(self.target.poll)  # caught up: look again shortly
         finally:
+            if in_flight is not None:  # let the last batch finish; its answer moves the watermark
+                try:
+                    self._taken(in_flight[1], in_flight[2], in_flight[3], in_flight[0].result())
+                except ForwardError as error:
+                    self._failed(in_flight[1], error)
+            sending.shutdown(wait=True)
             self.write_state(force=True)
             self.sender.close()
             self.tail.close()

@@ -15,6 +15,7 @@ rows committed before that file appeared; nothing is added after.
 
 import os
 import sqlite3
+import struct
 from pathlib import Path
 
 from affair.storage.journal import (
@@ -25,6 +26,20 @@ from affair.storage.journal import (
     open_day_readonly,
     unpack_values,
 )
+
+# The two high bytes of every NaN the journal writes (little-endian 0x7FF8...): a blob
+# without them holds no unknown or absent value, and dict(zip()) reads it whole.
+_MAYBE_NAN = b"\xf8\x7f"
+
+
+_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _struct(count):
+    packer = _STRUCTS.get(count)
+    if packer is None:
+        packer = _STRUCTS[count] = struct.Struct(f"<{count}d")
+    return packer
 
 
 class JournalTail:
@@ -141,7 +156,11 @@ class JournalTail:
         rows: list[JournalRow] = []
         for row_id, series_id, ts, vals in fetched:
             host, dataset, instance = catalog.series_of(series_id)
-            values = unpack_values(vals, catalog.names_for(dataset, vals))
+            names = catalog.names_for(dataset, vals)
+            if _MAYBE_NAN in vals:  # an unknown or absent value (or, rarely, look-alike bytes)
+                values = unpack_values(vals, names)
+            else:  # every value known: no per-value check needed
+                values = dict(zip(names, _struct(len(vals) // 8).unpack(vals), strict=False))
             rows.append(((day, row_id), ts, host, dataset, instance, values))
         if fetched:
             self.position = (day, fetched[-1][0])
