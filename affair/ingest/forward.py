@@ -60,6 +60,7 @@ from affair.storage.journal_tail import JournalTail
 log = logging.getLogger(__name__)
 
 STATE_EVERY = 1.0  # seconds between state files while busy
+FORWARDER_NICENESS = 10  # added to the recorder's: see forward_main
 FORWARD_COUNTERS = ("sent", "rejected", "failures")
 # HTTP answers that mean "try again later" although they are 4xx.
 _RETRY_STATUSES = {408, 425, 429}
@@ -330,6 +331,9 @@ def forward_main(config: Config, name: str, parent_pid: int, log_level: str = "I
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C goes to the recorder; it stops us
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Receiving and the RRD writer come first when the cores are busy: a forwarder
+    # is a consumer that catches up from its watermark, so it waits, not they.
+    os.nice(FORWARDER_NICENESS)
     setup_logging(log_level)
     target = next(t for t in config.forward if t.name == name)
     data_dir = Path(config.recorder.data_dir)
