@@ -41,7 +41,8 @@ class Failover:
         self.home_retry = home_retry
         self.clock = clock
         self._left_home_at: float | None = None  # when we moved to the fallback
-        self._answers = -1  # acks and refusals seen so far: any change is an answer
+        # acks and refusals seen so far: any change is an answer
+        self._answers = sender.stats.acked + sender.stats.rejected_total
         self._answered_at = clock()  # or when we last had nothing waiting for one
 
     def silent_for(self) -> float:
