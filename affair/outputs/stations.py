@@ -56,7 +56,8 @@ def station_view(station: Any, document: Any, now: float) -> dict[str, Any]:
     counts = dict.fromkeys(STATUS_COLOURS, 0)
     for host, entry in sorted(hosts.items()):
         entry = entry if isinstance(entry, dict) else {}
-        colour = entry.get("colour") if entry.get("colour") in counts else "grey"
+        colour = str(entry.get("colour"))
+        colour = colour if colour in counts else "grey"
         counts[colour] += 1
         last = entry.get("last_sample")
         last = last if isinstance(last, int | float) else None
@@ -76,7 +77,7 @@ def station_view(station: Any, document: Any, now: float) -> dict[str, Any]:
     if age is None or age > STALE_AFTER:
         when = "never" if age is None else f"{format_age(age)} ago"
         return {**view, "counts": counts, "colour": "grey", "why": f"status built {when}"}
-    worst = max((h["colour"] for h in view["hosts"]), key=SEVERITY.get, default="green")
+    worst = max((h["colour"] for h in view["hosts"]), key=SEVERITY.__getitem__, default="green")
     return {**view, "counts": counts, "colour": worst, "why": f"built {format_age(age)} ago"}
 
 
