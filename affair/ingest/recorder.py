@@ -39,7 +39,7 @@ from affair.collectors import wire
 from affair.config import Config
 from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
 from affair.ingest.auth import HostBinding, start_authenticator
-from affair.ingest.forward import ForwarderProcesses
+from affair.ingest.forward_processes import ForwarderProcesses
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main

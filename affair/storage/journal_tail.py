@@ -76,13 +76,13 @@ class JournalTail:
             self.position = (later[0], 0)
         return rows
 
-    def backlog(self) -> tuple[int, float | None]:
-        """``(rows after the position, when the oldest of them was received)``.
+    def backlog(self, position: JournalPosition | None = None) -> tuple[int, float | None]:
+        """``(rows after position (default: the tail's), when the oldest of them was received)``.
 
         Row ids of a day file have no gaps (rows are only appended, never
         deleted), so counting is a subtraction per file, not a scan.
         """
-        day, after = self.position
+        day, after = position or self.position
         count = 0
         oldest = None
         for path in self._day_files():
