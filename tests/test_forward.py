@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from affair.config import parse_config
+from affair.config import load_config, parse_config
+from affair.demo.victoria import forward_config
 from affair.errors import ConfigError, ForwardError
 from affair.ingest.forward import Forwarder, GraphiteTarget, InfluxTarget
 from affair.ingest.forward_encode import graphite_lines, influx_lines
@@ -348,3 +349,18 @@ def test_the_influx_target_retries_5xx_and_refused_connections_and_gives_up_on_4
     graphite = GraphiteTarget(parse_config({"forward": [entry]}).forward[0])
     with pytest.raises(ForwardError, match=f"graphite 127.0.0.1:{port}"):
         graphite.send(b"a.b 1 1\n")
+
+
+def test_the_demo_forward_config_is_the_users_plus_one_target(tmp_path):
+    user = tmp_path / "mine.toml"
+    user.write_text('[recorder]\nstep = 10\n\n[site]\ntitle = "x"\n')
+    path = forward_config(str(user), tmp_path, "http://127.0.0.1:8428")
+    config = load_config(path)
+    assert config.site.title == "x"
+    assert [(t.name, t.kind, t.url) for t in config.forward] == [
+        ("demo_vm", "influx", "http://127.0.0.1:8428/write")
+    ]
+    assert (
+        load_config(forward_config(None, tmp_path, "http://h:1")).forward[0].url
+        == "http://h:1/write"
+    )

@@ -230,7 +230,7 @@ def test_a_victoriametrics_killed_for_20s_mid_stream_loses_nothing(recorder, tmp
     finally:
         count = stream.finish()
     assert count > VM_OUTAGE * 20  # samples kept coming through the outage
-    wait_for(lambda: caught_up(data_dir), timeout=60, what="both forwarders to catch up")
+    wait_for(lambda: caught_up(data_dir), timeout=90, what="both forwarders to catch up")
     check_in_victoria(victoria, "fvmkill", hosts, base, count)
 
 
@@ -260,5 +260,5 @@ def test_a_recorder_killed_mid_stream_forwards_everything_after_its_restart(
         time.sleep(2)  # the stream resends what was not acked, and goes on
     finally:
         count = stream.finish()
-    wait_for(lambda: caught_up(data_dir), timeout=60, what="both forwarders to catch up")
+    wait_for(lambda: caught_up(data_dir), timeout=90, what="both forwarders to catch up")
     check_in_victoria(victoria, "freckill", hosts, base, count)
