@@ -57,6 +57,7 @@ from affair.errors import (
     WriterFailed,
 )
 from affair.ingest.auth import HostBinding, start_authenticator
+from affair.ingest.forward_processes import ForwarderProcesses
 from affair.ingest.job_events import validate_job_event
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.senders import SenderReports
@@ -192,6 +193,10 @@ class Recorder:
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
         self.job_store: JobStore | None = None  # opened at the first job event
+        # one process per [[forward]] target, each following the journal on its own
+        self.forwarders = ForwarderProcesses(
+            config, logging.getLevelName(logging.getLogger().level), clock
+        )
 
     # --- life cycle ---
 
@@ -220,6 +225,7 @@ class Recorder:
                 if self.config.graphite.listen:
                     self.graphite = self._start_graphite()
                 self._start_writer(stop)
+                self.forwarders.start()
                 log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
                 if authenticator is None and not _is_local(self.endpoint):
                     log.warning(
@@ -240,6 +246,7 @@ class Recorder:
                 if authenticator is not None:
                     authenticator.stop()
                 self._stop_writer()
+                self.forwarders.stop()
                 self.journal.close()
                 if self.job_store is not None:
                     self.job_store.close()
@@ -386,6 +393,7 @@ class Recorder:
         write_calls = write_seconds = 0.0
         while not stop.is_set():
             self._check_writer(stop)
+            self.forwarders.check()
             if self._disk_full_since is not None and not self._space_is_back():
                 # not reading: ZeroMQ's buffers fill and the senders keep their samples
                 if self._from_writer.poll(200):
@@ -643,6 +651,8 @@ class Recorder:
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        forwarded = self.forwarders.self_samples().items()
+        samples += [Sample(0, now, host, "forward", name, v) for name, v in forwarded]
         self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
         try:
@@ -662,6 +672,7 @@ class Recorder:
         path = self.data_dir / "_state" / "metrics.json"
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
+        counts.update(self.forwarders.metrics())
         counts["time"] = self.clock()
         counts["refused_hosts"] = self.host_cap.refused_count
         counts["refused_host_names"] = list(self.host_cap.refused)[:20]
@@ -721,5 +732,6 @@ class Recorder:
         saved = self.watermark.load()
         if saved and saved[0] < keep_from:
             keep_from = saved[0]  # never delete what the writer has not applied yet
+        keep_from = self.forwarders.keep_from(keep_from, now)  # nor what a forwarder has not sent
         for day in self.journal.remove_days_before(keep_from):
             log.info("journal day %s is older than %d days: removed", day, keep_days)
