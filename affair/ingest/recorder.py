@@ -43,6 +43,7 @@ from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
+from affair.storage.archive_catalog import archived_guard
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
 
@@ -532,5 +533,24 @@ class Recorder:
         saved = self.watermark.load()
         if saved and saved[0] < keep_from:
             keep_from = saved[0]  # never delete what the writer has not applied yet
-        for day in self.journal.remove_days_before(keep_from):
+        guards = self._retention_guards()
+        removed = self.journal.remove_days_before(
+            keep_from, lambda day: all(guard(day) for guard in guards)
+        )
+        for day in removed:
             log.info("journal day %s is older than %d days: removed", day, keep_days)
+        held = [p.stem for p in self.journal.day_files() if p.stem < keep_from]
+        self.metrics.counts["journal_days_unarchived"] = len(held) if guards else 0
+        if held and guards:
+            log.warning(
+                "journal days %s are older than %d days but kept: not archived and verified yet",
+                ", ".join(held),
+                keep_days,
+            )
+
+    def _retention_guards(self):
+        """Conditions a journal day must meet, besides its age, before it is deleted."""
+        guards = []
+        if self.config.export.enabled:  # the permanent archive must hold it, verified
+            guards.append(archived_guard(self.config.export.directory))
+        return guards

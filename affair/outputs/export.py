@@ -334,7 +334,8 @@ class _RawSamples:
                 )
 
 
-def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar):
+def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar, rows=None):
+    """Copy one day file's rows into the trees; ``rows(series ids or None)`` picks other rows."""
     catalog = reader.catalog
     size = max(catalog.series, default=-1) + 1
     tree_of = np.full(size, -1, np.int64)
@@ -362,7 +363,9 @@ def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar)
             )
         columns.append(np.array([tree.column_of.get(name, -1) for name in names], np.int64))
     every_series = len(selected) == len(catalog.series)
-    for chunk in reader.chunks(None if every_series else selected, start, end):
+    chosen = None if every_series else selected
+    chunks = reader.chunks(chosen, start, end) if rows is None else rows(chosen)
+    for chunk in chunks:
         tree_index = tree_of[chunk.series]
         for index in np.unique(tree_index):
             rows = np.flatnonzero(tree_index == index)

@@ -123,8 +123,14 @@ class DayReader:
             # (file order) rather than walking series by series.
             listed = ",".join(str(int(i)) for i in sorted(series_ids))
             where += (" AND " if where else " WHERE ") + f"+series IN ({listed})"
+        yield from self.select(where, parameters)
+
+    def select(
+        self, where: str = "", parameters: Collection[object] = (), order: str = "ts"
+    ) -> Iterator[Chunk]:
+        """Rows matching an SQL ``where`` clause (ours, never a user's), in chunks."""
         cursor = self.connection.execute(
-            f"SELECT series, ts, vals FROM samples{where} ORDER BY ts", parameters
+            f"SELECT series, ts, vals FROM samples{where} ORDER BY {order}", tuple(parameters)
         )
         while rows := cursor.fetchmany(CHUNK_ROWS):
             count = len(rows)
@@ -135,6 +141,14 @@ class DayReader:
                 blobs=blobs,
                 widths=np.fromiter(map(len, blobs), np.int64, count) // 8,
             )
+
+    def count_by_series(self, where: str = "", parameters: Collection[object] = ()) -> dict:
+        """``{series id: rows}`` of the rows matching ``where``."""
+        return dict(
+            self.connection.execute(
+                f"SELECT series, count(*) FROM samples{where} GROUP BY series", tuple(parameters)
+            )
+        )
 
 
 def _range_clause(start, end):
