@@ -213,6 +213,27 @@ def _add_export(commands):
     export.set_defaults(handler=cmd_export)
 
 
+def _add_archive(commands):
+    archive = commands.add_parser(
+        "archive",
+        help="keep every sample for good: verified ROOT files, a file per UTC day",
+        description="run (the default): write every completed UTC day not archived yet to "
+        "<[export] directory>/YYYY/affair-YYYY-MM-DD.root (late samples to .1.root, .2.root...), "
+        "read each file back and record it in the catalog; for cron, the scheduler does it "
+        "hourly. list: the files, failures and free space. verify: read every file back again.",
+    )
+    _common(archive)
+    archive.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=("run", "list", "verify"),
+        help="run (the default), list or verify",
+    )
+    archive.add_argument("--data-dir", help="where the journal lives (default: [recorder])")
+    archive.set_defaults(handler=cmd_archive)
+
+
 def _add_query(commands):
     query = commands.add_parser(
         "query",
@@ -249,6 +270,7 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_archive,
 )
 
 
@@ -410,6 +432,22 @@ def cmd_export(args):
         config, args.output, start, end, hosts, args.datasets, resolution, now=now
     )
     print(summary.describe())
+
+
+def cmd_archive(args):
+    from affair.outputs.archive import list_archive, run_archive, verify_archive
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    if args.action == "list":
+        print("\n".join(list_archive(config)))
+        return 0
+    if args.action == "verify":
+        lines, code = verify_archive(config)
+        print("\n".join(lines))
+        return code
+    summary = run_archive(config)
+    print(f"affair archive: {summary.describe()}")
+    return 1 if summary.failed else 0
 
 
 def cmd_query(args):

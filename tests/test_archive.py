@@ -317,3 +317,58 @@ def test_the_checksum_ignores_order_and_unknown_values_and_sees_any_change():
     assert value_checksum(times, hosts, instances, [(11, changed)]) != base
     assert value_checksum(times, hosts[[1, 0, 2]], instances, [(11, values)]) != base
     assert value_checksum(times, hosts, instances, [(13, values)]) != base
+
+
+def test_the_scheduler_archives_hourly_and_refuses_an_unwritable_directory(tmp_path):
+    from affair.outputs.schedule import default_jobs
+
+    config = make_config(tmp_path, resolution="30min")
+    jobs = default_jobs(config, str(tmp_path / "data"), tmp_path / "g", tmp_path / "s")
+    assert [(j.name, j.interval, j.run_at_start) for j in jobs[-2:]] == [
+        ("archive", 3600, True),
+        ("export", 86400, True),  # a consolidated resolution keeps its daily file too
+    ]
+    assert (tmp_path / "archive").is_dir()
+    (tmp_path / "blocked").write_text("")
+    blocked = make_config(tmp_path, directory=str(tmp_path / "blocked" / "archive"))
+    with pytest.raises(ArchiveError, match="blocked/archive cannot be made"):
+        default_jobs(blocked, str(tmp_path / "data"), tmp_path / "g", tmp_path / "s")
+
+
+def test_affair_archive_runs_lists_and_verifies(tmp_path, capsys, monkeypatch):
+    from affair.cli import main
+
+    config = make_config(tmp_path)
+    station = Station(config, day(0))
+    try:
+        station.day_of_samples(0, every=7200)
+    finally:
+        station.close()
+    config_file = tmp_path / "affair.toml"
+    config_file.write_text(
+        f'[recorder]\ndata_dir = "{tmp_path / "data"}"\njournal_days = 1\n'
+        f'[export]\ndirectory = "{tmp_path / "archive"}"\n'
+    )
+    assert main(["archive", "--config", str(config_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("affair archive: 1 files written and verified; 36 samples, ")
+    assert main(["archive", "list", "--config", str(config_file)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"archive {tmp_path / 'archive'}: 1 files, ")
+    assert lines[1].startswith("2023-11-14  day        2023/affair-2023-11-14.root  36 samples  ")
+    assert "verified 20" in lines[1]
+    assert lines[-1].startswith("free space: ")
+    assert main(["archive", "verify", "--config", str(config_file)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "2023/affair-2023-11-14.root: ok (36 samples)",
+        "1 files verified, 0 bad",
+    ]
+    path = tmp_path / "archive" / "2023" / "affair-2023-11-14.root"
+    path.write_bytes(path.read_bytes()[:1000])
+    assert main(["archive", "verify", "--config", str(config_file)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2023/affair-2023-11-14.root: BAD: cannot be read back: ")
+    assert lines[1] == "0 files verified, 1 bad"
+    catalog = ArchiveCatalog(tmp_path / "archive")
+    assert catalog.archived_journal_days() == set()
+    assert catalog.failures()[0].day == NAMES[0]

@@ -50,6 +50,7 @@ from affair.storage.archive_catalog import (
 )
 from affair.storage.journal import DAY_FILE_GLOB, day_name, day_start, open_day_readonly
 from affair.storage.journal_reader import DayReader
+from affair.times import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,8 @@ def verify_file(path, expected):
     except FileNotFoundError:
         return "the file is missing"
     except Exception as error:  # noqa: BLE001 - a damaged file fails in many ways; each is a failed check
-        return f"cannot be read back: {type(error).__name__}: {error}"[:300]
+        said = " ".join(str(error).split())  # some of uproot's messages span lines
+        return f"cannot be read back: {type(error).__name__}: {said}"[:300]
     for dataset in sorted(set(expected["counts"]) | set(found["counts"])):
         want = expected["counts"].get(dataset, {})
         got = found["counts"].get(dataset, {})
@@ -503,3 +505,60 @@ def _write(config, path, source):
             _export(sink, config, source, (), (), False)
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+# --- looking at it: affair archive list / verify ---
+
+
+def list_archive(config):
+    """Lines for ``affair archive list``: every file, failures, and the space left."""
+    directory = archive_directory(config)
+    catalog = ArchiveCatalog(directory)
+    files = catalog.files()
+    lines = [f"archive {directory}: {len(files)} files, {sum(f.bytes for f in files)} bytes"]
+    for entry in files:
+        state = (
+            f"verified {iso_utc(entry.verified)}"
+            if entry.verified
+            else f"NOT VERIFIED: {entry.problem}"
+        )
+        kind = "supplement" if entry.part else "day"
+        lines.append(
+            f"{entry.day}  {kind:<10} {entry.file}  {entry.samples} samples  "
+            f"{entry.bytes} bytes  {state}"
+        )
+    for failure in catalog.failures():
+        lines.append(
+            f"{failure.day}  FAILED {failure.attempts}x since {iso_utc(failure.first)}: "
+            f"{failure.problem}"
+        )
+    try:
+        free = shutil.disk_usage(directory).free
+        lines.append(f"free space: {free} bytes (floor {config.export.min_free})")
+    except OSError:
+        lines.append(f"free space: unknown ({directory} does not exist yet)")
+    return lines
+
+
+def verify_archive(config, now=None):
+    """Read every cataloged file back again; ``(lines, exit code)``.
+
+    A file that no longer matches loses its verified mark, and the journal
+    days it came from (if still there) are no longer deleted.
+    """
+    now = time.time() if now is None else now
+    catalog = ArchiveCatalog(archive_directory(config))
+    lines, bad = [], 0
+    for entry in catalog.files():
+        problem = verify_file(archive_directory(config) / entry.file, entry.expected)
+        if problem:
+            bad += 1
+            lines.append(f"{entry.file}: BAD: {problem}")
+            catalog.set_verified(entry.day, entry.part, None, problem)
+            catalog.unverify_journal(set(entry.expected.get("sources", [])))
+            catalog.record_failure(entry.day, f"{entry.file}: {problem}", now)
+        else:
+            catalog.set_verified(entry.day, entry.part, now, "")
+            lines.append(f"{entry.file}: ok ({entry.samples} samples)")
+    lines.append(f"{len(lines) - bad} files verified, {bad} bad")
+    return lines, 1 if bad else 0
