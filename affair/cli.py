@@ -191,9 +191,10 @@ def _add_export(commands):
     export = commands.add_parser(
         "export",
         help="write samples to a ROOT file for offline analysis",
-        description="Write the raw archive's samples (or the RRDs' consolidated rows) to a "
+        description="Write the raw samples (or the RRDs' consolidated rows) to a "
         "self-describing ROOT file: a TTree per dataset with time, host and one branch per "
-        "variable. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
+        "variable. Raw samples come from the journal or, once it has let them go, from the "
+        "permanent archive ([export] directory), each sample once. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
     )
     _common(export)
     export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
@@ -416,6 +417,7 @@ def cmd_schedule(args):
 def cmd_export(args):
     import time
 
+    from affair.outputs.archive_read import export_everywhere
     from affair.outputs.export import export_root
     from affair.times import parse_duration, parse_time
 
@@ -428,9 +430,12 @@ def cmd_export(args):
     except ValueError as error:
         raise SystemExit(f"affair export: {error}") from None
     hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
-    summary = export_root(
-        config, args.output, start, end, hosts, args.datasets, resolution, now=now
-    )
+    if resolution == "raw":  # from the journal or the permanent archive, wherever it is
+        summary = export_everywhere(config, args.output, start, end, hosts, args.datasets, now=now)
+    else:
+        summary = export_root(
+            config, args.output, start, end, hosts, args.datasets, resolution, now=now
+        )
     print(summary.describe())
 
 

@@ -24,6 +24,7 @@ from affair.outputs.archive import (
     value_checksum,
     verify_file,
 )
+from affair.outputs.archive_read import export_everywhere
 from affair.storage.archive_catalog import ArchiveCatalog, archive_file_name, archived_guard
 from affair.storage.journal import Watermark
 
@@ -144,6 +145,12 @@ def archived_rows(directory):
     return found
 
 
+def exported(config, tmp_path, start=None, end=None, hosts=()):
+    output = tmp_path / "exported.root"
+    export_everywhere(config, output, start, end, hosts, progress=False)
+    return Counter(rows_in(output))
+
+
 def truncate_after_writing(monkeypatch):
     real_write = archive._write
 
@@ -180,6 +187,8 @@ def test_days_are_archived_verified_and_the_journal_waits_for_them(tmp_path, mon
             as_rows([s for s in station.sent if s.ts < day(1)])
         )
         assert catalog.archived_journal_days() == {NAMES[0]}  # day 1's file still grows
+        # day 0 from its archive file, day 1 from the journal: each sample once
+        assert exported(config, tmp_path) == Counter(as_rows(station.sent))
 
         # Day 2: journal_days = 1, so day 0's journal file may go, and does (archived).
         station.day_of_samples(2)
@@ -225,6 +234,14 @@ def test_days_are_archived_verified_and_the_journal_waits_for_them(tmp_path, mon
         # Every sample sent is in exactly one archive file, supplements included.
         expected = Counter(as_rows([s for s in station.sent if s.ts < day(4)]))
         assert archived_rows(directory) == expected
+        # `affair export` over a range whose journal is gone: the archive, supplements merged
+        assert station.journal_days() == [NAMES[3]]
+        assert exported(config, tmp_path) == Counter(as_rows(station.sent))
+        wanted = [s for s in station.sent if day(0) + 400 <= s.ts < day(1) and s.host != "ldc01"]
+        assert len(wanted) == 49 and any(s.host == "gdc02" for s in wanted)
+        assert exported(config, tmp_path, day(0) + 400, day(1), ["gdc*"]) == Counter(
+            as_rows(wanted)
+        )
     finally:
         station.close()
 

@@ -188,12 +188,15 @@ def export_root(
     resolution="raw",
     now=None,
     progress=None,
+    raw_source=None,
 ):
     """Write the samples of ``[start, end)`` to the ROOT file ``output``; return a summary.
 
     ``hosts`` are shell globs (any may match), ``datasets`` names (empty:
     all); ``resolution`` is ``"raw"`` or seconds of an archive of the
     ladder. ``progress`` shows a bar on stderr (default: when it is a tty).
+    ``raw_source(config, start, end)`` makes the raw rows' source (default:
+    the journal alone; :mod:`affair.outputs.archive_read` adds the archive).
     """
     now = time.time() if now is None else now
     output = Path(output)
@@ -209,7 +212,7 @@ def export_root(
             uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink,
         ):
             if resolution == "raw":
-                source = _RawSamples(config, start, end)
+                source = (raw_source or _RawSamples)(config, start, end)
             else:
                 source = _ConsolidatedRows(config, start, end, int(resolution), now)
             summary = _export(sink, config, source, hosts, datasets, progress)
