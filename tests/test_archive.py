@@ -194,7 +194,7 @@ def test_days_are_archived_verified_and_the_journal_waits_for_them(tmp_path, mon
         station.day_of_samples(2)
         station.retention(day(2) + 7200)
         assert station.journal_days() == [NAMES[1], NAMES[2]]
-        assert station.recorder.metrics.counts["journal_days_unarchived"] == 0
+        assert station.recorder.metrics.counts["journal_days_held"] == 0
 
         # A collector back from an outage sends old samples of day 0: a supplement.
         old = [Sample(0, day(0) + 500.0, "gdc02", "system", "", {"cpu_user": 1.0})]
@@ -217,7 +217,7 @@ def test_days_are_archived_verified_and_the_journal_waits_for_them(tmp_path, mon
         assert catalog.files(NAMES[2])[0].verified is None
         station.retention(day(4) + 3600)
         assert station.journal_days() == [NAMES[2], NAMES[3]]  # 2 is old, but not archived
-        assert station.recorder.metrics.counts["journal_days_unarchived"] == 1
+        assert station.recorder.metrics.counts["journal_days_held"] == 1
 
         # The next pass (a good disk again) writes it whole, over the bad file.
         monkeypatch.undo()
@@ -229,7 +229,7 @@ def test_days_are_archived_verified_and_the_journal_waits_for_them(tmp_path, mon
         assert catalog.failures() == []
         station.retention(day(4) + 3700)
         assert station.journal_days() == [NAMES[3]]
-        assert station.recorder.metrics.counts["journal_days_unarchived"] == 0
+        assert station.recorder.metrics.counts["journal_days_held"] == 0
 
         # Every sample sent is in exactly one archive file, supplements included.
         expected = Counter(as_rows([s for s in station.sent if s.ts < day(4)]))

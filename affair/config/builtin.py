@@ -75,6 +75,11 @@ def recorder_dataset() -> Dataset:
         _gauge("delivery_max", "s", "sample time to RRD write, worst"),
         _gauge("sender_dropped", "samples", "samples senders dropped (buffer full), total"),
         _gauge("sender_buffered", "samples", "samples senders hold unacknowledged"),
+        _gauge("journal_bytes", "B", "bytes in the journal"),
+        _gauge("journal_free", "B", "free bytes on the journal's file system"),
+        _gauge("archive_bytes", "B", "bytes in the permanent archive"),
+        _gauge("archive_free", "B", "free bytes on the archive's file system"),
+        _gauge("journal_days_unarchived", "days", "finished journal days not archived yet"),
     ):
         variables[variable.name] = variable
     return Dataset("affair", "the recorder's own health", variables)

@@ -43,6 +43,7 @@ from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
+from affair.storage import archive_health
 from affair.storage.archive_catalog import archived_guard
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
@@ -61,6 +62,7 @@ _HANDSHAKE_FAILURES = (
 
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
 BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
+KEEPING_INTERVAL = 60  # seconds between measures of the journal's and archive's disks
 WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
 
 
@@ -134,6 +136,7 @@ class Recorder:
             else None
         )
         self.metrics = Metrics()
+        self.metrics.counts["journal_days_held"] = 0.0  # old days kept: not archived yet
         self.store = RrdStore(config, self.data_dir)
         self.journal = Journal(
             self.data_dir / "_journal",
@@ -153,6 +156,8 @@ class Recorder:
         self._writer_ready = False  # set by its first report, after its replay
         self._to_writer = None  # PUSH socket of batches
         self._from_writer = None  # PULL socket of reports
+        self._keeping = {}  # journal and archive sizes and free space (affair.storage.archive_health)
+        self._keeping_measured = float("-inf")
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
 
@@ -506,6 +511,7 @@ class Recorder:
         values, per_sender = self.metrics.self_samples(
             self.queue_depth(), write_calls_before, write_seconds_before
         )
+        values.update(self._keeping_values(now))
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
@@ -516,6 +522,15 @@ class Recorder:
         if fresh:
             self._own_samples += len(fresh)
             self._enqueue(fresh)
+
+    def _keeping_values(self, now):
+        """Journal and archive sizes and free space, measured at most once a minute."""
+        if now - self._keeping_measured >= KEEPING_INTERVAL:
+            self._keeping = archive_health.self_values(
+                archive_health.measure(self.config, self.data_dir, now)
+            )
+            self._keeping_measured = now
+        return self._keeping
 
     def _write_metrics_file(self):
         """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
@@ -540,7 +555,7 @@ class Recorder:
         for day in removed:
             log.info("journal day %s is older than %d days: removed", day, keep_days)
         held = [p.stem for p in self.journal.day_files() if p.stem < keep_from]
-        self.metrics.counts["journal_days_unarchived"] = len(held) if guards else 0
+        self.metrics.counts["journal_days_held"] = len(held) if guards else 0
         if held and guards:
             log.warning(
                 "journal days %s are older than %d days but kept: not archived and verified yet",
