@@ -80,9 +80,7 @@ def test_nothing_to_schedule_is_an_error():
 
 
 def test_default_jobs_are_plot_and_site_on_their_intervals(tmp_path):
-    config = site_config(
-        SITE_CONFIG + '\n[schedule]\nplot = "1min"\nsite = "30s"\n[export]\nenabled = false\n'
-    )
+    config = site_config(SITE_CONFIG + '\n[schedule]\nplot = "1min"\nsite = "30s"\n')
     jobs = default_jobs(config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site")
     assert [(j.name, j.interval) for j in jobs] == [("plot", 60), ("site", 30)]
     assert isinstance(jobs[1].run, SitePasses)
@@ -96,9 +94,7 @@ def test_default_jobs_call_the_plotter(monkeypatch, tmp_path):
         return types.SimpleNamespace(drawn=12, skipped=3, seconds=0.25)
 
     monkeypatch.setattr(schedule, "run_plot", run_plot)
-    config = site_config(
-        SITE_CONFIG + '\n[schedule]\nplot = "2min"\nsite = 0\n[export]\nenabled = false\n'
-    )
+    config = site_config(SITE_CONFIG + '\n[schedule]\nplot = "2min"\nsite = 0\n')
     jobs = default_jobs(config, "data-x", "graphs-x", "site-x")
     assert [(j.name, j.interval) for j in jobs] == [("plot", 120)]
     assert jobs[0].run() == "12 graphs drawn, 3 skipped in 0.25 s"

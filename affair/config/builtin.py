@@ -79,7 +79,7 @@ def recorder_dataset() -> Dataset:
         _gauge("journal_free", "B", "free bytes on the journal's file system"),
         _gauge("archive_bytes", "B", "bytes in the permanent archive"),
         _gauge("archive_free", "B", "free bytes on the archive's file system"),
-        _gauge("journal_days_unarchived", "days", "finished journal days not archived yet"),
+        _gauge("days_unarchived", "days", "finished journal days not archived yet"),
     ):
         variables[variable.name] = variable
     return Dataset("affair", "the recorder's own health", variables)

@@ -292,8 +292,8 @@ class _Pieces:
         for piece in self.pieces:
             with DayReader(piece.path) as reader:
 
-                def rows(_chosen, reader=reader, piece=piece):
-                    return reader.select(piece.where, piece.parameters, piece.order)
+                def rows(chosen, reader=reader, piece=piece):
+                    return reader.select(piece.where, piece.parameters, piece.order, chosen)
 
                 _read_day(reader, summing, trees, matches, hosts, instances, None, None, bar, rows)
 

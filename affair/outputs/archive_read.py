@@ -117,8 +117,8 @@ class ArchivedSamples:
         for path, where, parameters in self.pieces:
             with DayReader(path) as reader:
 
-                def rows(_chosen, reader=reader, where=where, parameters=parameters):
-                    return reader.select(where, parameters)
+                def rows(chosen, reader=reader, where=where, parameters=parameters):
+                    return reader.select(where, parameters, series_ids=chosen)
 
                 _read_day(reader, export, trees, matches, hosts, instances, None, None, bar, rows)
 

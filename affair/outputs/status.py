@@ -360,7 +360,7 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
     statuses = collect(config, data_dir, now)
     lines = render_table(statuses, now, colour, problems_only)
     keeping, keeping_colour = keeping_lines(config, data_dir, now, colour)
-    lines += keeping
+    lines[-1:-1] = keeping  # the counts stay the last line, for scripts that read it
     red = any(s.colour == "red" for s in statuses) or keeping_colour == "red"
     return lines, 1 if red else 0
 

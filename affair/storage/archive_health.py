@@ -129,5 +129,5 @@ def self_values(measure: Measure) -> dict[str, float | None]:
         "journal_free": None if measure.journal_free is None else float(measure.journal_free),
         "archive_bytes": float(measure.archive_bytes),
         "archive_free": None if measure.archive_free is None else float(measure.archive_free),
-        "journal_days_unarchived": float(len(measure.unarchived)),
+        "days_unarchived": float(len(measure.unarchived)),
     }

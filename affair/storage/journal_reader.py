@@ -116,6 +116,16 @@ class DayReader:
     ) -> Iterator[Chunk]:
         """Rows with ``start <= ts < end`` of ``series_ids`` (None: all), in chunks."""
         where, parameters = _range_clause(start, end)
+        yield from self.select(where, parameters, series_ids=series_ids)
+
+    def select(
+        self,
+        where: str = "",
+        parameters: Collection[object] = (),
+        order: str = "ts",
+        series_ids: Collection[int] | None = None,
+    ) -> Iterator[Chunk]:
+        """Rows matching an SQL ``where`` clause (ours, never a user's), in chunks."""
         if series_ids is not None:
             if not series_ids:
                 return
@@ -123,12 +133,6 @@ class DayReader:
             # (file order) rather than walking series by series.
             listed = ",".join(str(int(i)) for i in sorted(series_ids))
             where += (" AND " if where else " WHERE ") + f"+series IN ({listed})"
-        yield from self.select(where, parameters)
-
-    def select(
-        self, where: str = "", parameters: Collection[object] = (), order: str = "ts"
-    ) -> Iterator[Chunk]:
-        """Rows matching an SQL ``where`` clause (ours, never a user's), in chunks."""
         cursor = self.connection.execute(
             f"SELECT series, ts, vals FROM samples{where} ORDER BY {order}", tuple(parameters)
         )
