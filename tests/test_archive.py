@@ -45,9 +45,9 @@ class Clock:
         return self.now
 
 
-def make_config(tmp_path, **export):
+def make_config(tmp_path, journal_days=1, **export):
     raw = {
-        "recorder": {"data_dir": str(tmp_path / "data"), "journal_days": 1},
+        "recorder": {"data_dir": str(tmp_path / "data"), "journal_days": journal_days},
         "datasets": {
             "system": {"variables": {"cpu_user": {"type": "GAUGE"}, "load1": {"type": "GAUGE"}}},
             "disks": {"variables": {"used": {"type": "GAUGE"}}},
@@ -389,3 +389,75 @@ def test_affair_archive_runs_lists_and_verifies(tmp_path, capsys, monkeypatch):
     catalog = ArchiveCatalog(tmp_path / "archive")
     assert catalog.archived_journal_days() == set()
     assert catalog.failures()[0].day == NAMES[0]
+
+
+def keeping(**changes):
+    from affair.storage.archive_health import Measure
+
+    values = {
+        "journal_bytes": 10,
+        "journal_free": 10**12,
+        "archive_bytes": 20,
+        "archive_free": 10**12,
+        "archive_writable": True,
+        "unarchived": (),
+        "failed": (),
+    }
+    return Measure(**{**values, **changes})
+
+
+def test_days_not_archived_turn_the_station_yellow_then_red(tmp_path):
+    from affair.storage.archive_health import judge
+
+    config = make_config(tmp_path, journal_days=2)  # min_free 1 GB
+    now = day(3) + 3600
+    assert judge(keeping(), config, now).colour == "green"
+    assert judge(keeping(unarchived=(NAMES[2],)), config, now).colour == "green"  # just ended
+    health = judge(keeping(unarchived=(NAMES[1],)), config, now)
+    assert (health.colour, health.problems) == (
+        "yellow",
+        ["yellow: journal day 2023-11-15 not archived, 1.0 days after it ended"],
+    )
+    health = judge(keeping(failed=((NAMES[0], "no space"),)), config, now)
+    assert health.problems == [
+        "red: 2023-11-14 failed to archive (no space), 2.0 days after it ended"
+    ]
+    health = judge(keeping(failed=((NAMES[1], "no space"),)), config, now)
+    assert health.problems == [
+        "yellow: 2023-11-15 failed to archive (no space), 1.0 days after it ended"
+    ]
+    assert judge(keeping(archive_free=600_000_000), config, now).colour == "yellow"
+    assert judge(keeping(journal_free=400_000_000), config, now).colour == "red"
+    assert judge(keeping(archive_writable=False), config, now).problems == [
+        f"red: the archive directory {tmp_path / 'archive'} is not writable"
+    ]
+    off = make_config(tmp_path, enabled=False)
+    assert judge(keeping(archive_writable=False), off, now).colour == "green"
+
+
+def test_status_and_the_recorder_report_what_is_kept(tmp_path):
+    from affair.outputs.site import keeping_summary
+    from affair.outputs.status import keeping_lines
+
+    config = make_config(tmp_path, min_free="1000TB")
+    station = Station(config, day(0))
+    try:
+        station.day_of_samples(0, every=7200)
+        run_archive(config, now=day(1) + 600)  # refused: below the floor
+        values = station.recorder._keeping_values(day(2) + 3600)
+    finally:
+        station.close()
+    assert values["days_unarchived"] == 1.0
+    assert values["journal_bytes"] > 0 and values["archive_bytes"] == 0.0
+    assert values["archive_free"] == values["journal_free"] > 0  # one file system here
+    lines, colour = keeping_lines(config, None, day(2) + 3600)
+    assert colour == "red"
+    assert (
+        lines[0]
+        == f"archive: red: 0 B in {tmp_path / 'archive'}, journal "
+        + (lines[0].rsplit("journal ", 1)[1])
+    )
+    assert "  red: journal day 2023-11-14 not archived, 1.0 days after it ended" in lines
+    summary = keeping_summary(config, config.recorder.data_dir, day(2) + 3600)
+    assert summary["colour"] == "red" and summary["archive"] == "0 B"
+    assert any("below half of min_free" in p for p in summary["problems"])
