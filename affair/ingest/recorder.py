@@ -156,7 +156,9 @@ class Recorder:
         self._writer_ready = False  # set by its first report, after its replay
         self._to_writer = None  # PUSH socket of batches
         self._from_writer = None  # PULL socket of reports
-        self._keeping = {}  # journal and archive sizes and free space (affair.storage.archive_health)
+        self._keeping: dict[
+            str, float | None
+        ] = {}  # journal and archive sizes and free space (affair.storage.archive_health)
         self._keeping_measured = float("-inf")
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
@@ -185,6 +187,7 @@ class Recorder:
                     self.graphite = self._start_graphite()
                 self._start_writer(stop)
                 log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
+                self._check_archive_directory()
                 if authenticator is None and not _is_local(self.endpoint):
                     log.warning(
                         "no CURVE keys: anyone who reaches %s can write samples "
@@ -561,6 +564,16 @@ class Recorder:
                 "journal days %s are older than %d days but kept: not archived and verified yet",
                 ", ".join(held),
                 keep_days,
+            )
+
+    def _check_archive_directory(self):
+        """Say it at start: with no writable archive, journal days pile up (status is red)."""
+        directory = Path(self.config.export.directory)
+        if self.config.export.enabled and not archive_health.archive_writable(directory):
+            log.error(
+                "the archive directory %s is not writable: no journal day will be deleted "
+                "until its samples are archived ([export] directory)",
+                directory,
             )
 
     def _retention_guards(self):

@@ -135,7 +135,10 @@ class ArchiveCatalog:
                 f" FROM files{where} ORDER BY day, part",
                 parameters,
             ).fetchall()
-        return [ArchiveFile(*row[:5], json.loads(row[5]), *row[6:]) for row in rows]
+        return [
+            ArchiveFile(day, part, file, size, samples, json.loads(expected), *rest)
+            for day, part, file, size, samples, expected, *rest in rows
+        ]
 
     def coverage(self) -> dict[str, Coverage]:
         if not self.exists():

@@ -72,13 +72,14 @@ def measure(config, data_dir=None, now=None) -> Measure:
         journal_free=_free(journal),
         archive_bytes=sum(entry.bytes for entry in catalog.files()),
         archive_free=_free(directory),
-        archive_writable=_writable(directory),
+        archive_writable=archive_writable(directory),
         unarchived=tuple(d for d in days if d not in archived and (today is None or d < today)),
         failed=tuple((f.day, f.problem) for f in catalog.failures()),
     )
 
 
-def _writable(directory):
+def archive_writable(directory: Path) -> bool:
+    """Can the archive write in ``directory``, or make it?"""
     if directory.exists():
         return directory.is_dir() and os.access(directory, os.W_OK | os.X_OK)
     for parent in directory.parents:  # the archive pass would make it
