@@ -461,3 +461,32 @@ def test_status_and_the_recorder_report_what_is_kept(tmp_path):
     summary = keeping_summary(config, config.recorder.data_dir, day(2) + 3600)
     assert summary["colour"] == "red" and summary["archive"] == "0 B"
     assert any("below half of min_free" in p for p in summary["problems"])
+
+
+def test_a_damaged_catalog_keeps_every_journal_day_and_is_red(tmp_path, caplog):
+    from affair.storage.archive_health import judge, measure
+
+    config = make_config(tmp_path)
+    station = Station(config, day(0))
+    try:
+        station.day_of_samples(0, every=21_600)
+        station.day_of_samples(1, every=21_600)
+        run_archive(config, now=day(2) + 60)
+        (tmp_path / "archive" / "catalog.sqlite").write_bytes(b"not a database" * 100)
+        station.retention(day(3) + 60)  # day 0 is old and archived, but nothing says so now
+        assert station.journal_days() == [NAMES[0], NAMES[1]]
+        assert "unreadable" in caplog.text
+        health = judge(measure(config, now=day(3) + 60), config, day(3) + 60)
+        assert health.colour == "red"
+        assert health.problems[0].startswith("red: the archive catalog ")
+    finally:
+        station.close()
+
+
+def test_the_recorder_says_at_start_when_the_archive_cannot_be_written(tmp_path, caplog):
+    (tmp_path / "blocked").write_text("")
+    config = make_config(tmp_path, directory=str(tmp_path / "blocked" / "archive"))
+    Recorder(config, clock=Clock(day(0)))._check_archive_directory()
+    assert f"the archive directory {tmp_path / 'blocked' / 'archive'} is not writable" in (
+        caplog.text
+    )

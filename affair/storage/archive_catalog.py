@@ -23,12 +23,15 @@ it is covered to there: only then may retention delete it.
 """
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing  # sqlite3's own context manager only commits
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.sqlite"
 
@@ -120,7 +123,9 @@ class ArchiveCatalog:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(SCHEMA)
         else:
-            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            # Readers include the recorder's serving loop: never wait long (WAL readers
+            # do not wait for the writer anyway).
+            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=2)
         return connection
 
     # --- reading ---
@@ -234,5 +239,13 @@ def archived_guard(directory: str | os.PathLike[str]) -> Callable[[str], bool]:
 
     The catalog is read once, when the guard is made (once per retention pass).
     """
-    archived = ArchiveCatalog(directory).archived_journal_days()
+    try:
+        archived = ArchiveCatalog(directory).archived_journal_days()
+    except (
+        sqlite3.Error
+    ) as error:  # a damaged catalog keeps every journal day, not the recorder down
+        log.error(
+            "archive catalog in %s unreadable (%s): no journal day is deleted", directory, error
+        )
+        archived = set()
     return archived.__contains__

@@ -15,6 +15,7 @@ below half of it red. An archive directory that cannot be written is red.
 import contextlib
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Measure:
     archive_writable: bool
     unarchived: tuple[str, ...]  # finished journal days not (yet) archived and verified
     failed: tuple[tuple[str, str], ...]  # (sample day, problem) the archive could not write
+    catalog_problem: str = ""  # the catalog could not be read
 
 
 @dataclass(frozen=True)
@@ -64,17 +66,25 @@ def measure(config, data_dir=None, now=None) -> Measure:
     directory = Path(config.export.directory)
     catalog = ArchiveCatalog(directory)
     today = day_name(now) if now is not None else None
-    archived = catalog.archived_journal_days()
+    try:
+        archived = catalog.archived_journal_days()
+        archive_bytes = sum(entry.bytes for entry in catalog.files())
+        failed = tuple((f.day, f.problem) for f in catalog.failures())
+        catalog_problem = ""
+    except sqlite3.Error as error:
+        archived, archive_bytes, failed = set(), 0, ()
+        catalog_problem = f"the archive catalog {catalog.path} cannot be read: {error}"
     days = sorted(p.stem for p in journal.glob(DAY_FILE_GLOB)) if journal.is_dir() else []
     files = sorted(journal.glob("????-??-??.sqlite*")) if journal.is_dir() else []
     return Measure(
         journal_bytes=_size(files),
         journal_free=_free(journal),
-        archive_bytes=sum(entry.bytes for entry in catalog.files()),
+        archive_bytes=archive_bytes,
         archive_free=_free(directory),
         archive_writable=archive_writable(directory),
         unarchived=tuple(d for d in days if d not in archived and (today is None or d < today)),
-        failed=tuple((f.day, f.problem) for f in catalog.failures()),
+        failed=failed,
+        catalog_problem=catalog_problem,
     )
 
 
@@ -102,6 +112,8 @@ def judge(measure: Measure, config, now: float) -> Health:
             worst = colour
 
     red_after = config.recorder.journal_days * DAY
+    if measure.catalog_problem:
+        flag("red", measure.catalog_problem)
     if not measure.archive_writable:
         flag("red", f"the archive directory {config.export.directory} is not writable")
     late = [(day, f"journal day {day} not archived") for day in measure.unarchived]
