@@ -57,14 +57,9 @@ class ArchivedSamples:
         self.start, self.end = start, end
         directory = Path(config.export.directory)
         catalog = ArchiveCatalog(directory)
-        self.files = [
-            directory / entry.file
-            for entry in catalog.files()
-            if entry.verified and _overlaps(entry.day, start, end)
-        ]
-        self.samples = sum(
-            e.samples for e in catalog.files() if e.verified and _overlaps(e.day, start, end)
-        )
+        usable = [e for e in catalog.files() if e.verified and _overlaps(e.day, start, end)]
+        self.files = [directory / entry.file for entry in usable]
+        self.samples = sum(entry.samples for entry in usable)
         coverage = catalog.coverage()
         journal = Path(config.recorder.data_dir) / "_journal"
         self.pieces = []  # (path, where, parameters): the journal rows not in the archive

@@ -145,6 +145,13 @@ class ArchiveCatalog:
             for day, part, file, size, samples, expected, *rest in rows
         ]
 
+    def total_bytes(self) -> int:
+        """Bytes of every file in the catalog (without reading what each holds)."""
+        if not self.exists():
+            return 0
+        with closing(self._connect()) as connection:
+            return connection.execute("SELECT coalesce(sum(bytes), 0) FROM files").fetchone()[0]
+
     def coverage(self) -> dict[str, Coverage]:
         if not self.exists():
             return {}

@@ -68,7 +68,7 @@ def measure(config, data_dir=None, now=None) -> Measure:
     today = day_name(now) if now is not None else None
     try:
         archived = catalog.archived_journal_days()
-        archive_bytes = sum(entry.bytes for entry in catalog.files())
+        archive_bytes = catalog.total_bytes()
         failed = tuple((f.day, f.problem) for f in catalog.failures())
         catalog_problem = ""
     except sqlite3.Error as error:
