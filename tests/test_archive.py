@@ -490,3 +490,19 @@ def test_the_recorder_says_at_start_when_the_archive_cannot_be_written(tmp_path,
     assert f"the archive directory {tmp_path / 'blocked' / 'archive'} is not writable" in (
         caplog.text
     )
+
+
+def test_the_index_page_shows_what_is_kept_and_why_not(tmp_path):
+    from affair.outputs.site import SiteBuilder
+
+    config = make_config(tmp_path, journal_days=3)
+    ArchiveCatalog(tmp_path / "archive").record_failure(NAMES[0], "no room", day(0))
+    builder = SiteBuilder(config, tmp_path / "data", tmp_path / "g", tmp_path / "site")
+    html = builder.render_index([], day(2) + 3600)
+    assert '<section class="keeping k-yellow" aria-label="samples kept">' in html
+    assert f"archive <b>0 B</b> in <code>{tmp_path / 'archive'}</code>" in html
+    assert (
+        "<li>yellow: 2023-11-14 failed to archive (no room), 1.0 days after it ended</li>" in html
+    )
+    off = SiteBuilder(make_config(tmp_path, enabled=False), tmp_path / "data")
+    assert "samples kept" not in off.render_index([], day(2))
