@@ -440,7 +440,7 @@ def cmd_export(args):
 
 
 def cmd_archive(args):
-    from affair.outputs.archive import list_archive, run_archive, verify_archive
+    from affair.outputs.archive import list_archive, run_archive_politely, verify_archive
 
     config = _load(args).with_overrides(data_dir=args.data_dir)
     if args.action == "list":
@@ -450,7 +450,7 @@ def cmd_archive(args):
         lines, code = verify_archive(config)
         print("\n".join(lines))
         return code
-    summary = run_archive(config)
+    summary = run_archive_politely(config)
     print(f"affair archive: {summary.describe()}")
     return 1 if summary.failed else 0
 

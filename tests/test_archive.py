@@ -506,3 +506,24 @@ def test_the_index_page_shows_what_is_kept_and_why_not(tmp_path):
     )
     off = SiteBuilder(make_config(tmp_path, enabled=False), tmp_path / "data")
     assert "samples kept" not in off.render_index([], day(2))
+
+
+def test_the_pass_runs_at_a_lower_priority_on_a_thread_of_its_own(monkeypatch):
+    import os
+    import threading
+
+    seen = []
+
+    def fake_run(config, now):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        if config == "bad":
+            raise ArchiveError("the archive directory x is not writable by this user")
+        return "summary"
+
+    monkeypatch.setattr(archive, "run_archive", fake_run)
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert archive.run_archive_politely("config") == "summary"
+    assert seen == [min(19, before + 10)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+    with pytest.raises(ArchiveError, match="not writable"):
+        archive.run_archive_politely("bad")

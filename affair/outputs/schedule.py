@@ -114,12 +114,15 @@ def archive_job(config):
     with nothing new to archive reads only the rows received since the last.
     An archive directory that cannot be written is an error here, at start.
     """
-    from affair.outputs.archive import check_writable, run_archive  # noqa: PLC0415 - uproot
+    from affair.outputs.archive import (  # noqa: PLC0415 - uproot is heavy
+        check_writable,
+        run_archive_politely,
+    )
 
     check_writable(Path(config.export.directory))
 
     def archive_pass():
-        return run_archive(config).describe()
+        return run_archive_politely(config).describe()
 
     return Job("archive", ARCHIVE_INTERVAL, archive_pass)
 
