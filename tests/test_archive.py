@@ -215,6 +215,8 @@ def test_days_are_archived_verified_and_the_journal_waits_for_them(tmp_path, mon
         (failure,) = catalog.failures()
         assert failure.day == NAMES[2] and failure.attempts == 1
         assert catalog.files(NAMES[2])[0].verified is None
+        assert not (directory / "2023/affair-2023-11-16.root").exists()  # never looks archived
+        assert (directory / "2023/affair-2023-11-16.root.rejected").is_file()
         station.retention(day(4) + 3600)
         assert station.journal_days() == [NAMES[2], NAMES[3]]  # 2 is old, but not archived
         assert station.recorder.metrics.counts["journal_days_held"] == 1
