@@ -141,6 +141,7 @@ def main():
     journal_bytes = sum(p.stat().st_size for p in (workdir / "data" / "_journal").glob("*"))
     print(f"journal: {samples:,} samples, {journal_bytes / 1e6:.0f} MB")
 
+    shutil.rmtree(archive, ignore_errors=True)  # else the export reads the last run's archive
     output = workdir / "baseline-export.root"
     command = [python, "-m", "affair", "export", "--config", str(config)]
     command += ["--data-dir", str(workdir / "data"), "--output", str(output)]
