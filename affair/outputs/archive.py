@@ -61,6 +61,10 @@ DAY = 86400
 # stamps a row with its clock just before committing it, so a pass right at
 # midnight could otherwise call a file finished that is still taking its last burst.
 FINISH_GRACE = 300
+# A day is archived once it has been over this long: samples stamped just before
+# midnight that arrive a few minutes late (a collector's resends after a short cut)
+# then go into the day's file, not into a supplement of one sample.
+SETTLE = 600
 # What a sample costs in a ROOT file, at most, to leave room for before writing:
 # float64 per value and time, int32 host and instance, before ZSTD's compression.
 BYTES_PER_VALUE = 8
@@ -426,7 +430,7 @@ def run_archive(config, now=None):
         journal_dir = Path(config.recorder.data_dir) / "_journal"
         if not journal_dir.is_dir():
             return summary
-        today = day_name(now)
+        today = day_name(now - SETTLE)  # the first day not archived yet
         pieces, coverage, finished = plan_pass(
             journal_dir, catalog.coverage(), today, day_name(now - FINISH_GRACE)
         )
