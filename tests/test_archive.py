@@ -389,6 +389,12 @@ def test_affair_archive_runs_lists_and_verifies(tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("2023/affair-2023-11-14.root: BAD: cannot be read back: ")
     assert lines[1] == "0 files verified, 1 bad"
+    assert main(["archive", "verify", "--config", str(config_file)]) == 1
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .startswith("2023/affair-2023-11-14.root: NOT VERIFIED: cannot be read back: ")
+    )
     catalog = ArchiveCatalog(tmp_path / "archive")
     assert catalog.archived_journal_days() == set()
     assert catalog.failures()[0].day == NAMES[0]

@@ -589,6 +589,10 @@ def verify_archive(config, now=None):
     catalog = ArchiveCatalog(archive_directory(config))
     lines, bad = [], 0
     for entry in catalog.files():
+        if not entry.verified:  # failed when written (or at an earlier verify): known bad
+            bad += 1
+            lines.append(f"{entry.file}: NOT VERIFIED: {entry.problem}")
+            continue
         problem = verify_file(archive_directory(config) / entry.file, entry.expected)
         if problem:
             bad += 1
