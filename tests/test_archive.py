@@ -458,7 +458,7 @@ def test_status_and_the_recorder_report_what_is_kept(tmp_path):
         station.close()
     assert values["days_unarchived"] == 1.0
     assert values["journal_bytes"] > 0 and values["archive_bytes"] == 0.0
-    assert values["archive_free"] == values["journal_free"] > 0  # one file system here
+    assert values["archive_free"] > 0 and values["journal_free"] > 0
     lines, colour = keeping_lines(config, None, day(2) + 3600)
     assert colour == "red"
     assert (
