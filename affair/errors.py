@@ -119,6 +119,10 @@ class BadSacctLine(AffairError):  # noqa: N818 - it names the outcome, like Reje
         super().__init__(f"line {number}: {problem}")
 
 
+class ArchiveError(AffairError):
+    """The permanent archive cannot be written at all (its directory); the message says why."""
+
+
 class Rejected(AffairError):  # noqa: N818 - it names the outcome, like StopIteration
     """A sample the recorder refuses; ``reason`` is a short counter name (affair.vocab.REJECTION_REASONS)."""
 
