@@ -8,6 +8,12 @@
     daq.set(event_size=1.2e6, run_number=4711)   # levels: the latest value is sent
     daq.increment("events")                       # counters: the running total is sent
     daq.series("eb01").increment("bytes_out", 8192)   # one instance of the dataset
+    to_gdc = daq.link("gdc01/gdc")                # a link to another daemon (host/daemon)
+    to_gdc.sent(nbytes=8192)                      # counted on this end (the source)
+    to_gdc.latency(0.004)                         # one message's latency, in seconds
+    with to_gdc.timed():                          # or time a block
+        send_event()
+    daq.link("ldc01/ldc").received(nbytes=4096)   # the other way: this daemon is the target
     ...
     daq.close()                                   # sends what is still buffered
 
@@ -23,6 +29,15 @@ Counters are sent as raw running totals: declare them ``DERIVE`` with
 and a restart of the application (the total starts again at 0) is one
 unknown slot, not a spike.
 
+Links: this publisher is the daemon ``<host>/<daemon>`` (``daemon`` defaults
+to the dataset's name). Every interval each link end it used sends one
+sample of the ``links`` dataset (instance ``<daemon>_<out|in>_<peer host>_<peer
+daemon>``, see :func:`affair.names.link_instance`) with the interval's
+messages, bytes, errors, rate and latency count, mean, p50, p95 and max
+(:mod:`affair.collectors.linkstats`), then starts the next interval from zero;
+an end that saw nothing still sends its zeros, so a quiet link is told apart
+from a dead one.
+
 Import cost: zmq and msgpack only (no rrdtool, numpy or matplotlib).
 """
 
@@ -32,13 +47,16 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Self, SupportsFloat
 
 import zmq
+from affair.collectors.linkstats import LinkEnd
 from affair.collectors.sender import Sender, SenderStats
 
-from affair.names import check_name
+from affair.names import check_daemon, check_name, link_instance
+from affair.vocab import LINK_DATASET
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +118,51 @@ class Series:
         self._kinds[name] = kind
 
 
+class Link:
+    """The link between this publisher's daemon and one peer; get one with :meth:`Publisher.link`.
+
+    ``sent()`` counts on the out end (this daemon -> peer), ``received()`` on the
+    in end (peer -> this daemon); ``error()``, ``latency()`` and ``timed()`` go to
+    the out end unless ``inbound=True``.
+    """
+
+    __slots__ = ("peer", "out", "inbound")
+
+    def __init__(self, peer: str, out: LinkEnd, inbound: LinkEnd) -> None:
+        self.peer = peer
+        self.out = out
+        self.inbound = inbound
+
+    def sent(self, nbytes: int = 0, messages: int = 1) -> None:
+        """``messages`` messages (``nbytes`` bytes in all) sent to the peer."""
+        self.out.count(nbytes, messages)
+
+    def received(self, nbytes: int = 0, messages: int = 1) -> None:
+        """``messages`` messages (``nbytes`` bytes in all) received from the peer."""
+        self.inbound.count(nbytes, messages)
+
+    def error(self, errors: int = 1, inbound: bool = False) -> None:
+        """A message that failed (a send that raised, a corrupt message received)."""
+        (self.inbound if inbound else self.out).fail(errors)
+
+    def latency(self, seconds: float, inbound: bool = False) -> None:
+        """One message's latency in seconds (ValueError if negative or not a number)."""
+        (self.inbound if inbound else self.out).observe(seconds)
+
+    @contextmanager
+    def timed(self, nbytes: int = 0, inbound: bool = False) -> Iterator[None]:
+        """Time the block as one message's latency and count the message (an error if it raises)."""
+        end = self.inbound if inbound else self.out
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            end.fail()
+            raise
+        end.observe(time.perf_counter() - started)
+        end.count(nbytes)
+
+
 def _number(name, value):
     if value is None:
         return None
@@ -128,12 +191,14 @@ class Publisher:
         curve: tuple[bytes, bytes, bytes] | None = None,
         send_on_close: bool = True,
         context: zmq.Context | None = None,
+        daemon: str | None = None,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dataset = check_name("dataset", dataset)
         self.endpoint = endpoint or os.environ.get("AFFAIR_RECORDER") or DEFAULT_ENDPOINT
         self.host = check_name("host", host or socket.gethostname().split(".")[0])
+        self.daemon = check_name("dataset", daemon or dataset)  # links need it: see link()
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval!r}")
         self.interval = interval
@@ -149,6 +214,9 @@ class Publisher:
         self._lock = threading.Lock()
         self._series = {"": Series("", self._lock)}
         self._default = self._series[""]
+        self._links: dict[str, Link] = {}  # peer 'host/daemon' -> Link
+        # (instance, LinkEnd) of every end in use, in creation order
+        self._link_ends: list[tuple[str, LinkEnd]] = []
         # The hot path, one call shorter than the methods below (which document it and
         # give its types). Through the instance's dict, which Python looks in before the
         # class, because mypy refuses an assignment over a method.
@@ -183,6 +251,27 @@ class Publisher:
             check_name("instance", instance)
             with self._lock:
                 found = self._series.setdefault(instance, Series(instance, self._lock))
+        return found
+
+    def link(self, peer: str) -> Link:
+        """The :class:`Link` between this daemon and ``peer`` (``'host/daemon'``), made on first use.
+
+        Raises InvalidName at once for a peer that is not
+        ``host/daemon``, or names too long for a link's series.
+        """
+        found = self._links.get(peer)
+        if found is not None:
+            return found
+        peer_host, peer_daemon = check_daemon(peer)
+        check_daemon(f"{self.host}/{self.daemon}")  # this daemon's own name must fit a link
+        out_name = link_instance(self.daemon, "out", peer_host, peer_daemon)
+        in_name = link_instance(self.daemon, "in", peer_host, peer_daemon)
+        with self._lock:
+            found = self._links.get(peer)
+            if found is None:
+                found = Link(peer, LinkEnd(self._lock), LinkEnd(self._lock))
+                self._link_ends += [(out_name, found.out), (in_name, found.inbound)]
+                self._links[peer] = found
         return found
 
     def close(self, timeout: float = 5.0) -> bool:
@@ -247,3 +336,7 @@ class Publisher:
             values = series.snapshot()
             if values is not None:
                 sender.submit(timestamp, self.host, self.dataset, series.instance, values)
+        with self._lock:
+            taken = [(name, end.take(self.interval)) for name, end in self._link_ends if end.used]
+        for instance, values in taken:
+            sender.submit(timestamp, self.host, LINK_DATASET, instance, values)

@@ -45,6 +45,7 @@ from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
+from affair.vocab import LINK_DATASET
 
 if TYPE_CHECKING:  # imported when [graphite] listen is set: it loads asyncio
     from affair.ingest.graphite_server import GraphiteListener
@@ -503,11 +504,16 @@ class Recorder:
 
     def _record_self(self, now, write_calls_before, write_seconds_before):
         values, per_sender = self.metrics.self_samples(
-            self.queue_depth(), write_calls_before, write_seconds_before
+            self.queue_depth(),
+            write_calls_before,
+            write_seconds_before,
+            self.config.recorder.self_interval,
         )
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        links = self.metrics.take_links()
+        samples += [Sample(0, now, host, LINK_DATASET, name, v) for name, v in links.items()]
         self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
         positions = self.journal.append(admitted)
