@@ -10,7 +10,9 @@ import threading
 import pytest
 from affair.collectors.linkstats import RELATIVE_ERROR, LinkEnd, check_latency, summarise
 
+from affair.config import parse_config
 from affair.errors import InvalidName
+from affair.ingest.graphite import map_path
 from affair.names import check_daemon, link_instance, parse_link_instance
 from tests.conftest import REPO, wait_for
 from tests.test_client import journaled
@@ -178,3 +180,18 @@ def test_both_ends_of_a_link_are_recorded_with_exact_statistics(recorder):
         lambda: (process.data_dir / "gdc01" / "links.gdc_in_ldc01_ldc.rrd").exists(),
         what="the target end's RRD",
     )
+
+
+def test_links_reach_the_graphite_listener_through_one_naming_rule():
+    path = "links.tel01.r0dl1.out.tel01.dl1dl2.lat_p95"
+    expected = ("tel01", "links", "r0dl1_out_tel01_dl1dl2", "lat_p95")
+    assert map_path(parse_config({}).graphite.rules, path) == expected
+    own_rules = {
+        "graphite": {
+            "rules": [{"pattern": r"x\.(?P<host>[^.]+)\.(?P<variable>.+)", "dataset": "d"}]
+        }
+    }
+    rules = parse_config(own_rules).graphite.rules
+    assert map_path(rules, path) == expected  # tried after the site's own rules too
+    assert map_path(rules, "x.node1.load") == ("node1", "d", "", "load")
+    assert parse_link_instance(map_path(rules, path)[2]) == ("r0dl1", "out", "tel01", "dl1dl2")
