@@ -19,6 +19,7 @@ rebuilt) in its ``load_*`` function.
     status        [status] and its rules
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
+    topology      [topology]: expected links, levels, link health
 """
 
 import dataclasses
@@ -51,6 +52,7 @@ from affair.config.graphs import Graph, PlotConfig, load_graphs
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
+from affair.config.topology import TopologyConfig, load_topology
 from affair.errors import ConfigError
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "SiteConfig",
     "StatusConfig",
     "StatusRule",
+    "TopologyConfig",
     "Variable",
     "load_config",
     "parse_config",
@@ -100,6 +103,7 @@ SECTIONS = (
     "queries",
     "graphite",
     "plot",
+    "topology",
 )
 
 
@@ -120,6 +124,7 @@ class Config:
     query: QueryConfig
     graphite: GraphiteConfig
     plot: PlotConfig
+    topology: TopologyConfig = TopologyConfig()
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -185,4 +190,5 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         query=load_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
         plot=plot,
+        topology=load_topology(raw.get("topology", {}), path),
     )

@@ -47,6 +47,7 @@ from affair.outputs.status import (
     format_value,
     percentile,
 )
+from affair.outputs.topology_pages import TopologyResult, write_topology
 from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class SiteBuilder:
         self.clock = clock
         self.environment = make_environment()
         self._graphs_urls = {}
+        self.topology: TopologyResult | None = None  # this pass's links, once written
 
     def build(self):
         """One pass: read the RRDs, write every page, return a SiteSummary."""
@@ -118,7 +120,8 @@ class SiteBuilder:
         pages_written_at = self.clock()
         latencies = _latencies(statuses, previous, pages_written_at)
         counts = count_colours(statuses)
-        write_atomic(self.out_dir / "status.json", _status_json(statuses, counts, now, latencies))
+        document = _status_json(statuses, counts, now, latencies, self.topology)
+        write_atomic(self.out_dir / "status.json", document)
         return SiteSummary(
             hosts=len(statuses),
             pages=written,
@@ -145,10 +148,11 @@ class SiteBuilder:
                 html = self.render("graph.html", common, self._graph_page(graph))
                 write_atomic(self.out_dir / "graph" / page_file(graph.name), html)
                 written["graph"].add(page_file(graph.name))
+        self.topology = write_topology(self, statuses, now, common)
         html = self.render("index.html", common, self._index(statuses, now))
         write_atomic(self.out_dir / "index.html", html)
         self._remove_stale_pages(written)
-        return 1 + sum(len(names) for names in written.values())
+        return 1 + sum(len(names) for names in written.values()) + self.topology.pages
 
     def render_index(self, statuses, now):
         """The index page as a string (what write_pages writes)."""
@@ -222,6 +226,9 @@ class SiteBuilder:
                 for graph in self.config.graphs.values()
                 if graph.mode in PAGE_GRAPH_MODES
             ],
+            # red and grey links of the topology (affair.outputs.topology_pages)
+            "link_problems": self.topology.status()["problems"] if self.topology else [],
+            "links_total": len(self.topology.topology.links) if self.topology else 0,
         }
 
     def _host_row(self, status, key_columns, now):
@@ -483,7 +490,7 @@ def _latencies(statuses, previous, written_at):
     return latencies
 
 
-def _status_json(statuses, counts, now, latencies):
+def _status_json(statuses, counts, now, latencies, topology=None):
     def rounded(percent):
         value = percentile(latencies, percent)
         return None if value is None else round(value, 2)
@@ -507,4 +514,6 @@ def _status_json(statuses, counts, now, latencies):
             for s in statuses
         },
     }
+    if topology is not None:
+        document["links"] = topology.status()
     return json.dumps(document, indent=1) + "\n"

@@ -1,0 +1,80 @@
+"""Link test data: a telescope pipeline's links as real RRDs (the ``links`` dataset).
+
+Telescope ``telNN`` runs camera -> r0dl1 -> dl1dl2; every dl1dl2 feeds both
+stereo daemons (``stereo01/stereo``, ``stereo02/stereo``), which feed the
+recorder (``affair/recorder``).
+"""
+
+from affair.names import link_instance
+from tests.sitedata import grid, write_rows
+
+LEVELS = ["camera", "r0dl1", "dl1dl2", "stereo", "recorder"]
+
+
+def telescope(number, width=2):
+    return f"tel{number:0{width}d}"
+
+
+def pipeline(telescopes):
+    """The pipeline's links, as (source, target) pairs, in a stable order."""
+    width = max(2, len(str(telescopes)))
+    links = []
+    for number in range(1, telescopes + 1):
+        host = telescope(number, width)
+        links += [(f"{host}/camera", f"{host}/r0dl1"), (f"{host}/r0dl1", f"{host}/dl1dl2")]
+        links += [(f"{host}/dl1dl2", "stereo01/stereo"), (f"{host}/dl1dl2", "stereo02/stereo")]
+    links += [("stereo01/stereo", "affair/recorder"), ("stereo02/stereo", "affair/recorder")]
+    return links
+
+
+def topology_toml(links):
+    expected = ",\n  ".join(f'"{a} -> {b}"' for a, b in links)
+    levels = ", ".join(f'"{level}"' for level in LEVELS)
+    return f"\n[topology]\nlevels = [{levels}]\nexpected = [\n  {expected}\n]\n"
+
+
+def write_link(
+    store, source, target, now, rate=10.0, p95=0.01, loss=0.0, steps=30, silent_for=0, errors=0.0
+):
+    """Both ends of one link for the last ``steps`` steps: the source's and the target's report."""
+    step = store.config.recorder.step
+    source_host, source_daemon = source.split("/")
+    target_host, target_daemon = target.split("/")
+    times = grid(now, steps, silent_for)
+
+    def values(received_fraction):
+        messages = rate * step * received_fraction
+        return {
+            "messages": messages,
+            "bytes": messages * 1000,
+            "errors": errors * step,
+            "rate": rate * received_fraction,
+            "lat_count": messages,
+            "lat_mean": p95 / 2,
+            "lat_p50": p95 / 3,
+            "lat_p95": p95,
+            "lat_max": p95 * 2,
+        }
+
+    out = link_instance(source_daemon, "out", target_host, target_daemon)
+    write_rows(store, source_host, "links", [(ts, values(1.0)) for ts in times], out)
+    inbound = link_instance(target_daemon, "in", source_host, source_daemon)
+    write_rows(store, target_host, "links", [(ts, values(1.0 - loss)) for ts in times], inbound)
+
+
+def write_pipeline(store, telescopes, now, slow=None, lossy=None, dead=None):
+    """Every link of the pipeline, rates spread over decades; three chosen links misbehave."""
+    for index, (source, target) in enumerate(pipeline(telescopes)):
+        link = (source, target)
+        if link == dead:
+            continue
+        rate = 10.0 ** (index % 4)  # 1, 10, 100, 1000 msg/s
+        write_link(
+            store,
+            source,
+            target,
+            now,
+            rate=rate,
+            p95=5.0 if link == slow else 0.01,
+            loss=0.2 if link == lossy else 0.0,
+        )
