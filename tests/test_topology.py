@@ -10,7 +10,7 @@ import pytest
 from affair.config import parse_config
 from affair.errors import ConfigError
 from affair.outputs.site import build_site
-from affair.outputs.status import HostSnapshot, SeriesSnapshot
+from affair.outputs.status import HostSnapshot, SeriesSnapshot, status_report
 from affair.outputs.topology import HEX, branch_width, gather
 from affair.storage.rrd_store import RrdStore
 from tests.linkdata import pipeline, topology_toml, write_link, write_pipeline
@@ -198,3 +198,17 @@ def test_a_large_pipeline_folds_by_host_and_each_host_unfolds_on_its_own_page(tm
     assert edge_colours(unfolded)["link-tel002_r0dl1__tel002_dl1dl2"][0] == HEX["red"]
     assert len(list((site / "link").iterdir())) == len(pipeline(100))
     assert time.process_time() - started < 60  # bounded; the figure is the benchmark's
+
+
+def test_affair_status_prints_red_and_grey_links_and_exits_1_on_a_red_one(tmp_path):
+    config = site_config(SITE_CONFIG + topology_toml([("a/x", "b/y"), ("a/x", "c/y")]))
+    store = RrdStore(config, tmp_path / "data")
+    write_link(store, "a/x", "b/y", time.time(), rate=100, loss=0.5)
+    lines, code = status_report(config, tmp_path / "data")
+    assert code == 1
+    assert lines[-4:] == [
+        "LINK       STATUS  WHY",
+        "a/x → b/y  red     lost 50.0%: sent 6000, received 3000 in 60 s",
+        "a/x → c/y  grey    never reported",
+        "2 links: 1 red, 0 yellow, 1 grey, 0 green",
+    ]

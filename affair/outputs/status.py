@@ -39,6 +39,7 @@ from affair import units
 from affair.errors import AffairError, StoreError
 from affair.hosts import host_matcher
 from affair.names import is_valid, rrd_file_name
+from affair.outputs.topology import gather
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import SEVERITY, STATUS_COLOURS
 
@@ -358,7 +359,31 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
     now = time.time() if now is None else now
     statuses = collect(config, data_dir, now)
     lines = render_table(statuses, now, colour, problems_only)
-    return lines, 1 if any(s.colour == "red" for s in statuses) else 0
+    topology = gather((s.snapshot for s in statuses), config, now)
+    lines += render_links(topology, colour)
+    red = any(s.colour == "red" for s in statuses) or topology.counts()["red"] > 0
+    return lines, 1 if red else 0
+
+
+def render_links(topology, colour=False):
+    """The red and grey links under the host table (nothing when there are no links)."""
+    if not topology.links:
+        return []
+    problems = topology.problems()
+    lines = []
+    if problems:
+        width = max(len(link.name) for link in problems)
+        lines.append(f"{'LINK'.ljust(width)}  STATUS  WHY")
+        for link in problems:
+            shown = link.colour.ljust(6)
+            if colour:
+                shown = f"{_ANSI[link.colour]}{shown}{_RESET}"
+            lines.append(f"{link.name.ljust(width)}  {shown}  {link.why}")
+    counts = topology.counts()
+    lines.append(
+        f"{len(topology.links)} links: " + ", ".join(f"{counts[c]} {c}" for c in STATUS_COLOURS)
+    )
+    return lines
 
 
 _ANSI = {"red": "\033[1;31m", "yellow": "\033[1;33m", "grey": "\033[2m", "green": "\033[32m"}

@@ -212,7 +212,7 @@ def judge(link: Link, settings, step: int, now: float) -> None:
                 )
             )
     window_end = now // step * step
-    window_start = window_end - (settings.loss_steps + 1) * step
+    window_start = window_end - settings.loss_steps * step
     if link.out and link.inbound:
         sent, received = _paired_sums(
             link.out.series, link.inbound.series, window_start, window_end
@@ -353,10 +353,14 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
             internal.setdefault(a, []).append(link)
         else:
             edges.setdefault((a, b), []).append(link)
+    # Folded, a level holds a node per host (a hundred telescopes): stacked top to bottom
+    # and read down the page, instead of a row ten screens wide.
+    direction = "LR" if folded_hosts else "TB"
     lines = [
         "digraph topology {",
-        '  graph [rankdir="TB", nodesep="0.25", ranksep="0.6", splines="true", bgcolor="transparent", '
-        'fontname="DejaVu Sans"];',
+        f'  graph [rankdir="{direction}", nodesep="0.12", ranksep="{2.5 if folded_hosts else 0.6}", '
+        'splines="true", '
+        'bgcolor="transparent", fontname="DejaVu Sans"];',
         '  node [shape="box", style="rounded,filled", fontname="DejaVu Sans", fontsize="10", '
         'height="0.3", margin="0.08,0.03"];',
         '  edge [arrowsize="0.5"];',
@@ -370,7 +374,7 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
                 {d for link in own for d in (link.source, link.target)} | set(info["daemons"])
             )
             colour = _worst(own) if own else "green"
-            label = f"{host}\n{len(set(daemons))} daemons"
+            label = f"{host} · {len(set(daemons))} daemons"
             attrs = _attrs(
                 id=f"host-{host}",
                 label=label,
