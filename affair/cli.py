@@ -238,6 +238,21 @@ def _add_query(commands):
     query.set_defaults(handler=cmd_query)
 
 
+def _add_check(commands):
+    check = commands.add_parser(
+        "check",
+        help="run the [[criteria]] (SQL over the raw archive) and print what fails",
+        description="Run every [[criteria]] query of the config over the raw archive's views "
+        "(read-only, with the [query] time limit) and print each criterion, whether it passes, "
+        "and the rows that violate it. A query that fails at run time is reported and the "
+        "others still run. Exit 1 when a red criterion has violations or cannot run, 0 "
+        "otherwise, 2 on a config error.",
+    )
+    _common(check)
+    check.add_argument("--data-dir", help="where the journal lives (default: [recorder] data_dir)")
+    check.set_defaults(handler=cmd_check)
+
+
 SUBCOMMANDS = (
     _add_record,
     _add_check_config,
@@ -249,6 +264,7 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_check,
 )
 
 
@@ -410,6 +426,15 @@ def cmd_export(args):
         config, args.output, start, end, hosts, args.datasets, resolution, now=now
     )
     print(summary.describe())
+
+
+def cmd_check(args):
+    from affair.outputs.criteria import report, run_criteria
+
+    config = _load(args)
+    lines, code = report(run_criteria(config, args.data_dir))
+    print("\n".join(lines), flush=True)
+    return code
 
 
 def cmd_query(args):

@@ -20,6 +20,7 @@ rebuilt) in its ``load_*`` function.
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
     topology      [topology]: expected links, levels, link health
+    criteria      [[criteria]]: verification criteria as read-only SQL
 """
 
 import dataclasses
@@ -38,6 +39,7 @@ from affair.config.collector import (
     ProcessSelector,
     load_collector,
 )
+from affair.config.criteria import Criterion, load_criteria
 from affair.config.datasets import Dataset, Variable, load_datasets
 from affair.config.export_query import (
     ExportConfig,
@@ -63,6 +65,7 @@ __all__ = [
     "Archive",
     "CollectorConfig",
     "Config",
+    "Criterion",
     "Dataset",
     "DiskSettings",
     "ExportConfig",
@@ -104,6 +107,7 @@ SECTIONS = (
     "graphite",
     "plot",
     "topology",
+    "criteria",
 )
 
 
@@ -125,6 +129,7 @@ class Config:
     graphite: GraphiteConfig
     plot: PlotConfig
     topology: TopologyConfig = TopologyConfig()
+    criteria: tuple[Criterion, ...] = ()
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -191,4 +196,5 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         graphite=graphite,
         plot=plot,
         topology=load_topology(raw.get("topology", {}), path),
+        criteria=load_criteria(raw.get("criteria", []), datasets, path),
     )

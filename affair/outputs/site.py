@@ -38,6 +38,7 @@ import jinja2
 
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
+from affair.outputs.criteria import CriterionResult, run_criteria
 from affair.outputs.status import (
     HostSnapshot,
     collect,
@@ -46,6 +47,7 @@ from affair.outputs.status import (
     format_clock,
     format_value,
     percentile,
+    with_criteria,
 )
 from affair.outputs.topology_pages import TopologyResult, write_topology
 from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
@@ -109,18 +111,21 @@ class SiteBuilder:
         self.environment = make_environment()
         self._graphs_urls = {}
         self.topology: TopologyResult | None = None  # this pass's links, once written
+        self.criteria: list[CriterionResult] = []  # this pass's [[criteria]] results
 
     def build(self):
         """One pass: read the RRDs, write every page, return a SiteSummary."""
         started = time.monotonic()
         now = self.clock()
         statuses = collect(self.config, self.data_dir, now)
+        self.criteria = run_criteria(self.config, self.data_dir)
+        statuses = with_criteria(statuses, self.criteria)
         previous = self._previous_last_samples()
         written = self.write_pages(statuses, now)
         pages_written_at = self.clock()
         latencies = _latencies(statuses, previous, pages_written_at)
         counts = count_colours(statuses)
-        document = _status_json(statuses, counts, now, latencies, self.topology)
+        document = _status_json(statuses, counts, now, latencies, self.topology, self.criteria)
         write_atomic(self.out_dir / "status.json", document)
         return SiteSummary(
             hosts=len(statuses),
@@ -229,6 +234,15 @@ class SiteBuilder:
             # red and grey links of the topology (affair.outputs.topology_pages)
             "link_problems": self.topology.status()["problems"] if self.topology else [],
             "links_total": len(self.topology.topology.links) if self.topology else 0,
+            "criteria": [
+                {
+                    "name": r.criterion.name,
+                    "description": r.criterion.description,
+                    "colour": r.colour,
+                    "summary": r.summary,
+                }
+                for r in self.criteria
+            ],
         }
 
     def _host_row(self, status, key_columns, now):
@@ -490,7 +504,7 @@ def _latencies(statuses, previous, written_at):
     return latencies
 
 
-def _status_json(statuses, counts, now, latencies, topology=None):
+def _status_json(statuses, counts, now, latencies, topology=None, criteria=()):
     def rounded(percent):
         value = percentile(latencies, percent)
         return None if value is None else round(value, 2)
@@ -516,4 +530,21 @@ def _status_json(statuses, counts, now, latencies, topology=None):
     }
     if topology is not None:
         document["links"] = topology.status()
+    if criteria:
+        document["criteria"] = {
+            r.criterion.name: {
+                "colour": r.colour,
+                "summary": r.summary,
+                "error": r.error,
+                "violations": [
+                    {
+                        "kind": v.kind,
+                        "subject": " -> ".join(v.subject) if v.kind == "link" else v.subject,
+                        "why": v.why,
+                    }
+                    for v in r.violations
+                ],
+            }
+            for r in criteria
+        }
     return json.dumps(document, indent=1) + "\n"

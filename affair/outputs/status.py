@@ -32,13 +32,14 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from affair import units
 from affair.errors import AffairError, StoreError
 from affair.hosts import host_matcher
 from affair.names import is_valid, rrd_file_name
+from affair.outputs.criteria import apply_to_links, host_violations, run_criteria
 from affair.outputs.topology import gather
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import SEVERITY, STATUS_COLOURS
@@ -358,11 +359,38 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
         raise AffairError(f"no data directory at {data_dir}")
     now = time.time() if now is None else now
     statuses = collect(config, data_dir, now)
+    criteria = run_criteria(config, data_dir)
+    statuses = with_criteria(statuses, criteria)
     lines = render_table(statuses, now, colour, problems_only)
     topology = gather((s.snapshot for s in statuses), config, now)
+    apply_to_links(topology, criteria)
     lines += render_links(topology, colour)
+    lines += [f"criterion {r.criterion.name}: {r.summary}" for r in criteria if r.colour != "green"]
     red = any(s.colour == "red" for s in statuses) or topology.counts()["red"] > 0
     return lines, 1 if red else 0
+
+
+def with_criteria(statuses, results):
+    """The statuses with every ``[[criteria]]`` violation naming a host added as a result.
+
+    A violation colours its host like a failing rule, grey hosts staying grey.
+    """
+    found = host_violations(results)
+    if not found:
+        return statuses
+    changed = []
+    for status in statuses:
+        extra = tuple(
+            RuleResult(rule, colour, detail=why) for rule, colour, why in found.get(status.host, ())
+        )
+        if not extra:
+            changed.append(status)
+            continue
+        colour = status.colour
+        if not status.stale:
+            colour = max((colour, *(r.colour for r in extra)), key=SEVERITY.get)
+        changed.append(replace(status, colour=colour, results=status.results + extra))
+    return changed
 
 
 def render_links(topology, colour=False):

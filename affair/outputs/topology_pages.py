@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths
+from affair.outputs.criteria import apply_to_links
 from affair.outputs.topology import (
     HEX,
     LEGEND_RATES,
@@ -83,6 +84,7 @@ def write_topology(site, statuses, now, common) -> TopologyResult:
     """Write every topology page for the statuses of this pass; ``site`` is the SiteBuilder."""
     config = site.config
     topology = gather((s.snapshot for s in statuses), config, now)
+    apply_to_links(topology, site.criteria)
     settings = config.topology
     out = Path(site.out_dir)
     if not topology.links:  # no link reported or expected: no page (the index links none)
