@@ -92,9 +92,13 @@ def _run_one(journal, criterion, timeout, clock):
     try:
         rows = execute(journal, criterion.sql, (), timeout)
         result.columns = [str(name).lower() for name in next(rows)]
+        seen = set()
         for row in rows:
             result.rows.append(row)
-            result.violations.extend(violations_of(result.columns, row))
+            for violation in violations_of(result.columns, row):
+                if violation not in seen:  # a subject named by several rows counts once per why
+                    seen.add(violation)
+                    result.violations.append(violation)
     except (QueryError, StopIteration) as error:
         result.error = str(error) or "no result"
         result.violations = []
