@@ -182,5 +182,5 @@ sql = "SELECT DISTINCT host, 'busy' AS why FROM system WHERE host = 'gdc02'"
     assert code == 1
     assert "ldc01/ldc → gdc02/gdc  red     lossy: lost some" in lines
     assert [line.split()[:3] for line in lines if line.startswith("gdc02")] == [
-        ["gdc02", "other", "yellow"]
+        ["gdc02", "gdc", "yellow"]
     ]
