@@ -89,6 +89,12 @@ def _add_demo(commands):
     demo.add_argument(
         "--port", type=int, default=8080, help="serve the pages here, or the next free port (8080)"
     )
+    demo.add_argument(
+        "--telescopes",
+        type=int,
+        default=10,
+        help="telescopes of the simulated pipeline publishing its links (default 10; 0: none)",
+    )
     demo.set_defaults(handler=cmd_demo)
 
 
@@ -372,7 +378,11 @@ def cmd_demo(args):
         backfill = parse_duration(args.backfill)
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
-    return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill, args.port)
+    if args.telescopes < 0:
+        raise SystemExit("affair demo: --telescopes must be 0 or more")
+    return run_demo(
+        args.config, args.workdir, args.seconds, args.nodes, backfill, args.port, args.telescopes
+    )
 
 
 def cmd_status(args):
