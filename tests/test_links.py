@@ -8,13 +8,14 @@ import sys
 import threading
 
 import pytest
+from affair.collectors.client import Publisher
 from affair.collectors.linkstats import RELATIVE_ERROR, LinkEnd, check_latency, summarise
 
 from affair.config import parse_config
 from affair.errors import InvalidName
 from affair.ingest.graphite import map_path
 from affair.names import check_daemon, link_instance, parse_link_instance
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, free_endpoint, wait_for
 from tests.test_client import journaled
 
 LINK_CONFIG = """
@@ -195,3 +196,25 @@ def test_links_reach_the_graphite_listener_through_one_naming_rule():
     assert map_path(rules, path) == expected  # tried after the site's own rules too
     assert map_path(rules, "x.node1.load") == ("node1", "d", "", "load")
     assert parse_link_instance(map_path(rules, path)[2]) == ("r0dl1", "out", "tel01", "dl1dl2")
+
+
+def test_timed_counts_a_message_and_its_latency_or_an_error(monkeypatch):
+    publisher = Publisher("ldc", endpoint=free_endpoint(), host="ldc01", interval=3600)
+    try:
+        link = publisher.link("gdc01/gdc")
+        clock = iter([10.0, 10.25, 11.0])
+        monkeypatch.setattr("affair.collectors.client._perf_counter", lambda: next(clock))
+        with link.timed(nbytes=100):
+            pass
+        with pytest.raises(RuntimeError), link.timed(nbytes=100):
+            raise RuntimeError("send failed")
+        values = link.out.take(1)
+        assert (values["messages"], values["bytes"], values["errors"]) == (1, 100, 1)
+        assert values["lat_count"] == 1 and values["lat_max"] == 0.25
+        with pytest.raises(InvalidName, match="daemon"):
+            publisher.link("stereo01")
+        with pytest.raises(ValueError):
+            link.latency(-1)
+        assert link.inbound.used is False
+    finally:
+        publisher.close(timeout=0)
