@@ -66,7 +66,7 @@ GRAPHITE_REFUSALS = (*GRAPHITE_LINE_REASONS, "future", "past", "undeclared", "va
 
 # Links between daemons (``host/daemon`` -> ``host/daemon``): the dataset each
 # end is stored in (one RRD per link and end, under the reporting daemon's
-# host), the two ends, and the health colours a link can take.
+# host), the two ends, and the recorder's own name as a daemon.
 LINK_DATASET = "links"
 LINK_ENDS = ("out", "in")  # out: the source's view (sent), in: the target's (received)
-LINK_COLOURS = ("red", "yellow", "grey", "green")
+RECORDER_DAEMON = "recorder"  # affair record as a daemon: <recorder.self_host>/recorder

@@ -2,7 +2,7 @@
 
 Telescope ``telNN`` runs camera -> r0dl1 -> dl1dl2; every dl1dl2 feeds both
 stereo daemons (``stereo01/stereo``, ``stereo02/stereo``), which feed the
-recorder (``affair/recorder``).
+data recorder (``datarec01/recorder``).
 """
 
 from affair.names import link_instance
@@ -23,7 +23,7 @@ def pipeline(telescopes):
         host = telescope(number, width)
         links += [(f"{host}/camera", f"{host}/r0dl1"), (f"{host}/r0dl1", f"{host}/dl1dl2")]
         links += [(f"{host}/dl1dl2", "stereo01/stereo"), (f"{host}/dl1dl2", "stereo02/stereo")]
-    links += [("stereo01/stereo", "affair/recorder"), ("stereo02/stereo", "affair/recorder")]
+    links += [("stereo01/stereo", "datarec01/recorder"), ("stereo02/stereo", "datarec01/recorder")]
     return links
 
 

@@ -92,7 +92,6 @@ class Pipeline:
                 host=host,
                 interval=interval,
                 context=self.context,
-                send_on_close=False,
             )
         self._owed = {}  # (source, target) -> fraction of a message carried to the next tick
 
@@ -117,8 +116,17 @@ class Pipeline:
                 inbound.latency(median * math.exp(rnd.gauss(0, 0.4)), inbound=True)
 
     def close(self):
-        for publisher in self.publishers.values():
-            publisher.close(timeout=2.0)
+        """Close every publisher at once: each sends its last, partial interval, so both ends
+        of a link end on the same counts (closed one by one, a grid line passing meanwhile
+        would end some ends an interval later than their peers)."""
+        closing = [
+            threading.Thread(target=publisher.close, args=(5.0,), daemon=True)
+            for publisher in self.publishers.values()
+        ]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join(timeout=10.0)
 
 
 def run_pipeline(endpoint, telescopes, interval, stop: threading.Event, seed=0):

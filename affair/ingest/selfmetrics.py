@@ -14,9 +14,8 @@ from affair.collectors.linkstats import bucket_of, quantile
 from affair.config.builtin import RECORDER_COUNTERS
 from affair.errors import InvalidName
 from affair.names import link_instance
-from affair.vocab import REJECTION_REASONS
+from affair.vocab import RECORDER_DAEMON, REJECTION_REASONS
 
-RECORDER_DAEMON = "recorder"  # the recorder as a daemon of the topology: <self_host>/recorder
 COLLECTOR_DAEMON = "collector"  # a sender named by its host alone is that host's collector
 
 

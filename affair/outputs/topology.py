@@ -30,7 +30,7 @@ import graphviz
 
 from affair.errors import AffairError
 from affair.names import parse_link_instance
-from affair.vocab import LINK_DATASET, SEVERITY
+from affair.vocab import LINK_DATASET, RECORDER_DAEMON, SEVERITY
 
 # The pages' status colours (web_static/style.css), for the SVG, which has no CSS variables
 HEX = {"green": "#23854a", "yellow": "#f0b400", "red": "#d0222f", "grey": "#7b838f"}
@@ -60,6 +60,7 @@ class Link:
     inbound: EndReading | None = None  # the target's
     expected: bool = False
     new: bool = False  # seen, while [topology] expected lists others
+    reporting: bool = False  # a sender's link to the recorder itself (its delivery)
     colour: str = "green"
     reasons: list = field(default_factory=list)
     rate: float | None = None
@@ -159,8 +160,10 @@ def gather(snapshots: Iterable, config, now: float) -> Topology:
             del links[key]
     for key in settings.expected:
         links.setdefault(key, Link(*key)).expected = True
+    recorder = f"{config.recorder.self_host}/{RECORDER_DAEMON}"
     for link in links.values():
-        link.new = bool(settings.expected) and not link.expected
+        link.reporting = link.target == recorder
+        link.new = bool(settings.expected) and not link.expected and not link.reporting
         judge(link, settings, step, now)
     daemons: dict[str, Daemon] = {}
     for key in sorted(links):
@@ -420,6 +423,10 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
             )
             ident = f"links-{a.replace(':', '-').replace('/', '_')}--{b.replace(':', '-').replace('/', '_')}"
         new = any(link.new for link in group)
+        # Every sender's link to the recorder is drawn light and left out of the layout's
+        # ranking, so the pipeline's own tree stays readable; a sick one is drawn in full.
+        reporting = all(link.reporting for link in group)
+        faint = reporting and colour == "green"
         lines.append(
             f"  {_quote(a)} -> {_quote(b)} "
             + _attrs(
@@ -427,10 +434,15 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
                 href=href,
                 target="_top",
                 tooltip=f"{tip} ({rate:.3g} msg/s)",
-                color=HEX[colour],
-                penwidth=branch_width(rate),
+                color=HEX[colour] + ("40" if faint else ""),
+                penwidth=0.8 if faint else branch_width(rate),
+                constraint="false" if reporting else None,
                 style="dashed" if new or colour == "grey" else None,
-                **{"class": f"link {colour}" + (" new" if new else "")},
+                **{
+                    "class": f"link {colour}"
+                    + (" new" if new else "")
+                    + (" reporting" if reporting else "")
+                },
             )
             + ";"
         )
