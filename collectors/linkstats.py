@@ -101,7 +101,7 @@ class LinkEnd:
         self.messages = 0
         self.bytes = 0
         self.errors = 0
-        self.buckets: dict[int, int] = {}
+        self.buckets = {}  # latency bucket -> count
         self.lat_count = 0
         self.lat_sum = 0.0
         self.lat_min = _INF

@@ -19,6 +19,7 @@ violations (or failed to run).
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from affair.errors import AffairError, QueryError
 from affair.outputs.query import execute, format_cell, open_journal
@@ -42,7 +43,7 @@ class Violation:
 
 @dataclass
 class CriterionResult:
-    criterion: object  # affair.config.Criterion
+    criterion: Any  # affair.config.Criterion
     violations: list = field(default_factory=list)
     columns: list = field(default_factory=list)
     rows: list = field(default_factory=list)

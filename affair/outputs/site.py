@@ -38,7 +38,7 @@ import jinja2
 
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
-from affair.outputs.criteria import CriterionResult, run_criteria
+from affair.outputs.criteria import run_criteria
 from affair.outputs.status import (
     HostSnapshot,
     collect,
@@ -49,7 +49,7 @@ from affair.outputs.status import (
     percentile,
     with_criteria,
 )
-from affair.outputs.topology_pages import TopologyResult, write_topology
+from affair.outputs.topology_pages import write_topology
 from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,8 @@ class SiteBuilder:
         self.clock = clock
         self.environment = make_environment()
         self._graphs_urls = {}
-        self.topology: TopologyResult | None = None  # this pass's links, once written
-        self.criteria: list[CriterionResult] = []  # this pass's [[criteria]] results
+        self.topology = None  # this pass's TopologyResult, once written
+        self.criteria = []  # this pass's [[criteria]] results (CriterionResult)
 
     def build(self):
         """One pass: read the RRDs, write every page, return a SiteSummary."""

@@ -25,6 +25,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import graphviz
 
@@ -49,7 +50,7 @@ class EndReading:
 
     host: str
     instance: str
-    series: object  # affair.outputs.status.SeriesSnapshot
+    series: Any  # affair.outputs.status.SeriesSnapshot
 
 
 @dataclass
@@ -85,6 +86,10 @@ class Link:
         return [(end, r) for end, r in (("sent", self.out), ("received", self.inbound)) if r]
 
 
+def _severity(colour: str) -> int:
+    return SEVERITY[colour]
+
+
 def daemon_slug(daemon: str) -> str:
     return daemon.replace("/", "_")
 
@@ -111,7 +116,7 @@ class Daemon:
             return "grey"
         if all(link.colour == "grey" for link in links):
             return "grey"
-        return max((link.colour for link in links if link.colour != "grey"), key=SEVERITY.get)
+        return max((link.colour for link in links if link.colour != "grey"), key=_severity)
 
 
 @dataclass
@@ -243,7 +248,7 @@ def judge(link: Link, settings, step: int, now: float) -> None:
     if any(colour == "grey" for colour, _ in reasons):
         link.colour = "grey"  # dead: what it said before describes the past
     else:
-        link.colour = max((c for c, _ in reasons), key=SEVERITY.get, default="green")
+        link.colour = max((c for c, _ in reasons), key=_severity, default="green")
     if link.new:
         reasons.append(("green", "new: not in [topology] expected"))
     link.reasons = [text for _, text in sorted(reasons, key=lambda r: -SEVERITY[r[0]])]
@@ -451,7 +456,7 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
 
 
 def _worst(links):
-    return max((link.colour for link in links), key=SEVERITY.get, default="green")
+    return max((link.colour for link in links), key=_severity, default="green")
 
 
 def _fill(colour):

@@ -246,7 +246,7 @@ def _worst_first(links):
 def discover_node_graphs(graphs_dir, host):
     """``{stem: {window: (file name, version)}}`` of the link PNGs under ``node/<host>/``."""
     directory = graph_paths.node_graph_path(graphs_dir, host, LINK_DATASET, "", "1h").parent
-    found: dict[str, dict] = {}
+    found = {}
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
