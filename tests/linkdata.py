@@ -78,3 +78,50 @@ def write_pipeline(store, telescopes, now, slow=None, lossy=None, dead=None):
             p95=5.0 if link == slow else 0.01,
             loss=0.2 if link == lossy else 0.0,
         )
+
+
+def end_snapshot(instance, now, rate=10.0, p95=0.01, received_fraction=1.0, rows=12, step=10):
+    """One link end's SeriesSnapshot in memory, as affair.outputs.status reads it from an RRD."""
+    from affair.outputs.status import SeriesSnapshot  # noqa: PLC0415
+
+    last = int(now) // step * step
+    times = tuple(last - step * i for i in range(rows - 1, -1, -1))
+    value = rate * received_fraction
+    columns = {
+        "messages": (value * step,) * rows,
+        "errors": (0.0,) * rows,
+        "rate": (value,) * rows,
+        "lat_p50": (p95 / 3,) * rows,
+        "lat_p95": (p95,) * rows,
+        "lat_max": (p95 * 2,) * rows,
+        "lat_mean": (p95 / 2,) * rows,
+    }
+    return SeriesSnapshot("links", instance, last, step, times, columns)
+
+
+class SnapshotOnly:
+    """What the topology reads of a HostStatus: its snapshot."""
+
+    def __init__(self, snapshot):
+        self.snapshot = snapshot
+
+
+def pipeline_statuses(telescopes, now, slow=None, lossy=None, dead=None):
+    """The pipeline's link ends in memory (no RRDs): ``[status-like, ...]`` by host."""
+    from affair.outputs.status import HostSnapshot  # noqa: PLC0415
+
+    series = {}
+    for index, (source, target) in enumerate(pipeline(telescopes)):
+        if (source, target) == dead:
+            continue
+        rate = 10.0 ** (index % 4)
+        p95 = 5.0 if (source, target) == slow else 0.01
+        (sh, sd), (th, td) = source.split("/"), target.split("/")
+        out = end_snapshot(link_instance(sd, "out", th, td), now, rate, p95)
+        fraction = 0.8 if (source, target) == lossy else 1.0
+        inbound = end_snapshot(link_instance(td, "in", sh, sd), now, rate, p95, fraction)
+        series.setdefault(sh, []).append(out)
+        series.setdefault(th, []).append(inbound)
+    return [
+        SnapshotOnly(HostSnapshot(host, tuple(items))) for host, items in sorted(series.items())
+    ]

@@ -9,11 +9,18 @@ import pytest
 
 from affair.config import parse_config
 from affair.errors import ConfigError
-from affair.outputs.site import build_site
+from affair.outputs.site import SiteBuilder, build_site
 from affair.outputs.status import HostSnapshot, SeriesSnapshot, status_report
-from affair.outputs.topology import HEX, branch_width, gather
+from affair.outputs.topology import HEX, Drawing, branch_width, gather, render_svgs, tree_dot
+from affair.outputs.topology_pages import Hrefs, write_topology
 from affair.storage.rrd_store import RrdStore
-from tests.linkdata import pipeline, topology_toml, write_link, write_pipeline
+from tests.linkdata import (
+    pipeline,
+    pipeline_statuses,
+    topology_toml,
+    write_link,
+    write_pipeline,
+)
 from tests.sitedata import SITE_CONFIG, site_config
 
 NOW = 1_800_000_000
@@ -187,17 +194,59 @@ def test_the_topology_page_colours_each_branch_and_links_its_pages(tmp_path):
     assert 'href="link/tel04_camera__tel04_r0dl1.html"' in index
 
 
-def test_a_large_pipeline_folds_by_host_and_each_host_unfolds_on_its_own_page(tmp_path):
-    started = time.process_time()
-    build_pipeline_site(tmp_path, 100)
+def build_from_memory(out, telescopes, now):
+    """The topology pages of a pipeline held in memory (no RRDs): ``(config, result)``."""
+    config = site_config(SITE_CONFIG + topology_toml(pipeline(telescopes)))
+    tel = "tel{:03d}".format
+    statuses = pipeline_statuses(
+        telescopes,
+        now,
+        slow=(f"{tel(2)}/r0dl1", f"{tel(2)}/dl1dl2"),
+        lossy=(f"{tel(3)}/dl1dl2", "stereo01/stereo"),
+        dead=(f"{tel(4)}/camera", f"{tel(4)}/r0dl1"),
+    )
+    builder = SiteBuilder(config, out / "data", out / "graphs", out / "site")
+    return config, write_topology(builder, statuses, now, builder._common(now, "test"))
+
+
+def test_a_600_daemon_pipeline_folds_by_host_and_each_host_unfolds_on_its_own_page(tmp_path):
+    now = time.time()
+    _config, result = build_from_memory(tmp_path, 200, now)
+    assert len(result.topology.daemons) == 603 and len(result.topology.links) == 802
     site = tmp_path / "site"
     page = html.unescape((site / "topology.html").read_text())
     assert 'id="host-tel002"' in page and 'href="topology/tel002.html"' in page
-    assert len(page) < 1_000_000
+    svg = page[page.index('<section class="tree">') : page.rindex("</svg>")]
+    assert len(svg.encode()) < 1_000_000
+    assert (
+        len(re.findall(r'class="node ', svg)) == 200 + 3
+    )  # a node per telescope, 2 stereo, recorder
     unfolded = (site / "topology" / "tel002.html").read_text()
     assert edge_colours(unfolded)["link-tel002_r0dl1__tel002_dl1dl2"][0] == HEX["red"]
-    assert len(list((site / "link").iterdir())) == len(pipeline(100))
-    assert time.process_time() - started < 60  # bounded; the figure is the benchmark's
+    assert len(list((site / "link").iterdir())) == 802
+    assert len(list((site / "daemon").iterdir())) == 603
+    assert result.pages == 1 + 203 + 802 + 603  # the tree, a page per host, link and daemon
+
+
+def test_the_same_tree_is_drawn_the_same_way_whatever_its_colours(tmp_path):
+    """A rebuild does not move nodes: colours and widths are not in what dot places by."""
+    now = time.time()
+    links = pipeline(4)
+    config = site_config(SITE_CONFIG + topology_toml(links))
+    calm = pipeline_statuses(4, now)
+    upset = pipeline_statuses(4, now, slow=links[1], lossy=links[2], dead=links[5])
+    positions = []
+    for statuses in (calm, upset):
+        topology = gather((s.snapshot for s in statuses), config, now)
+        svg = render_svgs([Drawing("", tree_dot(topology, config.topology, Hrefs(0), False))])[""]
+        nodes = re.findall(
+            r'<g id="daemon&#45;([^"]+)" class="node[^"]*">\n<title>[^<]*</title>\n<g [^>]*><a [^>]*>\n<path [^>]* d="([^"]+)"',
+            svg,
+            re.S,
+        )
+        positions.append(dict(nodes))
+    assert len(positions[0]) == 4 * 3 + 3
+    assert positions[0] == positions[1]
 
 
 def test_affair_status_prints_red_and_grey_links_and_exits_1_on_a_red_one(tmp_path):
