@@ -189,6 +189,8 @@ def test_the_topology_page_colours_each_branch_and_links_its_pages(tmp_path):
     status = json.loads((site / "status.json").read_text())
     problems = {(p["source"], p["target"]): p["colour"] for p in status["links"]["problems"]}
     assert problems == {SLOW: "red", LOSSY: "red", DEAD: "grey"}
+    host_page = (site / "host" / "tel02.html").read_text()
+    assert '<a class="c-red" href="../daemon/tel02_r0dl1.html">tel02/r0dl1</a>' in host_page
     index = (site / "index.html").read_text()
     assert 'href="topology.html"' in index
     assert 'href="link/tel04_camera__tel04_r0dl1.html"' in index

@@ -49,7 +49,7 @@ from affair.outputs.status import (
     percentile,
     with_criteria,
 )
-from affair.outputs.topology_pages import write_topology
+from affair.outputs.topology_pages import Hrefs, write_topology
 from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class SiteBuilder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
         written = {"host": set(), "graph": set()}
+        self.topology = write_topology(self, statuses, now, common)  # host pages list daemons
         for index, status in enumerate(statuses):
             neighbours = (
                 statuses[index - 1] if index > 0 else None,
@@ -153,7 +154,6 @@ class SiteBuilder:
                 html = self.render("graph.html", common, self._graph_page(graph))
                 write_atomic(self.out_dir / "graph" / page_file(graph.name), html)
                 written["graph"].add(page_file(graph.name))
-        self.topology = write_topology(self, statuses, now, common)
         html = self.render("index.html", common, self._index(statuses, now))
         write_atomic(self.out_dir / "index.html", html)
         self._remove_stale_pages(written)
@@ -288,6 +288,12 @@ class SiteBuilder:
                 for r in sorted(status.results, key=lambda r: -SEVERITY[r.colour])
             ],
             "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir),
+            # its daemons in the topology (links reported from or to this host)
+            "daemons": [
+                {"name": d.name, "colour": d.colour, "href": Hrefs(1).daemon(d.name)}
+                for d in (self.topology.topology.daemons.values() if self.topology else ())
+                if d.host == status.host
+            ],
             "values": [self._latest_values(series, now) for series in snapshot.series],
         }
 
