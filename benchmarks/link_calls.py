@@ -2,7 +2,7 @@
 """What a link call costs beside ``increment``: the issue's bound is within 2x of it.
 
 Measured on a ``Publisher`` whose sender thread runs (towards an endpoint where
-nobody listens), 100,000 calls each, best of --repeat: the baseline
+nobody listens), 50,000 calls each, the runs taking turns, best of --repeat: the baseline
 ``increment("events")`` in the same run, then ``link(peer).sent(nbytes=...)``,
 ``.received(...)``, ``.latency(seconds)`` (one log2, a histogram bucket, count,
 sum, max) and ``timed()`` (a context manager: two clock reads, a latency and a
@@ -23,21 +23,24 @@ sys.path.insert(0, str(REPO))
 
 from affair.collectors.client import Publisher  # noqa: E402
 
-CALLS = 100_000
+CALLS = 50_000
 
 
-def best_of(repeat, calls):
-    best = float("inf")
+def best_of_interleaved(repeat, runs):
+    """``{name: best seconds a call}``, the runs taking turns (a shared machine's load then
+    falls on all of them alike, not on whichever ran during a busy spell)."""
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeat):
-        started = time.perf_counter()
-        calls()
-        best = min(best, time.perf_counter() - started)
-    return best / CALLS
+        for name, calls in runs.items():
+            started = time.perf_counter()
+            calls()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: seconds / CALLS for name, seconds in best.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each (the best is kept)")
+    parser.add_argument("--repeat", type=int, default=15, help="runs of each (the best is kept)")
     args = parser.parse_args()
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -73,13 +76,17 @@ def main():
                     pass
 
         try:
-            baseline = best_of(args.repeat, increments)
-            figures = {
-                "link.sent(nbytes)": best_of(args.repeat, sends),
-                "link.received(nbytes)": best_of(args.repeat, receipts),
-                "link.latency(seconds)": best_of(args.repeat, latency_calls),
-                "with link.timed(nbytes)": best_of(args.repeat, timed_blocks),
-            }
+            figures = best_of_interleaved(
+                args.repeat,
+                {
+                    "increment": increments,
+                    "link.sent(nbytes)": sends,
+                    "link.received(nbytes)": receipts,
+                    "link.latency(seconds)": latency_calls,
+                    "with link.timed(nbytes)": timed_blocks,
+                },
+            )
+            baseline = figures.pop("increment")
         finally:
             publisher.close(timeout=0)
     print(f"machine: {os.cpu_count()} cores, {sys.platform}; best of {args.repeat}, {CALLS} calls")

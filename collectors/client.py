@@ -126,29 +126,23 @@ class Link:
     the out end unless ``inbound=True``.
     """
 
-    __slots__ = ("peer", "out", "inbound", "sent", "received", "_observe_out", "_observe_in")
+    __slots__ = ("peer", "out", "inbound", "sent", "received", "latency")
 
     def __init__(self, peer: str, out: LinkEnd, inbound: LinkEnd) -> None:
         self.peer = peer
         self.out = out
         self.inbound = inbound
-        # The hot paths, one call shorter (as Publisher.set): sent(nbytes=0, messages=1)
-        # and received(...) are the ends' own count().
+        out.inbound_end = inbound
+        # The hot paths, no call in between (as Publisher.set): sent(nbytes=0, messages=1)
+        # and received(...) are the ends' own count(), and latency(seconds, inbound=False)
+        # the out end's observe(), which hands an inbound latency to the in end.
         self.sent = out.count
         self.received = inbound.count
-        self._observe_out = out.observe
-        self._observe_in = inbound.observe
+        self.latency = out.observe
 
     def error(self, errors: int = 1, inbound: bool = False) -> None:
         """A message that failed (a send that raised, a corrupt message received)."""
         (self.inbound if inbound else self.out).fail(errors)
-
-    def latency(self, seconds: float, inbound: bool = False) -> None:
-        """One message's latency in seconds (ValueError if negative or not a number)."""
-        if inbound:
-            self._observe_in(seconds)
-        else:
-            self._observe_out(seconds)
 
     def timed(self, nbytes: int = 0, inbound: bool = False) -> "Timed":
         """``with link.timed():`` times the block as one message's latency and counts it.
@@ -353,6 +347,8 @@ class Publisher:
             if values is not None:
                 sender.submit(timestamp, self.host, self.dataset, series.instance, values)
         with self._lock:
-            taken = [(name, end.take(self.interval)) for name, end in self._link_ends if end.used]
+            taken = [
+                (name, end.take(self.interval)) for name, end in self._link_ends if end.in_use()
+            ]
         for instance, values in taken:
             sender.submit(timestamp, self.host, LINK_DATASET, instance, values)

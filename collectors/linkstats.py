@@ -75,10 +75,15 @@ def check_latency(seconds: Any) -> float:
 
 
 class LinkEnd:
-    """One end of one link, counting for the current interval under the publisher's lock."""
+    """One end of one link, counting for the current interval under the publisher's lock.
+
+    The hot paths (:meth:`count`, :meth:`observe`) only add; whether the end was
+    ever used is worked out when the interval is taken (:meth:`in_use`).
+    """
 
     __slots__ = (
         "_lock",
+        "inbound_end",
         "used",
         "messages",
         "bytes",
@@ -86,14 +91,16 @@ class LinkEnd:
         "buckets",
         "lat_count",
         "lat_sum",
-        "lat_min",
         "lat_max",
     )
 
     def __init__(self, lock: threading.Lock) -> None:
         self._lock = lock
-        # False until the first call: an end never used sends nothing, so a daemon that
-        # only sends to a peer does not make a reverse link appear
+        # Where observe(..., inbound=True) goes: the other end of the same link, for the
+        # out end (so Link.latency can be this end's observe itself); itself otherwise.
+        self.inbound_end: LinkEnd = self
+        # False until the end has counted something: an end never used sends nothing, so
+        # a daemon that only sends to a peer does not make a reverse link appear
         self.used = False
         self._reset()
 
@@ -104,8 +111,13 @@ class LinkEnd:
         self.buckets = {}  # latency bucket -> count
         self.lat_count = 0
         self.lat_sum = 0.0
-        self.lat_min = _INF
         self.lat_max = 0.0
+
+    def in_use(self) -> bool:
+        """Whether this end has ever counted anything (call with the lock held)."""
+        if not self.used:
+            self.used = bool(self.messages or self.errors or self.lat_count)
+        return self.used
 
     def count(self, nbytes: int = 0, messages: int = 1) -> None:
         """``messages`` messages of ``nbytes`` bytes in all went through this end."""
@@ -114,7 +126,6 @@ class LinkEnd:
         if nbytes < 0 or messages < 0:
             raise ValueError(f"link counts must be >= 0, got nbytes={nbytes} messages={messages}")
         with self._lock:
-            self.used = True
             self.messages += messages
             self.bytes += nbytes
 
@@ -123,31 +134,33 @@ class LinkEnd:
         if errors < 0:
             raise ValueError(f"errors must be >= 0, got {errors}")
         with self._lock:
-            self.used = True
             self.errors += errors
 
-    def observe(self, seconds: float) -> None:
-        """One message's latency, in seconds (the hot path: every name it needs is local)."""
+    def observe(self, seconds: float, inbound: bool = False) -> None:
+        """One message's latency, in seconds (the hot path: a log2 and a few additions)."""
+        if inbound:
+            self.inbound_end.observe(seconds)
+            return
         if seconds.__class__ is not float or not 0.0 <= seconds < _INF:
             seconds = check_latency(seconds)
         bucket = int(_log2(seconds) * BUCKETS_PER_DOUBLING + _OFFSET) if seconds >= _TINY else 0
         with self._lock:
-            self.used = True
             buckets = self.buckets
             buckets[bucket] = buckets.get(bucket, 0) + 1
             self.lat_count += 1
             self.lat_sum += seconds
             if seconds > self.lat_max:
                 self.lat_max = seconds
-            if seconds < self.lat_min:
-                self.lat_min = seconds
 
     def take(self, interval: float) -> dict[str, float | None]:
         """The interval's values (see LINK_VARIABLES), and a fresh start for the next one.
 
         Call with the publisher's lock held. ``rate`` is messages per second of
-        the nominal ``interval``.
+        the nominal ``interval``. The quantiles are clipped to the largest latency
+        (and, for the smallest bucket, to its lower edge), so one latency reads as
+        itself within the histogram's resolution.
         """
+        self.in_use()  # remembered before the counts go
         count = self.lat_count
         values: dict[str, float | None] = {
             "messages": float(self.messages),
@@ -161,10 +174,10 @@ class LinkEnd:
             "lat_max": None,
         }
         if count:
-            low, high = self.lat_min, self.lat_max
+            high = self.lat_max
             values["lat_mean"] = self.lat_sum / count
-            values["lat_p50"] = min(high, max(low, quantile(self.buckets, count, 0.50)))
-            values["lat_p95"] = min(high, max(low, quantile(self.buckets, count, 0.95)))
+            values["lat_p50"] = min(high, quantile(self.buckets, count, 0.50))
+            values["lat_p95"] = min(high, quantile(self.buckets, count, 0.95))
             values["lat_max"] = high
         self._reset()
         return values

@@ -71,7 +71,7 @@ def test_quantiles_of_one_latency_are_that_latency_and_an_idle_end_sends_zeros()
     assert summarise([0.25], 1)["lat_p95"] == 0.25
     assert summarise([0.25], 1)["lat_p50"] == 0.25
     idle = LinkEnd(threading.Lock())
-    assert idle.used is False
+    assert idle.in_use() is False
     values = idle.take(10)
     assert values["messages"] == 0 and values["rate"] == 0
     assert values["lat_mean"] is None and values["lat_p95"] is None
@@ -85,7 +85,7 @@ def test_a_taken_interval_starts_the_next_from_zero():
     end.observe(0.1)
     values = end.take(1)
     assert values["lat_max"] == 0.1 and values["messages"] == 0 and values["lat_count"] == 1
-    assert end.used is True
+    assert end.in_use() is True
 
 
 @pytest.mark.parametrize("bad", [-0.001, float("nan"), float("inf"), "0.1", None, True])
@@ -95,7 +95,7 @@ def test_a_bad_latency_is_refused_in_the_callers_thread(bad):
         end.observe(bad)
     with pytest.raises((ValueError, TypeError)):
         check_latency(bad)
-    assert end.lat_count == 0 and end.used is False
+    assert end.lat_count == 0 and end.in_use() is False
 
 
 def test_bad_counts_are_refused():
@@ -215,6 +215,6 @@ def test_timed_counts_a_message_and_its_latency_or_an_error(monkeypatch):
             publisher.link("stereo01")
         with pytest.raises(ValueError):
             link.latency(-1)
-        assert link.inbound.used is False
+        assert link.inbound.in_use() is False
     finally:
         publisher.close(timeout=0)
