@@ -102,6 +102,16 @@ def test_a_yellow_latency_and_a_link_forgotten_after_its_time():
     assert links[("a/x", "b/y")].colour == "yellow"
 
 
+def test_a_link_one_end_of_which_went_silent_is_red():
+    snapshots = [
+        HostSnapshot("a", (end_series("x_out_b_y"),)),
+        HostSnapshot("b", (end_series("y_in_a_x", last=NOW - 300),)),
+    ]
+    link = gather(snapshots, config_with(), NOW).links[0]
+    assert link.colour == "red"
+    assert link.reasons[0] == "b/y has not reported this link for 5 min"
+
+
 def test_widths_grow_by_decade_of_rate():
     widths = [branch_width(rate) for rate in (0, 1, 10, 100, 1000, 10_000)]
     assert widths == sorted(widths) and widths[0] == 1.0

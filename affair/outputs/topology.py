@@ -193,6 +193,13 @@ def judge(link: Link, settings, step: int, now: float) -> None:
     elif now - link.last_update > settings.stale_steps * step:
         reasons.append(("grey", f"no sample for {_age(now - link.last_update)}"))
     ends = link.ends()
+    if link.out and link.inbound and not reasons:
+        # One end fresh, the other silent: a daemon died (or hangs) while its peer goes on
+        # sending into the void, or receiving from nowhere.
+        for daemon, reading in ((link.source, link.out), (link.target, link.inbound)):
+            age = now - reading.series.last_update
+            if age > settings.stale_steps * step:
+                reasons.append(("red", f"{daemon} has not reported this link for {_age(age)}"))
     for _, reading in ends:
         _when, rate = reading.series.latest("rate")
         if rate is not None:
