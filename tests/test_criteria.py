@@ -54,7 +54,7 @@ def journal_links(journal, now, source, target, sent, received, steps=6):
     target_host, target_daemon = target.split("/")
     samples = []
     for index in range(steps):
-        ts = now - 15 - 10 * index
+        ts = now - 15 - 8 * index  # all six within the shipped query's minute for 15 s
         out = link_instance(source_daemon, "out", target_host, target_daemon)
         inbound = link_instance(target_daemon, "in", source_host, source_daemon)
         samples.append(
@@ -165,7 +165,7 @@ sql = "SELECT DISTINCT host, 'busy' AS why FROM system WHERE host = 'gdc02'"
     journal_links(journal, now, "ldc01/ldc", "gdc02/gdc", sent=1000, received=990)
     journal.append([Sample(0, now - 5, "gdc02", "system", "", {"cpu_user": 10.0})])
     journal.close()
-    build_site(config, data, tmp_path / "graphs", tmp_path / "site")
+    build_site(config, data, tmp_path / "graphs", tmp_path / "site", lambda: now + 1)
     status = json.loads((tmp_path / "site" / "status.json").read_text())
     colours = {host: info["colour"] for host, info in status["hosts"].items()}
     assert colours == {"gdc01": "green", "gdc02": "yellow", "ldc01": "green"}
@@ -178,7 +178,7 @@ sql = "SELECT DISTINCT host, 'busy' AS why FROM system WHERE host = 'gdc02'"
         {"kind": "link", "subject": "ldc01/ldc -> gdc02/gdc", "why": "lost some"}
     ]
     assert "gdc02 must not be busy" in (tmp_path / "site" / "host" / "gdc02.html").read_text()
-    lines, code = status_report(config, data)
+    lines, code = status_report(config, data, now=now + 1)
     assert code == 1
     assert "ldc01/ldc → gdc02/gdc  red     lossy: lost some" in lines
     assert [line.split()[:3] for line in lines if line.startswith("gdc02")] == [

@@ -154,7 +154,10 @@ def build_pipeline_site(tmp_path, telescopes, fold_above=60):
     write_pipeline(
         store, telescopes, now, slow=renamed(SLOW), lossy=renamed(LOSSY), dead=renamed(DEAD)
     )
-    summary = build_site(config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site")
+    # the clock of the data: however long writing took, nothing has gone stale meanwhile
+    summary = build_site(
+        config, tmp_path / "data", tmp_path / "graphs", tmp_path / "site", lambda: now + 1
+    )
     return config, summary
 
 
@@ -264,8 +267,9 @@ def test_the_same_tree_is_drawn_the_same_way_whatever_its_colours(tmp_path):
 def test_affair_status_prints_red_and_grey_links_and_exits_1_on_a_red_one(tmp_path):
     config = site_config(SITE_CONFIG + topology_toml([("a/x", "b/y"), ("a/x", "c/y")]))
     store = RrdStore(config, tmp_path / "data")
-    write_link(store, "a/x", "b/y", time.time(), rate=100, loss=0.5)
-    lines, code = status_report(config, tmp_path / "data")
+    now = time.time()
+    write_link(store, "a/x", "b/y", now, rate=100, loss=0.5)
+    lines, code = status_report(config, tmp_path / "data", now=now + 1)
     assert code == 1
     assert lines[-4:] == [
         "LINK       STATUS  WHY",

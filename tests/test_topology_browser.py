@@ -53,7 +53,7 @@ def sites(tmp_path_factory):
             graphs, "tel02", "links", "r0dl1_out_tel02_dl1dl2", window
         )
         draw_png(path, f"r0dl1 -> dl1dl2 {window}", 600, 200, "tab:red")
-    build_site(config, root / "small" / "data", graphs, root / "small" / "site")
+    build_site(config, root / "small" / "data", graphs, root / "small" / "site", lambda: now + 1)
     build_from_memory(root / "large", 200, now)  # 603 daemons, 802 links, no RRDs
     server, thread, url = serve(root)
     yield url
