@@ -420,6 +420,10 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
     for level in sorted(ranks):
         members = " ".join(_quote(n) for n in sorted(ranks[level]))
         lines.append(f"  {{ rank=same; {members} }}")
+        if folded_hosts and len(ranks[level]) > 1:
+            # A column of a hundred hosts reads in name order, not where crossings put it.
+            chain = " -> ".join(_quote(n) for n in sorted(ranks[level]))
+            lines.append(f'  {chain} [style="invis"];')
     for a, b in sorted(edges):
         group = edges[(a, b)]
         colour = _worst(group)
