@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from affair import cli
 from affair.config import DEFAULT_CONFIG, load_config, parse_config
 from affair.errors import ConfigError
 from affair.ingest.validate import Sample
@@ -184,3 +185,17 @@ sql = "SELECT DISTINCT host, 'busy' AS why FROM system WHERE host = 'gdc02'"
     assert [line.split()[:3] for line in lines if line.startswith("gdc02")] == [
         ["gdc02", "gdc", "yellow"]
     ]
+
+
+def test_affair_check_prints_the_failures_and_exits_1_and_check_config_names_a_bad_criterion(
+    archive, tmp_path, capsys
+):
+    assert cli.main(["check", "--data-dir", str(archive)]) == 1
+    out = capsys.readouterr().out
+    assert "RED     sent_received: 1 violation" in out
+    assert "ldc01/ldc -> gdc01/gdc" in out and "ldc02/ldc" not in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[criteria]]\nname = "writer"\nsql = "DELETE FROM links"\n')
+    assert cli.main(["check-config", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "criteria.writer.sql: expected a query that only reads" in err
