@@ -112,6 +112,14 @@ def test_a_link_one_end_of_which_went_silent_is_red():
     assert link.reasons[0] == "b/y has not reported this link for 5 min"
 
 
+def test_roots_are_drawn_at_the_top():
+    snapshots = [HostSnapshot("a", (end_series("x_out_b_y"), end_series("z_out_b_y")))]
+    config = config_with({"roots": ["z", "c/w"]})
+    topology = gather(snapshots, config, NOW)
+    dot = tree_dot(topology, config.topology, Hrefs(0), False)
+    assert '  { rank=min; "a/z" }' in dot.splitlines()
+
+
 def test_widths_grow_by_decade_of_rate():
     widths = [branch_width(rate) for rate in (0, 1, 10, 100, 1000, 10_000)]
     assert widths == sorted(widths) and widths[0] == 1.0
@@ -128,6 +136,7 @@ def test_widths_grow_by_decade_of_rate():
         ({"loss_tolerance": 2}, "topology.loss_tolerance"),
         ({"levels": "camera"}, "topology.levels"),
         ({"colour": "red"}, "topology.colour"),
+        ({"roots": "camera"}, "topology.roots"),
     ],
 )
 def test_a_bad_topology_section_names_its_key(topology, key):

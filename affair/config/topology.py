@@ -2,8 +2,9 @@
 
 The tree is derived from the links that reported (affair.outputs.topology);
 this section adds what cannot be seen in the data: the links that must
-exist (one that reports nothing is grey, dead), the levels that order the
-daemons from top to bottom, and the thresholds that colour a link:
+exist (one that reports nothing is grey, dead), the roots drawn at the top
+and the levels that order the daemons from top to bottom, and the
+thresholds that colour a link:
 
 * latency: the link's latest p95 against ``latency_yellow`` / ``latency_red``;
 * loss: what the source says it sent minus what the target says it received,
@@ -56,6 +57,8 @@ class TopologyConfig:
     )
     # daemon names (the part after '/'), top of the tree first
     levels: tuple[str, ...] = setting((), string_list, "a list of daemon names, top level first")
+    # daemons drawn at the very top: 'host/daemon', or a daemon name for that daemon on any host
+    roots: tuple[str, ...] = setting((), string_list, "a list like ['camera', 'tel01/camera']")
     latency_yellow: float = setting(0.5, non_negative, "seconds of p95 latency, a number >= 0")
     latency_red: float = setting(2.0, non_negative, "seconds of p95 latency, a number >= 0")
     loss_tolerance: float = setting(0.01, number, "a fraction of the messages sent, 0 to 1")

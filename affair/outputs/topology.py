@@ -417,6 +417,17 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
         lines.append(f"  {_quote(node)} {attrs};")
         if info["level"] is not None:
             ranks.setdefault(info["level"], set()).add(node)
+    roots = sorted(
+        node
+        for node, info in nodes.items()
+        if any(
+            d in settings.roots or d.partition("/")[2] in settings.roots for d in info["daemons"]
+        )
+    )
+    if roots:
+        lines.append(f"  {{ rank=min; {' '.join(_quote(n) for n in roots)} }}")
+        ranks = {level: members - set(roots) for level, members in ranks.items()}
+        ranks = {level: members for level, members in ranks.items() if members}
     for level in sorted(ranks):
         members = " ".join(_quote(n) for n in sorted(ranks[level]))
         lines.append(f"  {{ rank=same; {members} }}")
