@@ -203,6 +203,7 @@ class SiteBuilder:
             (s for s in statuses if s.colour != "green"),
             key=lambda s: (-SEVERITY[s.colour], group_rank.get(s.group, len(group_rank))),
         )
+        link_problems = self.topology.status()["problems"] if self.topology else []
         return {
             "root": "",
             "data_dir": str(self.data_dir),
@@ -232,7 +233,8 @@ class SiteBuilder:
                 if graph.mode in PAGE_GRAPH_MODES
             ],
             # red and grey links of the topology (affair.outputs.topology_pages)
-            "link_problems": self.topology.status()["problems"] if self.topology else [],
+            "link_problems": link_problems[:ATTENTION_LIMIT],
+            "link_problems_more": max(0, len(link_problems) - ATTENTION_LIMIT),
             "links_total": len(self.topology.topology.links) if self.topology else 0,
             "criteria": [
                 {
