@@ -311,7 +311,10 @@ class Publisher:
     def _run(self):
         try:
             sender = Sender(
-                self.endpoint, name=f"{self.host}.{self.dataset}", **self._sender_options
+                # host.daemon: the recorder's link from this daemon to it takes this name
+                self.endpoint,
+                name=f"{self.host}.{self.daemon}",
+                **self._sender_options,
             )
         except Exception as error:  # e.g. a malformed endpoint: raised in the constructor
             self._start_error = error

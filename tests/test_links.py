@@ -14,6 +14,7 @@ from affair.collectors.linkstats import RELATIVE_ERROR, LinkEnd, check_latency, 
 from affair.config import parse_config
 from affair.errors import InvalidName
 from affair.ingest.graphite import map_path
+from affair.ingest.selfmetrics import sender_link_instance
 from affair.names import check_daemon, link_instance, parse_link_instance
 from tests.conftest import REPO, free_endpoint, wait_for
 from tests.test_client import journaled
@@ -218,3 +219,11 @@ def test_timed_counts_a_message_and_its_latency_or_an_error(monkeypatch):
         assert link.inbound.in_use() is False
     finally:
         publisher.close(timeout=0)
+
+
+def test_the_recorder_names_each_senders_link_to_it():
+    assert sender_link_instance("node001") == "recorder_in_node001_collector"
+    assert sender_link_instance("eb01.daq") == "recorder_in_eb01_daq"
+    assert sender_link_instance("node1.cern.ch") is None  # a host with dots makes no link
+    assert sender_link_instance("node1.cern.ch.daq") is None
+    assert sender_link_instance("x" * 39) is None  # too long for an instance

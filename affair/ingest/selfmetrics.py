@@ -139,11 +139,13 @@ class Metrics:
 def sender_link_instance(sender):
     """The recorder's end of the link from ``sender`` to it, or None if its name cannot be a link.
 
-    A sender is named ``host`` (a collector) or ``host.daemon`` (a Publisher).
+    A sender is named ``host`` (a collector) or ``host.dataset`` (a Publisher, whose
+    daemon is named after its dataset unless it says otherwise); a host name with dots
+    cannot be part of a link, so such a sender has none.
     """
-    host, _, daemon = sender.partition(".")
+    host, _, daemon = sender.rpartition(".") if "." in sender else (sender, "", COLLECTOR_DAEMON)
     try:
-        return link_instance(RECORDER_DAEMON, "in", host, daemon or COLLECTOR_DAEMON)
+        return link_instance(RECORDER_DAEMON, "in", host, daemon)
     except InvalidName:  # a host with dots or underscores, names too long: no link
         return None
 
