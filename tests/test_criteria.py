@@ -166,7 +166,9 @@ sql = "SELECT DISTINCT host, 'busy' AS why FROM system WHERE host = 'gdc02'"
     journal_links(journal, now, "ldc01/ldc", "gdc02/gdc", sent=1000, received=990)
     journal.append([Sample(0, now - 5, "gdc02", "system", "", {"cpu_user": 10.0})])
     journal.close()
-    build_site(config, data, tmp_path / "graphs", tmp_path / "site", lambda: now + 1)
+    summary = build_site(config, data, tmp_path / "graphs", tmp_path / "site", lambda: now + 1)
+    # what the scheduler logs of each pass
+    assert "; 2 links, 1 red; criteria failing: lossy, busy" in summary.describe()
     status = json.loads((tmp_path / "site" / "status.json").read_text())
     colours = {host: info["colour"] for host, info in status["hosts"].items()}
     assert colours == {"gdc01": "green", "gdc02": "yellow", "ldc01": "green"}

@@ -70,6 +70,8 @@ class SiteSummary:
     seconds: float
     counts: dict
     latencies: tuple = ()  # seconds from a sample's time to the pass that first showed it
+    links: dict | None = None  # links per colour, when there are links
+    failing: tuple = ()  # names of the [[criteria]] that failed or could not run
 
     def latency(self, percent):
         """The given percentile of this pass's latencies, or None when there were none."""
@@ -79,6 +81,13 @@ class SiteSummary:
         text = f"{self.hosts} hosts, {self.pages} pages in {self.seconds:.2f} s; " + ", ".join(
             f"{self.counts[c]} {c}" for c in STATUS_COLOURS
         )
+        if self.links:
+            text += f"; {sum(self.links.values())} links, " + ", ".join(
+                f"{self.links[c]} {c}" for c in ("red", "grey") if self.links.get(c)
+            )
+            text = text.rstrip(", ")
+        if self.failing:
+            text += f"; criteria failing: {', '.join(self.failing)}"
         if self.latencies:
             text += (
                 f"; sample->page latency p50 {self.latency(50):.1f} s, "
@@ -133,6 +142,10 @@ class SiteBuilder:
             seconds=time.monotonic() - started,
             counts=counts,
             latencies=tuple(latencies),
+            links=self.topology.topology.counts()
+            if self.topology and self.topology.pages
+            else None,
+            failing=tuple(r.criterion.name for r in self.criteria if r.colour != "green"),
         )
 
     def write_pages(self, statuses, now):
