@@ -11,7 +11,8 @@ from affair.config import parse_config
 from affair.errors import ConfigError
 from affair.outputs.site import SiteBuilder, build_site
 from affair.outputs.status import HostSnapshot, SeriesSnapshot, status_report
-from affair.outputs.topology import HEX, Drawing, branch_width, gather, render_svgs, tree_dot
+from affair.outputs.topology import gather
+from affair.outputs.topology_draw import HEX, Drawing, branch_width, render_svgs, tree_dot
 from affair.outputs.topology_pages import Hrefs, write_topology
 from affair.storage.rrd_store import RrdStore
 from tests.linkdata import (

@@ -21,14 +21,12 @@ from urllib.parse import quote
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths
 from affair.outputs.criteria import apply_to_links
-from affair.outputs.topology import (
+from affair.outputs.topology import Topology, daemon_slug, gather
+from affair.outputs.topology_draw import (
     HEX,
     LEGEND_RATES,
     Drawing,
-    Topology,
     branch_width,
-    daemon_slug,
-    gather,
     render_svgs,
     should_fold,
     tree_dot,
