@@ -11,12 +11,20 @@ from affair.config import DEFAULT_CONFIG, load_config, parse_config
 from affair.errors import ConfigError
 from affair.ingest.validate import Sample
 from affair.names import link_instance
-from affair.outputs.criteria import report, run_criteria
+from affair.outputs.criteria import (
+    CriterionResult,
+    Violation,
+    apply_to_links,
+    report,
+    run_criteria,
+    violations_of,
+)
 from affair.outputs.site import build_site
-from affair.outputs.status import status_report
+from affair.outputs.status import HostSnapshot, status_report
+from affair.outputs.topology import gather
 from affair.storage.journal import Journal
 from affair.storage.rrd_store import RrdStore
-from tests.linkdata import write_link
+from tests.linkdata import end_snapshot, write_link
 from tests.sitedata import SITE_CONFIG, drive, site_config
 
 
@@ -201,3 +209,23 @@ def test_affair_check_prints_the_failures_and_exits_1_and_check_config_names_a_b
     assert cli.main(["check-config", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "criteria.writer.sql: expected a query that only reads" in err
+
+
+def test_a_row_may_name_a_link_in_one_column_or_a_daemon_whose_links_it_colours():
+    assert violations_of(["link", "why"], ("a/x -> b/y", "slow")) == [
+        Violation("link", ("a/x", "b/y"), "slow")
+    ]
+    assert violations_of(["daemon", "n"], ("b/y", 3)) == [Violation("daemon", "b/y", "n=3")]
+    assert violations_of(["host"], (None,)) == []
+    now = time.time()
+    snapshots = [
+        HostSnapshot("a", (end_snapshot("x_out_b_y", now), end_snapshot("w_out_c_v", now))),
+    ]
+    topology = gather(snapshots, parse_config({}), now)
+    criterion = parse_config(
+        {"criteria": [{"name": "d", "colour": "yellow", "sql": "SELECT 'b/y' AS daemon"}]}
+    ).criteria[0]
+    result = CriterionResult(criterion, violations=[Violation("daemon", "b/y", "stuck")])
+    apply_to_links(topology, [result])
+    colours = {(link.source, link.target): (link.colour, link.why) for link in topology.links}
+    assert colours == {("a/x", "b/y"): ("yellow", "d: stuck"), ("a/w", "c/v"): ("green", "healthy")}
