@@ -95,6 +95,11 @@ def _add_demo(commands):
         default=10,
         help="telescopes of the simulated pipeline publishing its links (default 10; 0: none)",
     )
+    demo.add_argument(
+        "--forward",
+        action="store_true",
+        help="also start a local VictoriaMetrics and forward every sample to it ([[forward]])",
+    )
     demo.set_defaults(handler=cmd_demo)
 
 
@@ -381,7 +386,14 @@ def cmd_demo(args):
     if args.telescopes < 0:
         raise SystemExit("affair demo: --telescopes must be 0 or more")
     return run_demo(
-        args.config, args.workdir, args.seconds, args.nodes, backfill, args.port, args.telescopes
+        args.config,
+        args.workdir,
+        args.seconds,
+        args.nodes,
+        backfill,
+        args.port,
+        forward=args.forward,
+        telescopes=args.telescopes,
     )
 
 

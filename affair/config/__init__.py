@@ -21,6 +21,7 @@ rebuilt) in its ``load_*`` function.
     export_query  [export], [query] and [queries.<name>]
     topology      [topology]: expected links, levels, link health
     criteria      [[criteria]]: verification criteria as read-only SQL
+    forward       [[forward]]: targets every journaled sample is streamed to
 """
 
 import dataclasses
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from affair.config.archive import AFFAIR_LADDER, Archive, ArchiveSettings, load_ladder
-from affair.config.builtin import builtin_datasets
+from affair.config.builtin import builtin_datasets, forward_dataset
 from affair.config.collector import (
     CollectorConfig,
     DiskSettings,
@@ -49,6 +50,7 @@ from affair.config.export_query import (
     load_query,
 )
 from affair.config.fields import load_section, reject_unknown
+from affair.config.forward import ForwardTarget, load_forward, with_forward_rules
 from affair.config.graphite import GraphiteConfig, GraphiteRule, load_graphite
 from affair.config.graphs import Graph, PlotConfig, load_graphs
 from affair.config.recorder import RecorderConfig, load_recorder
@@ -69,6 +71,7 @@ __all__ = [
     "Dataset",
     "DiskSettings",
     "ExportConfig",
+    "ForwardTarget",
     "Graph",
     "GraphiteConfig",
     "GraphiteRule",
@@ -108,6 +111,7 @@ SECTIONS = (
     "plot",
     "topology",
     "criteria",
+    "forward",
 )
 
 
@@ -130,6 +134,7 @@ class Config:
     plot: PlotConfig
     topology: TopologyConfig = TopologyConfig()
     criteria: tuple[Criterion, ...] = ()
+    forward: tuple[ForwardTarget, ...] = ()  # [[forward]] targets, in file order
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -174,10 +179,14 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
     datasets = load_datasets(raw.get("datasets", {}), path)
     for name, dataset in builtin_datasets().items():
         datasets.setdefault(name, dataset)
+    forward = load_forward(raw.get("forward", []), path)
+    if forward:
+        datasets.setdefault("forward", forward_dataset())
     graphs = load_graphs(raw.get("graphs", {}), datasets, path)
     schedule = load_section(ScheduleConfig, raw.get("schedule", {}), path, "schedule")
     site = load_site(raw.get("site", {}), datasets, schedule, path)
     status = load_status(raw.get("status", {}), datasets, path)
+    status = with_forward_rules(status, forward, recorder.self_host)
     plot = load_section(PlotConfig, raw.get("plot", {}), path, "plot")
     return Config(
         path=str(path),
@@ -197,4 +206,5 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         plot=plot,
         topology=load_topology(raw.get("topology", {}), path),
         criteria=load_criteria(raw.get("criteria", []), datasets, path),
+        forward=forward,
     )

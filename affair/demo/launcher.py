@@ -31,6 +31,7 @@ from affair.config import DEFAULT_CONFIG, load_config
 from affair.daemon import stop_on_signals
 from affair.demo.pipeline import run_pipeline, topology_section
 from affair.demo.simulation import SimulatedNode, host_names
+from affair.demo.victoria import forward_config, start_victoria
 from affair.names import is_valid
 
 log = logging.getLogger("affair.demo.launcher")
@@ -51,15 +52,28 @@ def local_host_name():
     return name if is_valid("host", name) else "localhost"
 
 
-def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, telescopes=10):
+def run_demo(
+    config_path, workdir, seconds, nodes, backfill_seconds, port=8080, forward=False, telescopes=10
+):
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    config = load_config(config_path)  # the user's config is checked before anything starts
     config_path = with_pipeline_topology(config_path, workdir, telescopes)
     config = load_config(config_path)
+    children = []
+    victoria_url = None
+    if forward:  # every sample also streamed to a local VictoriaMetrics (affair.demo.victoria)
+        victoria, victoria_url = start_victoria(workdir)
+        children.append(victoria)
+        try:
+            config_path = forward_config(config_path, workdir, victoria_url)
+            config = load_config(config_path)
+        except BaseException:
+            _stop_children(children)
+            raise
     data_dir = workdir / "data"
     site_dir = workdir / "site"
     graphs_dir = site_dir / "graphs"  # inside the served directory, so pages reach the PNGs
-    workdir.mkdir(parents=True, exist_ok=True)
     site_dir.mkdir(exist_ok=True)
     server = None
     endpoint = free_tcp_endpoint()
@@ -67,7 +81,6 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, 
     step = config.recorder.step
     stop = stop_on_signals("demo")
     started = time.monotonic()
-    children = []
     pipeline_stop = threading.Event()
     pipeline = None
     try:
@@ -101,6 +114,12 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, 
         server, url = serve_site(site_dir, port)
         quiet = simulated[-1] if len(simulated) >= 4 else None
         _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, quiet)
+        if victoria_url is not None:
+            print(
+                f"affair demo: every sample is forwarded to VictoriaMetrics at {victoria_url}; "
+                f"e.g. curl '{victoria_url}/api/v1/query?query=affair_system_cpu_user'",
+                flush=True,
+            )
         _run_live(sender, simulated, step, stop, started, seconds, children, last_sent, quiet)
         sender.flush(5.0)
         sender.close()
