@@ -231,6 +231,8 @@ BAD_VALUES = [
         "criteria[0].colour",
         "'yellow', 'red' or 'grey'",
         "green",
+    ),
+    (
         Station,
         '[[site.stations]]\nstatus = "/s/status.json"\ntimeout = "soon"\n',
         "site.stations[0].timeout",
