@@ -282,7 +282,7 @@ def test_affair_status_prints_red_and_grey_links_and_exits_1_on_a_red_one(tmp_pa
     # read 5 s after the newest row: the six rows of the loss window, whatever the time
     lines, code = status_report(config, tmp_path / "data", now=int(now) // 10 * 10 + 5)
     assert code == 1
-    assert lines[-4:] == [
+    assert lines[-5:-1] == [
         "LINK       STATUS  WHY",
         "a/x → b/y  red     lost 50.0%: sent 6000, received 3000 in 60 s",
         "a/x → c/y  grey    never reported",

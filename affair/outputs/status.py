@@ -41,6 +41,7 @@ from affair.hosts import host_matcher
 from affair.names import is_valid, rrd_file_name
 from affair.outputs.criteria import apply_to_links, host_violations, run_criteria
 from affair.outputs.topology import gather
+from affair.storage import archive_health
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import SEVERITY, STATUS_COLOURS
 
@@ -362,11 +363,19 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
     criteria = run_criteria(config, data_dir)
     statuses = with_criteria(statuses, criteria)
     lines = render_table(statuses, now, colour, problems_only)
+    keeping, keeping_colour = keeping_lines(config, data_dir, now, colour)
     topology = gather((s.snapshot for s in statuses), config, now)
     apply_to_links(topology, criteria)
-    lines += render_links(topology, colour)
-    lines += [f"criterion {r.criterion.name}: {r.summary}" for r in criteria if r.colour != "green"]
-    red = any(s.colour == "red" for s in statuses) or topology.counts()["red"] > 0
+    failing = [
+        f"criterion {r.criterion.name}: {r.summary}" for r in criteria if r.colour != "green"
+    ]
+    # the host counts stay the last line, for scripts that read it
+    lines[-1:-1] = keeping + render_links(topology, colour) + failing
+    red = (
+        any(s.colour == "red" for s in statuses)
+        or keeping_colour == "red"
+        or topology.counts()["red"] > 0
+    )
     return lines, 1 if red else 0
 
 
@@ -412,6 +421,21 @@ def render_links(topology, colour=False):
         f"{len(topology.links)} links: " + ", ".join(f"{counts[c]} {c}" for c in STATUS_COLOURS)
     )
     return lines
+
+
+def keeping_lines(config, data_dir, now, colour=False):
+    """``(lines, colour)``: the journal's and the archive's sizes, free space, days not archived."""
+    if not config.export.enabled:
+        return [], "green"
+    measure = archive_health.measure(config, data_dir, now)
+    health = archive_health.judge(measure, config, now)
+    shown = f"{_ANSI[health.colour]}{health.colour}{_RESET}" if colour else health.colour
+    lines = [
+        f"archive: {shown}: {units.format_value(measure.archive_bytes, 'B', trim=True)} in "
+        f"{config.export.directory}, journal {units.format_value(measure.journal_bytes, 'B', trim=True)}"
+    ]
+    lines += [f"  {problem}" for problem in health.problems]
+    return lines, health.colour
 
 
 _ANSI = {"red": "\033[1;31m", "yellow": "\033[1;33m", "grey": "\033[2m", "green": "\033[32m"}
