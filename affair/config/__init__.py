@@ -20,6 +20,8 @@ rebuilt) in its ``load_*`` function.
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
     jobs          [jobs]: batch jobs (Slurm), their node names and flags
+    topology      [topology]: expected links, levels, link health
+    criteria      [[criteria]]: verification criteria as read-only SQL
     forward       [[forward]]: targets every journaled sample is streamed to
 """
 
@@ -39,6 +41,7 @@ from affair.config.collector import (
     ProcessSelector,
     load_collector,
 )
+from affair.config.criteria import Criterion, load_criteria
 from affair.config.datasets import Dataset, Variable, load_datasets
 from affair.config.export_query import (
     ExportConfig,
@@ -55,6 +58,7 @@ from affair.config.jobs import JobsConfig, load_jobs
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
+from affair.config.topology import TopologyConfig, load_topology
 from affair.errors import ConfigError
 
 __all__ = [
@@ -65,6 +69,7 @@ __all__ = [
     "Archive",
     "CollectorConfig",
     "Config",
+    "Criterion",
     "Dataset",
     "DiskSettings",
     "ExportConfig",
@@ -83,6 +88,7 @@ __all__ = [
     "SiteConfig",
     "StatusConfig",
     "StatusRule",
+    "TopologyConfig",
     "Variable",
     "load_config",
     "parse_config",
@@ -107,6 +113,8 @@ SECTIONS = (
     "graphite",
     "plot",
     "jobs",
+    "topology",
+    "criteria",
     "forward",
 )
 
@@ -129,6 +137,8 @@ class Config:
     graphite: GraphiteConfig
     plot: PlotConfig
     jobs: JobsConfig = JobsConfig()
+    topology: TopologyConfig = TopologyConfig()
+    criteria: tuple[Criterion, ...] = ()
     forward: tuple[ForwardTarget, ...] = ()  # [[forward]] targets, in file order
 
     def variable(self, dataset, name):
@@ -200,5 +210,7 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         graphite=graphite,
         plot=plot,
         jobs=load_jobs(raw.get("jobs", {}), datasets, path),
+        topology=load_topology(raw.get("topology", {}), path),
+        criteria=load_criteria(raw.get("criteria", []), datasets, path),
         forward=forward,
     )
