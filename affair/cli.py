@@ -238,6 +238,44 @@ def _add_query(commands):
     query.set_defaults(handler=cmd_query)
 
 
+def _add_serve(commands):
+    serve = commands.add_parser(
+        "serve",
+        help="serve the pages over HTTP, drawing per-node graphs when they are requested",
+        description="Serve the site (pages, graphs, status.json) over HTTP and draw a per-node "
+        "graph when it is requested and missing or older than its archive's newest row, caching "
+        "it under the plotter's file name. Read-only: only files under the site and graphs "
+        "directories, only graphs of existing hosts, datasets and windows; anything else is 404. "
+        "Renders run in a bounded pool; when it is full a request gets the old PNG, else 503.",
+    )
+    _common(serve)
+    serve.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    serve.add_argument(
+        "--graphs", help="where graphs are cached (default: [site] graphs_dir, else [plot] out_dir)"
+    )
+    serve.add_argument("--site", help="the pages to serve (default: [site] out_dir)")
+    serve.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="address to listen on (default 127.0.0.1:8080, loopback only; port 0: any free one)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=2, metavar="K", help="processes drawing graphs (default 2)"
+    )
+    serve.add_argument(
+        "--queue",
+        type=int,
+        default=16,
+        metavar="N",
+        help="graphs waiting or drawing at most; beyond it: the old PNG or 503 (default 16)",
+    )
+    serve.add_argument(
+        "--threads", type=int, default=8, help="requests answered at once (default 8)"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
 SUBCOMMANDS = (
     _add_record,
     _add_check_config,
@@ -249,6 +287,7 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_serve,
 )
 
 
@@ -389,6 +428,34 @@ def cmd_schedule(args):
     config = _load(args)
     stop = stop_on_signals("scheduler")
     schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
+
+
+def cmd_serve(args):
+    from affair.daemon import stop_on_signals
+    from affair.errors import ServeError
+    from affair.outputs.serve import run_serve
+
+    for flag, value in (
+        ("--workers", args.workers),
+        ("--queue", args.queue),
+        ("--threads", args.threads),
+    ):
+        if value < 1:
+            raise ServeError(f"{flag} must be 1 or more, got {value}")
+    config = _load(args)
+    stop = stop_on_signals("server")
+    run_serve(
+        config,
+        data_dir=args.data_dir,
+        graphs_dir=args.graphs,
+        site_dir=args.site,
+        listen=args.listen,
+        workers=args.workers,
+        queue_limit=args.queue,
+        threads=args.threads,
+        stop=stop,
+        ready=lambda url: print(f"affair serve: serving on {url}", flush=True),
+    )
 
 
 def cmd_export(args):

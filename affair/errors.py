@@ -86,6 +86,10 @@ class ResolutionMismatch(PlotError):
         super().__init__(f"{path}: rows of {got}s where the graph needs {wanted}s")
 
 
+class ServeError(AffairError):
+    """``affair serve`` cannot start: a bad --listen, a busy port, no site directory."""
+
+
 class JournalError(AffairError):
     """A journal day file that cannot be used; carries its path."""
 
