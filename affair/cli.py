@@ -37,6 +37,31 @@ def _site_dirs(parser):
     parser.add_argument("--out", help="where the pages go (default: [site] out_dir)")
 
 
+def _eager(parser):
+    parser.add_argument(
+        "--eager",
+        metavar="WINDOWS",
+        help="override [plot] eager: 'all', or comma-separated windows drawn for every host "
+        "(e.g. 1h; other per-node graphs are left to `affair serve`)",
+    )
+
+
+def _with_eager(config, eager):
+    """``config`` with ``[plot] eager`` replaced by the --eager flag, if given."""
+    if eager is None:
+        return config
+    import dataclasses
+
+    from affair.config.graphs import eager_windows
+
+    value = eager if eager == "all" else [w.strip() for w in eager.split(",") if w.strip()]
+    try:
+        value = eager_windows(value)
+    except ValueError:
+        raise SystemExit(f"affair: --eager: 'all' or windows like 1h,6h, got {eager!r}") from None
+    return dataclasses.replace(config, plot=dataclasses.replace(config.plot, eager=value))
+
+
 def _add_record(commands):
     record = commands.add_parser(
         "record",
@@ -73,7 +98,8 @@ def _add_demo(commands):
         help="run a recorder, simulated nodes, this machine's collector and the status pages",
         description="Start a recorder, K simulated nodes with a day of backfilled history and "
         "this machine's real collector, all on loopback, then the scheduler (plot and site) and "
-        "a web server for the pages on http://127.0.0.1:8080; run for --seconds or until Ctrl-C.",
+        "`affair serve` for the pages on http://127.0.0.1:8080, drawing per-node graphs other "
+        "than the 1 h ones when they are viewed; run for --seconds or until Ctrl-C.",
     )
     _common(demo)
     demo.add_argument(
@@ -136,6 +162,7 @@ def _add_plot(commands):
         metavar="K",
         help="processes drawing at once (default: [plot] workers)",
     )
+    _eager(plot)
     plot.set_defaults(handler=cmd_plot)
 
 
@@ -184,6 +211,7 @@ def _add_schedule(commands):
     _common(schedule)
     _site_dirs(schedule)
     schedule.add_argument("--seconds", type=float, help="stop after this many seconds")
+    _eager(schedule)
     schedule.set_defaults(handler=cmd_schedule)
 
 
@@ -364,7 +392,7 @@ def cmd_plot(args):
     from affair.outputs.plot.plan import parse_shard
     from affair.outputs.plot.run import run_plot
 
-    config = _load(args)
+    config = _with_eager(_load(args), args.eager)
     try:
         shard = parse_shard(args.shard)
     except ValueError as error:
@@ -425,7 +453,7 @@ def cmd_schedule(args):
     from affair.daemon import stop_on_signals
     from affair.outputs.schedule import schedule_forever
 
-    config = _load(args)
+    config = _with_eager(_load(args), args.eager)
     stop = stop_on_signals("scheduler")
     schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
 

@@ -90,6 +90,10 @@ class ServeError(AffairError):
     """``affair serve`` cannot start: a bad --listen, a busy port, no site directory."""
 
 
+class RequestError(AffairError):
+    """A URL ``affair serve`` cannot read or will not follow (answered 400, nothing opened)."""
+
+
 class JournalError(AffairError):
     """A journal day file that cannot be used; carries its path."""
 

@@ -29,10 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from affair.errors import AffairError, ServeError
+from affair.errors import AffairError, RequestError, ServeError
 from affair.outputs.render_pool import RenderPool
 from affair.outputs.serve_routes import (
-    BadRequest,
     GraphTarget,
     check_query,
     content_type,
@@ -117,7 +116,7 @@ class SiteServer:
         try:
             check_query(query)
             parts = split_path(path)
-        except BadRequest as error:
+        except RequestError as error:
             self.count("bad_request")
             return _text(400, f"{error}\n")
         if parts == COUNTERS_PATH:
@@ -147,7 +146,7 @@ class SiteServer:
             return self._not_found()  # no such host, dataset or instance
         png = self.graphs_dir / job.key
         before = _stat(png)
-        if before is not None and self._current(job, before, inputs, input_stats):
+        if before is not None and self._current(job, before, inputs):
             self.count("graphs_current")
             return self._file(png)
 
@@ -157,7 +156,8 @@ class SiteServer:
 
         outcome = self.pool.render(job, drawn_meanwhile)
         if outcome.ok:
-            self.count("graphs_joined" if outcome.status == "joined" else "graphs_drawn")
+            # "fresh": drawn by another request between our look and our turn: joined it too.
+            self.count("graphs_drawn" if outcome.status == "drawn" else "graphs_joined")
             return self._file(png)
         if outcome.status == "failed":
             self.count("render_failed")
@@ -171,21 +171,19 @@ class SiteServer:
             503, "busy drawing graphs; retry shortly\n", [("Retry-After", str(RETRY_AFTER))]
         )
 
-    def _current(self, job, png_stat, inputs, input_stats):
+    def _current(self, job, png_stat, inputs):
         """Whether the PNG shows its archive's newest row (serve_routes.graph_is_current)."""
         window_seconds = WINDOWS[job.window]
-        rendered_at = png_stat.st_ctime
-        if self.store.daemon is None and all(s.st_mtime <= rendered_at for s in input_stats):
-            newest = png_stat.st_mtime  # no file written since: no row it lacks (no librrd call)
-        else:
-            try:
-                newest = max(self.store.last_update(path) for path in inputs)
-            except AffairError:
-                return False  # let the render say what is wrong
+        # The files' own newest update (a header read, tens of microseconds), not their
+        # mtimes: librrd writes through mmap, and a file's mtime has a clock tick's grain.
+        try:
+            newest = max(self.store.last_update(path) for path in inputs)
+        except AffairError:
+            return False  # let the render say what is wrong
         step = archive_for_window(self.config.archives, window_seconds).step
         return graph_is_current(
             png_stat.st_mtime,
-            rendered_at,
+            png_stat.st_ctime,  # when it was written (its mtime says where its data end)
             newest,
             self.clock(),
             step,

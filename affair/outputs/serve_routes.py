@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from affair.errors import RequestError
 from affair.hosts import HostMatcher
 from affair.names import is_valid, parse_rrd_file_name
 from affair.outputs.graph_paths import graph_path, node_graph_path
@@ -57,10 +58,6 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
     ".txt": "text/plain; charset=utf-8",
 }
-
-
-class BadRequest(ValueError):
-    """A URL the server cannot read at all (answered 400, nothing opened)."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +84,19 @@ class GraphTarget:
 
 
 def check_query(query):
-    """Raise BadRequest unless ``query`` is empty or one ``v=<hex>`` cache buster."""
+    """Raise RequestError unless ``query`` is empty or one ``v=<hex>`` cache buster."""
     if query and not _VERSION.fullmatch(query):
-        raise BadRequest("unknown query string")
+        raise RequestError("unknown query string")
 
 
 def split_path(raw_path):
-    """The decoded segments of a raw request path; raise BadRequest if it is unsafe or malformed.
+    """The decoded segments of a raw request path; raise RequestError if it is unsafe or malformed.
 
     ``"/"`` is ``()``; a trailing slash leaves an empty last segment, so a
     directory is never mistaken for a file.
     """
     if not raw_path.startswith("/") or len(raw_path) > MAX_PATH_LENGTH:
-        raise BadRequest("not an absolute path")
+        raise RequestError("not an absolute path")
     if raw_path == "/":
         return ()
     segments = []
@@ -107,9 +104,9 @@ def split_path(raw_path):
         try:
             segment = unquote(raw, errors="strict")
         except UnicodeDecodeError:
-            raise BadRequest("path is not UTF-8") from None
+            raise RequestError("path is not UTF-8") from None
         if segment.startswith(".") or any(c in segment for c in _UNSAFE_IN_SEGMENT):
-            raise BadRequest("unsafe path segment")
+            raise RequestError("unsafe path segment")
         segments.append(segment)
     return tuple(segments)
 

@@ -109,6 +109,25 @@ def plan_jobs(config, store):
     return jobs
 
 
+def eager_jobs(jobs, eager, problem_hosts):
+    """The jobs a pass draws ahead of time under ``[plot] eager`` (see affair.config.graphs).
+
+    ``eager`` is "all" (every job) or the windows drawn for every host; the
+    per-node graphs of other windows are drawn only for ``problem_hosts``
+    (those not green: the red host's page is ready when someone is called
+    at 3 a.m.) and otherwise left to ``affair serve``, which draws them
+    under the same names when someone looks. Aggregates and overlays read
+    every host's files, too dear to draw while a viewer waits: always drawn.
+    """
+    if eager == "all":
+        return list(jobs)
+    return [
+        job
+        for job in jobs
+        if job.mode != "node" or job.window in eager or job.hosts[0] in problem_hosts
+    ]
+
+
 def in_shard(key, index, count):
     """Whether the graph ``key`` is shard ``index``'s of ``count``: a stable hash, not a position.
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affair.atomic import write_atomic
+from affair.config.graphs import EAGER_ALL
 from affair.errors import AffairError, PlotError
 from affair.outputs.plot.chart import build_chart
-from affair.outputs.plot.plan import Staleness, in_shard, plan_jobs
+from affair.outputs.plot.plan import Staleness, eager_jobs, in_shard, plan_jobs
+from affair.outputs.status import collect
 from affair.storage.rrd_store import RrdStore
 
 log = logging.getLogger("affair.outputs.plot")
@@ -32,9 +34,12 @@ class PlotSummary:
     seconds: float
     failed: int = 0
     errors: tuple = ()  # the first few failures, "graph: reason"
+    on_request: int = 0  # per-node graphs [plot] eager leaves to `affair serve`
 
     def line(self):
         text = f"drew {self.drawn} graphs, skipped {self.skipped} up to date"
+        if self.on_request:
+            text += f", left {self.on_request} to draw on request"
         if self.failed:
             text += f", {self.failed} failed"
         return f"{text} in {self.seconds:.1f} s"
@@ -75,6 +80,9 @@ def run_plot(
         raise PlotError(f"cannot create the output directory {out}: {error}") from None
 
     jobs = [job for job in plan_jobs(config, store) if in_shard(job.key, index, count)]
+    planned = len(jobs)
+    if not all_graphs and config.plot.eager != EAGER_ALL:
+        jobs = eager_jobs(jobs, config.plot.eager, problem_hosts(config, store.data_dir, now))
     if all_graphs:
         due = jobs
     else:
@@ -87,7 +95,13 @@ def run_plot(
         seconds=time.monotonic() - started,
         failed=len(failures),
         errors=tuple(failures[:_ERRORS_KEPT]),
+        on_request=planned - len(jobs),
     )
+
+
+def problem_hosts(config, data_dir, now):
+    """Hosts whose status is not green now: [plot] eager draws all their windows."""
+    return {status.host for status in collect(config, data_dir, now) if status.colour != "green"}
 
 
 class Drawer:
