@@ -129,7 +129,13 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
             assert status["hosts"]["ldc03"]["group"] == "ldc"
             for host, info in status["hosts"].items():
                 assert f'<td class="h s-{info["colour"]}"><a href="host/{host}.html">' in index
-            assert "ldc01" in fetch(url + "host/ldc01.html")
+            page = fetch(url + "host/ldc01.html")
+            assert "ldc01" in page
+            # a 6 h graph: not drawn by the schedule (--eager 1h), drawn by affair serve on view
+            assert 'data-w6h="../graphs/node/ldc01/system.6h.png' in page
+            with urllib.request.urlopen(url + "graphs/node/ldc01/system.6h.png", timeout=60) as png:
+                assert png.headers["Content-Type"] == "image/png"
+                assert png.read(8) == b"\x89PNG\r\n\x1a\n"
             assert process.wait(timeout=90) == 0  # --seconds ends it
         finally:
             if process.poll() is None:
