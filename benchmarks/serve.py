@@ -51,14 +51,12 @@ from plot import CONFIG, DATASETS, TEMPLATES, cpu_seconds, make_templates  # noq
 
 from affair.config import load_config  # noqa: E402
 from affair.outputs.plot.run import run_plot  # noqa: E402
+from affair.outputs.site import build_site  # noqa: E402
 from affair.storage.rrd_store import RrdStore  # noqa: E402
 
 SERVE_CONFIG = (
     CONFIG
     + """eager = []
-
-[status]
-stale_steps = 300   # 50 min: the copied history ends when the setup began, not grey
 
 [[status.rules]]
 variable = "cpu.user"
@@ -96,20 +94,26 @@ def run(args, work):
     os.utime(config_path, (time.time() - 3600,) * 2)
     config = load_config(config_path)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.hosts} hosts")
-    data, hosts = make_station(config, work, args.hosts)
-    graphs = work / "site" / "graphs"
+    data, hosts, end = make_station(config, work, args.hosts)
+    site = work / "site"
+    graphs = site / "graphs"
 
-    # 1. scheduled passes
-    pass_seconds = timed_pass(config, data, graphs, args.workers, "eager = []")
-    timed_pass(config, data, graphs, args.workers, "eager = [] again, nothing new")
+    # 1. scheduled passes, on the clock of the data (the setup takes minutes; a host
+    # silent for 6 steps would be grey). The site pass writes the status.json that
+    # says which hosts are not green.
+    now = end + 15
+    site_pass(config, data, graphs, site, now)
+    pass_seconds = timed_pass(config, data, graphs, args.workers, "eager = []", now + 1)
+    timed_pass(config, data, graphs, args.workers, "eager = [] again, nothing new", now + 2)
     append_minute(data, hosts)
-    timed_pass(config, data, graphs, args.workers, "eager = [] a minute later, new rows", 60)
+    site_pass(config, data, graphs, site, now + 60)
+    timed_pass(config, data, graphs, args.workers, "eager = [] a minute later", now + 61)
     for eager in (("1h",), "all"):
         wider = dataclasses.replace(config, plot=dataclasses.replace(config.plot, eager=eager))
         scratch = work / f"graphs-{eager}"
         started, cpu = time.monotonic(), cpu_seconds()
         summary = run_plot(
-            wider, data, scratch, shard=(0, args.shard), workers=args.workers, all_graphs=False
+            wider, data, scratch, shard=(0, args.shard), workers=args.workers, now=now + 62
         )
         wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
         print(
@@ -120,9 +124,6 @@ def run(args, work):
         shutil.rmtree(scratch, ignore_errors=True)
 
     # 2. and 3. the server
-    site = work / "site"
-    (site / "host").mkdir(parents=True, exist_ok=True)
-    (site / "index.html").write_text("<p>bench</p>\n")
     server = ServeProcess(config_path, data, graphs, site, args.workers)
     try:
         measure_views(server, hosts, args.views)
@@ -148,7 +149,7 @@ def make_station(config, work, count):
         f"setup: {count * 3} RRDs with a week of 10 s rows, 1 host in {RED_EVERY} red, "
         f"in {time.monotonic() - started:.0f} s"
     )
-    return data, hosts
+    return data, hosts, end
 
 
 def append_minute(data, hosts):
@@ -162,9 +163,18 @@ def append_minute(data, hosts):
     print(f"a minute of rows for every RRD in {time.monotonic() - started:.0f} s")
 
 
-def timed_pass(config, data, graphs, workers, what, later=0):
+def site_pass(config, data, graphs, site, now):
+    started = time.monotonic()
+    summary = build_site(config, data, graphs, site, clock=lambda: now)
+    print(
+        f"site pass (its status.json feeds eager): {summary.describe()}; wall "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+
+def timed_pass(config, data, graphs, workers, what, now):
     started, cpu = time.monotonic(), cpu_seconds()
-    summary = run_plot(config, data, graphs, workers=workers, now=time.time() + later)
+    summary = run_plot(config, data, graphs, workers=workers, now=now)
     wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
     print(
         f"pass, {what}: {summary.line()}; wall {wall:.1f} s, {cpu:.0f} CPU s "

@@ -308,3 +308,22 @@ def test_eager_keeps_shared_graphs_its_windows_for_all_and_every_window_of_probl
     }
     nothing_per_node = {job.key for job in eager_jobs(jobs, (), set())}
     assert nothing_per_node == {key for key in kept if key.startswith("net.")}
+
+
+def test_problem_hosts_come_from_a_recent_status_json_else_from_the_rrds(tmp_path):
+    import json
+
+    from affair.outputs.plot.run import STATUS_FRESH_SECONDS, problem_hosts
+
+    config = config_with()
+    status = tmp_path / "status.json"
+    hosts = {"a": {"colour": "green"}, "b": {"colour": "red"}, "c": {"colour": "grey"}}
+    status.write_text(json.dumps({"built": 1000, "hosts": hosts}))
+    assert problem_hosts(config, tmp_path / "data", 1000 + 60, status) == {"b", "c"}
+    # too old, missing or garbled: the RRDs are read (none here)
+    assert (
+        problem_hosts(config, tmp_path / "data", 1000 + STATUS_FRESH_SECONDS + 1, status) == set()
+    )
+    assert problem_hosts(config, tmp_path / "data", 1000, tmp_path / "none.json") == set()
+    status.write_text("{not json")
+    assert problem_hosts(config, tmp_path / "data", 1000, status) == set()
