@@ -78,6 +78,7 @@ def main():
     parser.add_argument("--requests", type=int, default=10_000, help="for the memory check")
     parser.add_argument("--shard", type=int, default=20, help="baseline passes draw 1/N of it")
     parser.add_argument("--keep", help="keep the work directory here")
+    parser.add_argument("--server-only", action="store_true", help="skip the plot passes")
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="affair-servebench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -103,6 +104,20 @@ def run(args, work):
     # says which hosts are not green.
     now = end + 15
     site_pass(config, data, graphs, site, now)
+    if not args.server_only:
+        passes(args, config, data, hosts, graphs, site, now, work)
+
+    # 2. and 3. the server
+    server = ServeProcess(config_path, data, graphs, site, args.workers)
+    try:
+        measure_views(server, hosts, args.views)
+        measure_memory(server, hosts, args.requests)
+    finally:
+        server.stop()
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+
+
+def passes(args, config, data, hosts, graphs, site, now, work):
     pass_seconds = timed_pass(config, data, graphs, args.workers, "eager = []", now + 1)
     timed_pass(config, data, graphs, args.workers, "eager = [] again, nothing new", now + 2)
     append_minute(data, hosts)
@@ -122,15 +137,6 @@ def run(args, work):
             f"~{wall * args.shard:.0f} s ({pass_seconds / (wall * args.shard):.3f} of it for eager = [])"
         )
         shutil.rmtree(scratch, ignore_errors=True)
-
-    # 2. and 3. the server
-    server = ServeProcess(config_path, data, graphs, site, args.workers)
-    try:
-        measure_views(server, hosts, args.views)
-        measure_memory(server, hosts, args.requests)
-    finally:
-        server.stop()
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 def make_station(config, work, count):
@@ -315,21 +321,26 @@ def measure_views(server, hosts, views):
     )
 
 
-def measure_memory(server, hosts, requests):
+def measure_memory(server, hosts, requests, checkpoints=4):
+    """RSS before and after every quarter of ``requests``: a mix of new and cached graphs."""
     rng = random.Random(7)
-    paths = [path for host in rng.sample(hosts, min(300, len(hosts))) for path in view_paths(host)]
-    for path in paths[:300]:  # drawn once, so the run below is steady state plus new graphs
-        server.get(path)
+    sample = rng.sample(hosts, min(300 * checkpoints, len(hosts)))
     before = server.rss()
+    sizes = []
     started = time.monotonic()
     with ThreadPoolExecutor(VIEWERS) as pool:
-        list(pool.map(server.get, (rng.choice(paths) for _ in range(requests))))
+        for part in range(checkpoints):
+            # each quarter: 300 hosts' graphs never asked for before, then cached requests
+            fresh = [path for host in sample[part::checkpoints] for path in view_paths(host)]
+            asked = [rng.choice(fresh) for _ in range(requests // checkpoints - len(fresh))]
+            list(pool.map(server.get, fresh + asked))
+            sizes.append(server.rss())
     seconds = time.monotonic() - started
-    after = server.rss()
     print(
-        f"memory over {requests} requests ({len(paths)} graphs, 4 at once, {seconds:.0f} s): "
-        f"server + workers RSS {before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB "
-        f"({(after - before) / 2**20:+.1f} MiB)"
+        f"memory over {requests} requests (4 at once, {seconds:.0f} s; each quarter draws "
+        f"{len(fresh)} new graphs): server + workers RSS {before / 2**20:.0f} MiB, then "
+        + " -> ".join(f"{size / 2**20:.0f}" for size in sizes)
+        + f" MiB ({(sizes[-1] - sizes[0]) / 2**20:+.1f} MiB over the last three quarters)"
     )
 
 
