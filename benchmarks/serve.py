@@ -224,8 +224,10 @@ class ServeProcess:
         return body
 
     def rss(self):
+        """``(server, workers)`` resident bytes (the workers: the render pool's processes)."""
         process = psutil.Process(self.process.pid)
-        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+        workers = sum(p.memory_info().rss for p in process.children(recursive=True))
+        return process.memory_info().rss, workers
 
     def counters(self):
         return json.loads(self.get("_affair/counters"))
@@ -336,12 +338,14 @@ def measure_memory(server, hosts, requests, checkpoints=4):
             list(pool.map(server.get, fresh + asked))
             sizes.append(server.rss())
     seconds = time.monotonic() - started
-    print(
-        f"memory over {requests} requests (4 at once, {seconds:.0f} s; each quarter draws "
-        f"{len(fresh)} new graphs): server + workers RSS {before / 2**20:.0f} MiB, then "
-        + " -> ".join(f"{size / 2**20:.0f}" for size in sizes)
-        + f" MiB ({(sizes[-1] - sizes[0]) / 2**20:+.1f} MiB over the last three quarters)"
-    )
+    for name, which in (("server", 0), ("render workers", 1)):
+        print(
+            f"memory over {requests} requests (4 at once, {seconds:.0f} s; each quarter draws "
+            f"{len(fresh)} new graphs): {name} RSS {before[which] / 2**20:.0f} MiB, then "
+            + " -> ".join(f"{size[which] / 2**20:.0f}" for size in sizes)
+            + f" MiB ({(sizes[-1][which] - sizes[0][which]) / 2**20:+.1f} MiB over the last "
+            "three quarters)"
+        )
 
 
 if __name__ == "__main__":
