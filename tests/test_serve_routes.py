@@ -159,3 +159,13 @@ def test_a_config_change_after_the_render_makes_it_out_of_date():
     args = {"step": STEP, "window_seconds": HOUR, "newest_update": 1000, "now": 1001}
     assert graph_is_current(1000, 1000, config_changed_at=999, **args)
     assert not graph_is_current(1000, 1000, config_changed_at=1000.5, **args)
+
+
+def test_listen_addresses():
+    from affair.outputs.serve import parse_listen
+
+    assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    for text in ("8080", "127.0.0.1", "127.0.0.1:http", ":8080", "127.0.0.1:70000"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            parse_listen(text)
