@@ -80,11 +80,11 @@ class ServeProcess:
     def log(self):
         return self.log_path.read_text()
 
-    def get(self, raw_path, method="GET"):
+    def get(self, raw_path, method="GET", headers=None):
         """``(status, headers, body)`` for exactly ``raw_path`` (no client-side normalising)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            connection.request(method, raw_path)
+            connection.request(method, raw_path, headers=headers or {})
             response = connection.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:

@@ -183,6 +183,21 @@ def test_pages_and_status_json_are_sent_as_they_are_on_disk(served):
     assert (status, body) == (200, b"")
 
 
+def test_a_reloading_page_gets_304_for_a_graph_not_redrawn_since(served):
+    path = "/graphs/node/gdc01/system.1h.png"
+    status, headers, body = served.get(path)
+    assert status == 200 and body
+    before = served.counters()
+    since = {"If-Modified-Since": headers["Last-Modified"]}
+    assert served.get(path + "?v=1", headers=since)[:3:2] == (304, b"")
+    assert (
+        served.get(path, headers={"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"})[0] == 200
+    )
+    after = served.counters()
+    assert changed(before, after) == {"graphs_current": 2}
+    assert after["not_modified"] - before["not_modified"] == 1
+
+
 def worker_processes(server):
     """The render pool's processes (spawned: their command line runs multiprocessing's spawn_main)."""
     children = psutil.Process(server.process.pid).children(recursive=True)
