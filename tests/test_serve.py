@@ -248,3 +248,30 @@ def test_a_full_render_queue_answers_the_stale_png_or_503(tmp_path):
         assert server.get("/graphs/node/ldc03/system.6h.png")[2].startswith(b"\x89PNG\r\n")
     finally:
         assert server.stop() == 0
+
+
+def test_a_render_worker_that_dies_costs_its_request_a_500_and_the_next_one_is_drawn(tmp_path):
+    station = make_station(tmp_path, {"ldc01": {"cpu": 10.0}})
+    server = ServeProcess(station, workers=1, queue=2)
+    try:
+        workers = wait_for(lambda: worker_processes(server), what="the render worker")
+        for worker in workers:
+            worker.send_signal(signal.SIGSTOP)
+        answer = {}
+        first = threading.Thread(
+            target=lambda: answer.setdefault(
+                "first", server.get("/graphs/node/ldc01/system.6h.png")
+            )
+        )
+        first.start()
+        wait_for(lambda: server.counters()["renders_in_flight"] == 1, what="a render queued")
+        for worker in workers:
+            worker.kill()  # as librrd crashing on a broken file would
+        first.join(timeout=120)
+        status, _, body = answer["first"]
+        assert (status, body) == (500, b"the graph could not be drawn: a render worker died\n")
+        status, _, body = server.get("/graphs/node/ldc01/system.6h.png")
+        assert status == 200 and body.startswith(b"\x89PNG\r\n")
+        assert "a render worker died; starting a new pool" in server.log()
+    finally:
+        assert server.stop() == 0
