@@ -327,3 +327,14 @@ def test_problem_hosts_come_from_a_recent_status_json_else_from_the_rrds(tmp_pat
     assert problem_hosts(config, tmp_path / "data", 1000, tmp_path / "none.json") == set()
     status.write_text("{not json")
     assert problem_hosts(config, tmp_path / "data", 1000, status) == set()
+
+
+def test_the_eager_flag_overrides_the_config():
+    from affair.cli import _with_eager
+
+    config = config_with(plot={"eager": ["1h"]})
+    assert _with_eager(config, None) is config
+    assert _with_eager(config, "all").plot.eager == "all"
+    assert _with_eager(config, "1h, 6h").plot.eager == ("1h", "6h")
+    with pytest.raises(SystemExit, match="--eager"):
+        _with_eager(config, "1h,2h")
