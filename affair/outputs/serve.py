@@ -170,7 +170,8 @@ class SiteServer:
         if outcome.status == "failed":
             self.count("render_failed")
             log.warning("graph %s: %s", job.key, outcome.reason)
-            return _text(500, f"the graph could not be drawn: {outcome.reason}\n")
+            # The reason names files on the station: for the log, not for every client.
+            return _text(500, "the graph could not be drawn; the server's log says why\n")
         if before is not None:  # full or too slow: the old graph beats none
             self.count("graphs_stale_served")
             return self._file(png)
