@@ -29,6 +29,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from affair.errors import AffairError
+
 log = logging.getLogger(__name__)
 
 
@@ -167,8 +169,9 @@ def _render_in_worker(job):
         newest = max(
             store.last_update(store.path(host, job.dataset, job.instance)) for host in job.hosts
         )
-    except Exception as error:  # noqa: BLE001 - a reason for the log, whatever librrd raised
-        return f"{error}"
+    except (AffairError, OSError) as error:  # StoreError carries librrd's reason and the path
+        return str(error)
+    # One Drawer per worker keeps its canvases and glyphs; each render is drawn as of now.
     _drawer.now = now
     reason = _drawer.draw(job)
     if reason is None:
