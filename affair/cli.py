@@ -116,6 +116,12 @@ def _add_demo(commands):
         "--port", type=int, default=8080, help="serve the pages here, or the next free port (8080)"
     )
     demo.add_argument(
+        "--telescopes",
+        type=int,
+        default=10,
+        help="telescopes of the simulated pipeline publishing its links (default 10; 0: none)",
+    )
+    demo.add_argument(
         "--forward",
         action="store_true",
         help="also start a local VictoriaMetrics and forward every sample to it ([[forward]])",
@@ -224,9 +230,10 @@ def _add_export(commands):
     export = commands.add_parser(
         "export",
         help="write samples to a ROOT file for offline analysis",
-        description="Write the raw archive's samples (or the RRDs' consolidated rows) to a "
+        description="Write the raw samples (or the RRDs' consolidated rows) to a "
         "self-describing ROOT file: a TTree per dataset with time, host and one branch per "
-        "variable. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
+        "variable. Raw samples come from the journal or, once it has let them go, from the "
+        "permanent archive ([export] directory), each sample once. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
     )
     _common(export)
     export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
@@ -244,6 +251,27 @@ def _add_export(commands):
     )
     export.add_argument("--data-dir", help="where RRDs and the journal live")
     export.set_defaults(handler=cmd_export)
+
+
+def _add_archive(commands):
+    archive = commands.add_parser(
+        "archive",
+        help="keep every sample for good: verified ROOT files, a file per UTC day",
+        description="run (the default): write every completed UTC day not archived yet to "
+        "<[export] directory>/YYYY/affair-YYYY-MM-DD.root (late samples to .1.root, .2.root...), "
+        "read each file back and record it in the catalog; for cron, the scheduler does it "
+        "hourly. list: the files, failures and free space. verify: read every file back again.",
+    )
+    _common(archive)
+    archive.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=("run", "list", "verify"),
+        help="run (the default), list or verify",
+    )
+    archive.add_argument("--data-dir", help="where the journal lives (default: [recorder])")
+    archive.set_defaults(handler=cmd_archive)
 
 
 def _add_query(commands):
@@ -309,6 +337,21 @@ def _add_serve(commands):
     serve.set_defaults(handler=cmd_serve)
 
 
+def _add_check(commands):
+    check = commands.add_parser(
+        "check",
+        help="run the [[criteria]] (SQL over the raw archive) and print what fails",
+        description="Run every [[criteria]] query of the config over the raw archive's views "
+        "(read-only, with the [query] time limit) and print each criterion, whether it passes, "
+        "and the rows that violate it. A query that fails at run time is reported and the "
+        "others still run. Exit 1 when a red criterion has violations or cannot run, 0 "
+        "otherwise, 2 on a config error.",
+    )
+    _common(check)
+    check.add_argument("--data-dir", help="where the journal lives (default: [recorder] data_dir)")
+    check.set_defaults(handler=cmd_check)
+
+
 SUBCOMMANDS = (
     _add_record,
     _add_check_config,
@@ -320,6 +363,8 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_check,
+    _add_archive,
     _add_serve,
 )
 
@@ -428,8 +473,17 @@ def cmd_demo(args):
         backfill = parse_duration(args.backfill)
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
+    if args.telescopes < 0:
+        raise SystemExit("affair demo: --telescopes must be 0 or more")
     return run_demo(
-        args.config, args.workdir, args.seconds, args.nodes, backfill, args.port, args.forward
+        args.config,
+        args.workdir,
+        args.seconds,
+        args.nodes,
+        backfill,
+        args.port,
+        forward=args.forward,
+        telescopes=args.telescopes,
     )
 
 
@@ -496,6 +550,7 @@ def cmd_serve(args):
 def cmd_export(args):
     import time
 
+    from affair.outputs.archive_read import export_everywhere
     from affair.outputs.export import export_root
     from affair.times import parse_duration, parse_time
 
@@ -508,10 +563,38 @@ def cmd_export(args):
     except ValueError as error:
         raise SystemExit(f"affair export: {error}") from None
     hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
-    summary = export_root(
-        config, args.output, start, end, hosts, args.datasets, resolution, now=now
-    )
+    if resolution == "raw":  # from the journal or the permanent archive, wherever it is
+        summary = export_everywhere(config, args.output, start, end, hosts, args.datasets, now=now)
+    else:
+        summary = export_root(
+            config, args.output, start, end, hosts, args.datasets, resolution, now=now
+        )
     print(summary.describe())
+
+
+def cmd_check(args):
+    from affair.outputs.criteria import report, run_criteria
+
+    config = _load(args)
+    lines, code = report(run_criteria(config, args.data_dir))
+    print("\n".join(lines), flush=True)
+    return code
+
+
+def cmd_archive(args):
+    from affair.outputs.archive import list_archive, run_archive_politely, verify_archive
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    if args.action == "list":
+        print("\n".join(list_archive(config)))
+        return 0
+    if args.action == "verify":
+        lines, code = verify_archive(config)
+        print("\n".join(lines))
+        return code
+    summary = run_archive_politely(config)
+    print(f"affair archive: {summary.describe()}")
+    return 1 if summary.failed else 0
 
 
 def cmd_query(args):

@@ -219,7 +219,8 @@ def test_export_names_an_unknown_dataset(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)
     with pytest.raises(
-        ExportError, match="no dataset 'sytem'.*known: affair, delivery, disks, graphite, system"
+        ExportError,
+        match="no dataset 'sytem'.*known: affair, delivery, disks, graphite, links, system",
     ):
         export_root(config, tmp_path / "x.root", datasets=["sytem"], progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no x.root, no temporary
@@ -298,11 +299,13 @@ def test_export_config_is_checked_at_load(tmp_path, section, message):
 def test_export_config_defaults(tmp_path):
     export = make_config(tmp_path).export
     assert (export.enabled, export.directory, export.hour, export.resolution) == (
-        False,
-        "exports",
+        True,  # the permanent archive is on by default
+        "archive",
         1,
         "raw",
     )
+    assert export.min_free == 1_000_000_000
+    assert make_config(tmp_path, export={"min_free": "500MB"}).export.min_free == 500_000_000
     assert make_config(tmp_path, export={"resolution": "1min"}).export.resolution == 60
 
 
