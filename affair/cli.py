@@ -249,6 +249,11 @@ def _add_export(commands):
         default="raw",
         help="raw (every sample, the default) or a step of the archive ladder, e.g. 10s, 1min",
     )
+    export.add_argument(
+        "--job",
+        metavar="ID",
+        help="a batch job's nodes over its run (instead of --from/--to/--hosts), e.g. 1234_5",
+    )
     export.add_argument("--data-dir", help="where RRDs and the journal live")
     export.set_defaults(handler=cmd_export)
 
@@ -297,6 +302,65 @@ def _add_query(commands):
     )
     query.add_argument("--data-dir", help="where the journal lives")
     query.set_defaults(handler=cmd_query)
+
+
+def _add_jobs(commands):
+    jobs = commands.add_parser(
+        "jobs",
+        help="batch jobs (Slurm): import accounting, list them, show one with its metrics",
+        description="The jobs table next to the raw archive: import Slurm accounting "
+        "(sacct --parsable2, run with TZ=UTC), list recent jobs, show one job's metrics "
+        "(CPU, memory high water, imbalance, idle nodes, network, disk, swap) and flags.",
+    )
+    actions = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    load = actions.add_parser(
+        "import",
+        help="read sacct lines into the jobs table",
+        description="Read `sacct --allusers --parsable2 --noheader --allocations --duplicates "
+        "--format <the 26 fields in the README>` output (TZ=UTC), a header line with other "
+        "fields, or -p output. A malformed line is reported with its number and skipped "
+        "(exit 1); re-importing the same lines changes nothing.",
+    )
+    load.add_argument("file", metavar="FILE", help="the sacct output, or - for stdin")
+    listing = actions.add_parser(
+        "list",
+        help="print the running jobs, then the recent ones",
+        description="Print running jobs first, then finished ones (newest first), with "
+        "their key metrics and flags, as the jobs index page shows them.",
+    )
+    listing.add_argument("--limit", type=int, default=50, help="jobs to print (default 50)")
+    show = actions.add_parser(
+        "show",
+        help="print one job, its metrics with their reasons, and its flags",
+        description="Print one job's accounting, its per-job metrics (provisional while it "
+        "runs), the reason of each missing value, its flags and its nodes.",
+    )
+    show.add_argument("jobid", metavar="ID", help="a Slurm job id: 1234, 1234_5")
+    for parser in (load, listing, show):
+        _common(parser)
+        parser.add_argument("--data-dir", help="where the journal lives")
+    jobs.set_defaults(handler=cmd_jobs)
+
+
+def _add_job(commands):
+    job = commands.add_parser(
+        "job",
+        help="tell the recorder a batch job started or ended (Slurm prolog/epilog)",
+        description="Read the job from the environment Slurm gives a prolog or epilog "
+        "(SLURM_JOB_ID or SLURM_ARRAY_JOB_ID/SLURM_ARRAY_TASK_ID, SLURM_JOB_USER, "
+        "SLURM_JOB_ACCOUNT, SLURM_JOB_NODELIST or SLURM_NODELIST, ...) and send it to the "
+        "recorder ([collector] recorder, its CURVE keys) until it is acknowledged. Hooks get no "
+        "PATH: call affair by its absolute path. Exits 0 even when unacknowledged (a failing "
+        "hook drains the node) unless --strict.",
+    )
+    job.add_argument("action", choices=("start", "end"), help="start (prolog) or end (epilog)")
+    _common(job)
+    job.add_argument("--recorder", help="the recorder's endpoint (default: [collector] recorder)")
+    job.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the ack (default 10)"
+    )
+    job.add_argument("--strict", action="store_true", help="exit 1 when not acknowledged")
+    job.set_defaults(handler=cmd_job)
 
 
 def _add_serve(commands):
@@ -363,6 +427,8 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_jobs,
+    _add_job,
     _add_check,
     _add_archive,
     _add_serve,
@@ -563,6 +629,12 @@ def cmd_export(args):
     except ValueError as error:
         raise SystemExit(f"affair export: {error}") from None
     hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
+    if args.job:
+        from affair.outputs.jobs.commands import job_range
+
+        if args.start or args.end or args.hosts:
+            raise SystemExit("affair export: --job sets the hosts and the range itself")
+        hosts, start, end = job_range(config, args.job, now)
     if resolution == "raw":  # from the journal or the permanent archive, wherever it is
         summary = export_everywhere(config, args.output, start, end, hosts, args.datasets, now=now)
     else:
@@ -608,6 +680,42 @@ def cmd_query(args):
     except BrokenPipeError:  # `affair query ... | head`: the reader has seen enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def cmd_jobs(args):
+    from affair.outputs.jobs import commands
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    if args.action == "import":
+        return commands.cmd_import(config, args.file, sys.stdout, sys.stderr)
+    if args.action == "list":
+        return commands.cmd_list(config, sys.stdout, max(1, args.limit))
+    return commands.cmd_show(config, args.jobid, sys.stdout)
+
+
+def cmd_job(args):
+    import os
+    import time
+
+    from affair.collectors.job_hook import job_event, send_job_event
+    from affair.collectors.keys import collector_keys
+    from affair.storage.sacct import check_job_id
+
+    config = _load(args)
+    event = job_event(args.action, os.environ, time.time())
+    try:
+        check_job_id(str(event["jobid"]))
+    except ValueError as error:
+        print(f"affair job {args.action}: {error} (from SLURM_JOB_ID)", file=sys.stderr)
+        return 2
+    acked, what = send_job_event(
+        args.recorder or config.collector.recorder,
+        event,
+        args.timeout,
+        collector_keys(config),
+    )
+    print(f"affair job {args.action}: {what}", file=sys.stderr)
+    return 1 if args.strict and not acked else 0
 
 
 if __name__ == "__main__":

@@ -110,6 +110,23 @@ class ExportError(AffairError):
     """An export that cannot be made as asked; the message says what to ask instead."""
 
 
+class JobsError(AffairError):
+    """The jobs table or a job's input cannot be used; carries the path or the job id."""
+
+    def __init__(self, where, problem):
+        self.where = str(where)
+        super().__init__(f"{self.where}: {problem}")
+
+
+class BadSacctLine(AffairError):  # noqa: N818 - it names the outcome, like Rejected
+    """One Slurm accounting line that cannot be read; carries its line number."""
+
+    def __init__(self, number, problem):
+        self.number = number
+        self.problem = problem
+        super().__init__(f"line {number}: {problem}")
+
+
 class ArchiveError(AffairError):
     """The permanent archive cannot be written at all (its directory); the message says why."""
 

@@ -189,3 +189,63 @@ def read_monitor_event(monitor: zmq.Socket) -> int | None:
     except zmq.Again:
         return None
     return struct.unpack("=H", frames[0][:2])[0]
+
+
+# --- job events: a batch job started or ended (``affair job start|end``) ---
+#
+#   JOB   [1, 3, sender, [event, ...]]
+#         event = [seq, {"action": "start"|"end", "jobid": str, ...}, attempt]
+#
+# Acknowledged with the same ACK as samples, once the recorder has the job in
+# its jobs table. A message kind of its own, not samples of a reserved
+# dataset: a job carries strings (user, account, node list) that a sample's
+# float values cannot, and the recorder validates it as a job
+# (:mod:`affair.ingest.job_events`), not as a sample with odd names.
+
+KIND_JOB = 3
+# The fields a job event may carry, and their types.
+JOB_EVENT_FIELDS = {
+    "action": str,
+    "jobid": str,
+    "user": str,
+    "uid": int,
+    "account": str,
+    "partition": str,
+    "nodelist": str,
+    "name": str,
+    "state": str,
+    "start": float,
+    "end": float,
+}
+# An event's fields, as a sender encodes them.
+JobEvent: TypeAlias = dict[str, str | int | float]
+
+
+class JobMessage(NamedTuple):
+    """A decoded JOB message: the envelope is checked, the events are not."""
+
+    sender: str
+    events: list[Any]
+
+
+def encode_job(sender: str, events: Iterable[tuple[int, JobEvent, int]]) -> bytes:
+    """``events``: (seq, fields, attempt) each."""
+    return msgpack.packb([VERSION, KIND_JOB, sender, [list(e) for e in events]])
+
+
+def is_job_message(payload: bytes) -> bool:
+    """Whether ``payload`` is a JOB message, from its first three bytes (no decoding)."""
+    # msgpack: 0x94 is a 4-element array, then the positive fixints 1 (version) and 3 (kind)
+    return payload[:3] == b"\x94\x01\x03"
+
+
+def decode_job(payload: bytes, max_bytes: int = 1 << 20) -> JobMessage:
+    message = _unpack(payload, max_bytes)
+    if message[1] != KIND_JOB or len(message) != 4:
+        raise WireError("structure", "not a JOB message")
+    sender, events = message[2], message[3]
+    if not isinstance(sender, str) or not isinstance(events, list):
+        raise WireError("structure", "JOB needs a sender name and a list of events")
+    if not is_valid("sender", sender):
+        raise WireError("name", f"sender {sender[:60]!r}")
+    return JobMessage(sender, events)

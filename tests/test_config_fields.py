@@ -37,6 +37,7 @@ from affair.config.criteria import Criterion
 from affair.config.datasets import Dataset, Variable
 from affair.config.fields import settings_of
 from affair.config.graphite import default_rules
+from affair.config.jobs import JobsConfig
 from affair.config.site import Station
 from affair.errors import ConfigError
 from affair.vocab import GRAPHITE_REFUSALS, REJECTION_REASONS
@@ -67,6 +68,7 @@ def test_the_section_classes_are_found():
         "Graph",
         "GraphiteConfig",
         "GraphiteRule",
+        "JobsConfig",
         "NamedQuery",
         "NetSettings",
         "PlotConfig",
@@ -218,6 +220,13 @@ BAD_VALUES = [
         0,
     ),
     (NamedQuery, "[queries.q]\nsql = 1\n", "queries.q.sql", "an SQL SELECT statement", 1),
+    (
+        JobsConfig,
+        "[jobs]\nkeep_days = 0\n",
+        "jobs.keep_days",
+        "a whole number of days",
+        0,
+    ),
     (
         TopologyConfig,
         "[topology]\nstale_steps = 0\n",

@@ -175,6 +175,20 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     assert 'id="link&#45;tel02_r0dl1__tel02_dl1dl2" class="edge link red"' in tree
     assert 'id="link&#45;tel01_camera__tel01_r0dl1" class="edge link grey"' in tree
 
+    # simulated batch jobs, told to the recorder as the Slurm hooks do: running and
+    # finished ones on the jobs index, a page each with its graphs and flags
+    jobs_dir = workdir / "site" / "jobs"
+    jobs_index = (jobs_dir / "index.html").read_text()
+    assert '<tr class="running">' in jobs_index and '<tr class="finished">' in jobs_index
+    pages = {page.stem: page.read_text() for page in jobs_dir.glob("[0-9]*.html")}
+    assert len(pages) >= 5
+    assert any('<span class="flag">idle nodes</span>' in page for page in pages.values())
+    assert any('<span class="flag">swapping</span>' in page for page in pages.values())
+    assert all((jobs_dir / jobid / "cpu.png").exists() for jobid in pages)
+    # and a host page lists the jobs that ran on it
+    host_pages = [page.read_text() for page in (workdir / "site" / "host").glob("*.html")]
+    assert any("<h2>Recent jobs</h2>" in page and 'href="../jobs/41' in page for page in host_pages)
+
     # the backfilled history, at 10 s and consolidated to 1 min, then live rows to the end:
     # more samples than the backfill's 720 (2 h at 10 s), and the RRD holds the newest
     stamps = [

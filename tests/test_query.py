@@ -262,3 +262,26 @@ def test_command_line_table_csv_named_query_and_errors(archive_dir):
         archive_dir, "--csv", "--from", "2023-11-15T00:00:30", "SELECT count(*) FROM system"
     )
     assert ranged.stdout.splitlines() == ["count(*)", "2"]  # only the second day file is read
+
+
+def test_job_samples_joins_a_job_to_its_nodes_samples_over_its_run(archive_dir):
+    from affair.storage.jobs import JobStore, jobs_path
+    from affair.storage.sacct import JobRecord
+
+    config = config_of(archive_dir)
+    with JobStore(jobs_path(config.recorder.data_dir)) as store:
+        store.merge(
+            [
+                JobRecord("10", start=DAY2 - 3600, end=DAY2, nodes=("gdc01", "gdc02"), user="u"),
+                JobRecord("11", start=DAY2 - 1800, end=None, nodes=("ldc01",)),
+            ]
+        )
+    columns, rows = rows_of(
+        config,
+        "SELECT jobid, node, avg(cpu_user), count(*) FROM job_samples GROUP BY jobid, node",
+    )
+    assert columns == ["jobid", "node", "avg(cpu_user)", "count(*)"]
+    # ldc01's one system sample is before job 11 started: no rows for it
+    assert rows == [("10", "gdc01", 93.0, 2), ("10", "gdc02", 71.0, 2)]
+    _, jobs = rows_of(config, "SELECT jobid, user, end_ts FROM jobs ORDER BY jobid")
+    assert jobs == [("10", "u", float(DAY2)), ("11", "", None)]

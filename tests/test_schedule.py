@@ -221,3 +221,40 @@ def test_the_daily_export_catches_up_at_start_and_only_when_missing(tmp_path):
         assert list(tree["cpu_user"].array(library="np")) == [0.0, 1.0, 2.0]
         assert list(tree["time"].array(library="np")) == [yesterday_noon + 10 * i for i in range(3)]
     assert daily_export_job(config).run_at_start is False  # yesterday's file exists now
+
+
+def test_the_sacct_pass_imports_what_the_command_prints_since_its_last_pass(tmp_path):
+    import sys
+
+    from affair.config import parse_config
+    from affair.outputs.schedule import SacctPasses, default_jobs
+    from affair.storage.jobs import JobStore, jobs_path
+
+    fake = tmp_path / "sacct.py"
+    fake.write_text(
+        "import sys, os\n"
+        "print(os.environ['TZ'], sys.argv[1], file=open(sys.argv[2], 'a'))\n"
+        "print('1|1|c|p|q|acct|g|1|alice|1|2026-12-01T00:00:00|2026-12-01T00:00:00|"
+        "2026-12-01T00:00:00|Unknown|01:00:00|0:0|RUNNING|1|1|1|1G|||UNLIMITED|n1|a|b')\n"
+        "print('broken line')\n"
+    )
+    config = parse_config(
+        {
+            "recorder": {"data_dir": str(tmp_path / "data")},
+            "jobs": {
+                "sacct": [sys.executable, str(fake), "{since}", str(tmp_path / "calls")],
+                "sacct_interval": "5min",
+            },
+        }
+    )
+    assert [job.name for job in default_jobs(config)][-1] == "sacct"
+    clock = iter([1_800_000_000.0, 1_800_000_300.0]).__next__
+    passes = SacctPasses(config, clock=clock)
+    assert passes() == "1 new jobs, 0 changed, 1 malformed lines skipped"
+    assert passes() == "0 new jobs, 0 changed, 1 malformed lines skipped"
+    assert (tmp_path / "calls").read_text().split("\n")[:2] == [
+        "UTC 2026-12-16T08:00:00",  # keep_days (30) back
+        "UTC 2027-01-15T07:55:00",  # the first pass's start, less one interval
+    ]
+    with JobStore(jobs_path(tmp_path / "data")) as store:
+        assert store.job("1").record.user == "alice"

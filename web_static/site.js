@@ -155,3 +155,17 @@
   // Reload when the next rebuild should be on disk; the hash keeps the chosen window.
   window.setTimeout(function () { window.location.reload(); }, refresh * 1000);
 })();
+
+// --- jobs index: filter rows by any of their text (id, user, account, state, flags) ---
+(function () {
+  var input = document.getElementById("job-filter");
+  if (!input) return;
+  function apply() {
+    var words = input.value.trim().toLowerCase().split(/[\s,]+/).filter(Boolean);
+    document.querySelectorAll("table.jobs tbody tr").forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      row.hidden = !words.every(function (word) { return text.indexOf(word) >= 0; });
+    });
+  }
+  input.addEventListener("input", apply);
+})();

@@ -19,6 +19,7 @@ rebuilt) in its ``load_*`` function.
     status        [status] and its rules
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
+    jobs          [jobs]: batch jobs (Slurm), their node names and flags
     topology      [topology]: expected links, levels, link health
     criteria      [[criteria]]: verification criteria as read-only SQL
     forward       [[forward]]: targets every journaled sample is streamed to
@@ -53,6 +54,7 @@ from affair.config.fields import load_section, reject_unknown
 from affair.config.forward import ForwardTarget, load_forward, with_forward_rules
 from affair.config.graphite import GraphiteConfig, GraphiteRule, load_graphite
 from affair.config.graphs import Graph, PlotConfig, load_graphs
+from affair.config.jobs import JobsConfig, load_jobs
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
@@ -75,6 +77,7 @@ __all__ = [
     "Graph",
     "GraphiteConfig",
     "GraphiteRule",
+    "JobsConfig",
     "NamedQuery",
     "NetSettings",
     "PlotConfig",
@@ -109,6 +112,7 @@ SECTIONS = (
     "queries",
     "graphite",
     "plot",
+    "jobs",
     "topology",
     "criteria",
     "forward",
@@ -132,6 +136,7 @@ class Config:
     query: QueryConfig
     graphite: GraphiteConfig
     plot: PlotConfig
+    jobs: JobsConfig = JobsConfig()
     topology: TopologyConfig = TopologyConfig()
     criteria: tuple[Criterion, ...] = ()
     forward: tuple[ForwardTarget, ...] = ()  # [[forward]] targets, in file order
@@ -204,6 +209,7 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         query=load_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
         plot=plot,
+        jobs=load_jobs(raw.get("jobs", {}), datasets, path),
         topology=load_topology(raw.get("topology", {}), path),
         criteria=load_criteria(raw.get("criteria", []), datasets, path),
         forward=forward,

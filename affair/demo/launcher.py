@@ -13,7 +13,10 @@ ahead of time: ``--eager 1h``) and ``affair serve`` for the pages on
 http://127.0.0.1:8080 (or the next free port), which draws the other
 per-node graphs when someone looks at them, and runs live until
 --seconds pass or Ctrl-C. One simulated node goes quiet 30 s into the live run,
-as a node whose collector died, so the pages show grey too.
+as a node whose collector died, so the pages show grey too. A stream of
+simulated batch jobs (:mod:`affair.demo.jobs`) runs over the simulated nodes
+and reaches the recorder as the Slurm hooks' job events, so ``jobs/`` has
+running and finished jobs from the first site pass.
 """
 
 import errno
@@ -26,9 +29,11 @@ import threading
 import time
 from pathlib import Path
 
+from affair.collectors.job_hook import send_job_event
 from affair.collectors.sender import Sender
 from affair.config import DEFAULT_CONFIG, load_config
 from affair.daemon import stop_on_signals
+from affair.demo.jobs import DemoJobs
 from affair.demo.pipeline import run_pipeline, topology_section
 from affair.demo.simulation import SimulatedNode, host_names
 from affair.demo.victoria import forward_config, start_victoria
@@ -39,6 +44,8 @@ log = logging.getLogger("affair.demo.launcher")
 # One simulated node falls silent this long into the live run: it has live
 # rows like the others, then turns grey on the pages as a dead node would.
 QUIET_AFTER = 30
+# Simulated batch jobs cover at most this much of the backfill (a job page each).
+JOBS_BACKFILL = 6 * 3600
 
 
 def free_tcp_endpoint():
@@ -96,12 +103,19 @@ def run_demo(
             )
             pipeline.start()
         simulated = [SimulatedNode(name) for name in host_names(nodes)]
+        now = time.time()
+        jobs = DemoJobs(
+            [node.name for node in simulated],
+            now - min(backfill_seconds, JOBS_BACKFILL),
+            now + (seconds or 86400) + 3600,
+        )
         sender = Sender(
             endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
         )
         last_sent = None
         if simulated:
-            last_sent = _backfill(sender, simulated, backfill_seconds, step, stop)
+            last_sent = _backfill(sender, simulated, backfill_seconds, step, stop, jobs)
+            _tell_jobs(endpoint, jobs.events_between(0, last_sent))
         children.append(
             _spawn(
                 "scheduler",
@@ -120,7 +134,19 @@ def run_demo(
                 f"e.g. curl '{victoria_url}/api/v1/query?query=affair_system_cpu_user'",
                 flush=True,
             )
-        _run_live(sender, simulated, step, stop, started, seconds, children, last_sent, quiet)
+        _run_live(
+            sender,
+            simulated,
+            step,
+            stop,
+            started,
+            seconds,
+            children,
+            last_sent,
+            quiet,
+            jobs,
+            endpoint,
+        )
         sender.flush(5.0)
         sender.close()
     finally:
@@ -262,7 +288,7 @@ def _spawn(what, arguments, config_path, workdir):
     return subprocess.Popen(command, cwd=workdir)
 
 
-def _backfill(sender, simulated, backfill_seconds, step, stop):
+def _backfill(sender, simulated, backfill_seconds, step, stop, jobs=None):
     """Send ``backfill_seconds`` of history for every simulated node, an hour at a time."""
     now = time.time()
     first = (int(now - backfill_seconds) // step + 1) * step
@@ -275,7 +301,10 @@ def _backfill(sender, simulated, backfill_seconds, step, stop):
         chunk_end = min(last, chunk_start + 3600)
         for ts in range(chunk_start, chunk_end + 1, step):
             for node in simulated:
-                sender.submit(float(ts), node.name, "system", "", node.sample(ts))
+                values = node.sample(ts)
+                if jobs is not None:
+                    values = jobs.adjust(node.name, ts, values)
+                sender.submit(float(ts), node.name, "system", "", values)
         if not sender.flush(timeout=120):
             log.warning("backfill: %d samples still unacknowledged", sender.buffered)
         chunk_start = chunk_end + step
@@ -284,7 +313,17 @@ def _backfill(sender, simulated, backfill_seconds, step, stop):
 
 
 def _run_live(
-    sender, simulated, step, stop, started, seconds, children, last_sent=None, quiet=None
+    sender,
+    simulated,
+    step,
+    stop,
+    started,
+    seconds,
+    children,
+    last_sent=None,
+    quiet=None,
+    jobs=None,
+    endpoint=None,
 ):
     # Carry on from the last backfilled sample (catching up at once), so the backfill
     # leaves no gap in the archives; without a backfill, start at the next tick.
@@ -301,9 +340,22 @@ def _run_live(
                 raise RuntimeError(f"a demo process exited unexpectedly (code {child.returncode})")
         if time.time() >= next_tick:
             for node in simulated:
-                sender.submit(float(next_tick), node.name, "system", "", node.sample(next_tick))
+                values = node.sample(next_tick)
+                if jobs is not None:
+                    values = jobs.adjust(node.name, next_tick, values)
+                sender.submit(float(next_tick), node.name, "system", "", values)
+            if jobs is not None:
+                _tell_jobs(endpoint, jobs.events_between(next_tick - step, next_tick))
             next_tick += step
         sender.pump(0.2)
+
+
+def _tell_jobs(endpoint, events):
+    """Each simulated job's start and end, as the Slurm hooks send them (affair job start|end)."""
+    for _when, job, action in events:
+        acked, what = send_job_event(endpoint, job.event(action), timeout=10)
+        if not acked:
+            log.warning("demo job %s %s: %s", job.jobid, action, what)
 
 
 def _stop_children(children):

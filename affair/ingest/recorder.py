@@ -48,9 +48,17 @@ import zmq
 from affair.atomic import write_atomic
 from affair.collectors import wire
 from affair.config import Config
-from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
+from affair.errors import (
+    DataDirLocked,
+    JobsError,
+    ListenError,
+    Rejected,
+    WireError,
+    WriterFailed,
+)
 from affair.ingest.auth import HostBinding, start_authenticator
 from affair.ingest.forward_processes import ForwarderProcesses
+from affair.ingest.job_events import validate_job_event
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.senders import SenderReports
 from affair.ingest.validate import HostCap, Sample, SeriesCap, validate_sample
@@ -59,6 +67,7 @@ from affair.ratelog import RateLimitedLog
 from affair.storage import archive_health
 from affair.storage.archive_catalog import archived_guard
 from affair.storage.diskspace import DiskReserve, free_bytes, is_disk_full
+from affair.storage.jobs import JobStore, host_mapper, jobs_path
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import LINK_DATASET
@@ -191,6 +200,7 @@ class Recorder:
         self._keeping_measured = float("-inf")
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
+        self.job_store: JobStore | None = None  # opened at the first job event
         # one process per [[forward]] target, each following the journal on its own
         self.forwarders = ForwarderProcesses(
             config, logging.getLevelName(logging.getLogger().level), clock
@@ -247,6 +257,8 @@ class Recorder:
                 self._stop_writer()
                 self.forwarders.stop()
                 self.journal.close()
+                if self.job_store is not None:
+                    self.job_store.close()
                 self._write_metrics_file()
                 log.info(
                     "recorder stopped: %d samples accepted, %d written "
@@ -464,6 +476,8 @@ class Recorder:
             self._reject("structure", frames[0] if frames else b"?", "expected one frame")
             return 0
         identity, payload = frames
+        if wire.is_job_message(payload):
+            return self._take_job_message(identity, payload, replies)
         try:
             sender, raw_samples, status = wire.decode_report(
                 payload,
@@ -502,6 +516,40 @@ class Recorder:
                 self.metrics.add("resends")
             accepted.append((identity, sample))
         return len(raw_samples)
+
+    def _take_job_message(self, identity, payload, replies):
+        """Validate and store one JOB message's events (jobs table); ack them like samples."""
+        try:
+            sender, raw_events = wire.decode_job(payload, self.config.recorder.max_message_bytes)
+        except WireError as error:
+            self._reject(error.reason, identity, error)
+            return 0
+        reply = replies.setdefault(identity, ([], []))
+        taken = []
+        for raw in raw_events:
+            self.metrics.add("received")
+            try:
+                seq, record = validate_job_event(raw)
+            except Rejected as rejection:
+                self._reject(rejection.reason, sender, rejection.detail)
+                if rejection.seq is not None:
+                    reply[1].append((rejection.seq, rejection.reason))
+                continue
+            taken.append((seq, record))
+        if taken:
+            if self.job_store is None:
+                self.job_store = JobStore(
+                    jobs_path(self.data_dir), host_mapper(self.config.jobs), self.clock
+                )
+            try:
+                self.job_store.merge(record for _, record in taken)
+            except JobsError as error:
+                # not acked: the sender keeps the events and resends them
+                log.error("job events from %s not stored: %s", sender, error)
+                return len(raw_events)
+            reply[0].extend(seq for seq, _ in taken)
+            self.metrics.add("job_events", len(taken))
+        return len(raw_events)
 
     def _journal_and_ack(self, accepted, replies, socket):
         if accepted:

@@ -8,6 +8,9 @@ attached days):
     latest_<dataset>   the newest sample of each (host, instance) of the dataset
     latest             host, dataset, instance, ts, variable, value: the newest
                        value of every variable of every series
+    jobs, job_nodes    the jobs table (affair.storage.jobs), when there is one
+    job_samples        jobid, node, then the [jobs] dataset's columns: each job's
+                       nodes' samples over its run
     link_ends          the links dataset with each end's link spelled out: source,
                        target, side ('out' or 'in'), and the link variables
                        (affair.config.criteria defines it)
@@ -40,6 +43,7 @@ from pathlib import Path
 
 from affair.config.criteria import LINK_COLUMNS, link_ends_view, link_part
 from affair.errors import QueryError
+from affair.storage.jobs import jobs_path
 from affair.storage.journal import DayCatalog, open_day_readonly
 from affair.storage.journal_reader import day_spans
 from affair.times import parse_duration, parse_time
@@ -135,6 +139,9 @@ def open_journal(config, start=None, end=None):
     spans = day_spans(journal, start, end) if journal.is_dir() else []
     connection = sqlite3.connect("file::memory:", uri=True, check_same_thread=False)
     limit = connection.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED)
+    jobs_file = jobs_path(config.recorder.data_dir)
+    if jobs_file.exists():
+        limit -= 1  # the jobs table takes one attachment
     notes = []
     if len(spans) > limit:
         if start is not None or end is not None:
@@ -162,6 +169,9 @@ def open_journal(config, start=None, end=None):
         files.append((schema, catalog))
     journal = JournalViews(connection, [span.day for span in spans], notes=notes)
     _create_views(journal, config, files)
+    if jobs_file.exists():
+        connection.execute(f"ATTACH DATABASE ? AS {JOBS_SCHEMA}", (f"file:{jobs_file}?mode=ro",))
+        _create_job_views(journal, config)
     connection.execute("PRAGMA query_only = ON")
     return journal
 
@@ -232,6 +242,44 @@ def _create_views(journal, config, files):
             " UNION ALL ".join(latest_arms),
             ["host", "dataset", "instance", "ts", "variable", "value"],
         )
+
+
+JOBS_SCHEMA = "jobsdb"
+
+
+def _create_job_views(journal, config):
+    """``jobs``, ``job_nodes`` and ``job_samples``: a job joined to its nodes' samples over its run.
+
+    ``job_samples`` has the job's id and Slurm node name in front of the
+    columns of ``[jobs] dataset``'s view, for every sample of the job's hosts
+    from its start to its end (now, while it runs): "mean CPU of job X per
+    node" is ``SELECT node, avg(cpu_user) FROM job_samples WHERE jobid = 'X'
+    GROUP BY node``.
+    """
+    columns = [
+        row[1] for row in journal.connection.execute(f"PRAGMA {JOBS_SCHEMA}.table_info(jobs)")
+    ]
+    _create_view(journal, "jobs", f"SELECT * FROM {JOBS_SCHEMA}.jobs", columns)
+    _create_view(
+        journal,
+        "job_nodes",
+        f"SELECT jobid, node, host FROM {JOBS_SCHEMA}.job_nodes",
+        ["jobid", "node", "host"],
+    )
+    dataset = config.jobs.dataset
+    if dataset not in journal.views:
+        journal.notes.append(f"no view job_samples: no view of [jobs] dataset {dataset!r}")
+        return
+    _create_view(
+        journal,
+        "job_samples",
+        f"SELECT j.jobid AS jobid, n.node AS node, d.* FROM {JOBS_SCHEMA}.jobs AS j"
+        f" JOIN {JOBS_SCHEMA}.job_nodes AS n ON n.jobid = j.jobid"
+        f" JOIN {_identifier(dataset)} AS d ON d.host = n.host"
+        " AND d.ts >= j.start_ts AND d.ts <= coalesce(j.end_ts, 9e18)"
+        " WHERE j.start_ts IS NOT NULL",
+        ["jobid", "node", *journal.views[dataset]],
+    )
 
 
 def _create_view(journal, name, body, columns):

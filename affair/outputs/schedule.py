@@ -7,6 +7,9 @@ log), and runs that were missed are coalesced into one. Every pass is
 logged with its duration and what it did; a failing pass is logged and the
 next one runs on time. SIGTERM lets running passes finish, then stops.
 
+With ``[jobs] sacct`` set, Slurm's accounting is imported every
+``[jobs] sacct_interval`` (:class:`SacctPasses`).
+
 With ``[export] enabled`` (the default), the permanent archive
 (:mod:`affair.outputs.archive`) runs at start and hourly; with a
 ``[export] resolution`` other than raw, the consolidated daily file of the
@@ -26,6 +29,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from affair.errors import AffairError
+from affair.outputs.jobs.commands import run_sacct
 from affair.outputs.plot.run import run_plot
 from affair.outputs.site import SiteBuilder, graphs_dir_of
 from affair.outputs.status import percentile
@@ -79,6 +83,29 @@ class SitePasses:
         )
 
 
+class SacctPasses:
+    """``[jobs] sacct`` every ``sacct_interval``: jobs changed since the last pass, running ones too.
+
+    The first pass reaches back ``[jobs] keep_days``; each later one from the
+    previous pass's start, less one interval, so a job that changed while a
+    pass ran is read again rather than missed (the import is idempotent).
+    """
+
+    def __init__(self, config, clock=time.time):
+        self.config = config
+        self.clock = clock
+        self.since = None
+
+    def __call__(self):
+        now = self.clock()
+        jobs = self.config.jobs
+        since = self.since if self.since is not None else now - jobs.keep_days * 86400
+        counts, malformed = run_sacct(self.config, since)
+        self.since = now - jobs.sacct_interval
+        text = f"{counts.new} new jobs, {counts.changed} changed"
+        return text + (f", {malformed} malformed lines skipped" if malformed else "")
+
+
 def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
     """The jobs ``[schedule]`` asks for: plot, site and the daily export."""
     # One graphs dir for both stages, so the pages look where the plotter draws.
@@ -106,6 +133,14 @@ def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
         jobs.append(archive_job(config))
         if config.export.resolution != "raw":  # the consolidated daily file, as before
             jobs.append(daily_export_job(config))
+    if config.jobs.sacct and config.jobs.sacct_interval:
+        jobs.append(
+            Job(
+                "sacct",
+                config.jobs.sacct_interval,
+                SacctPasses(config.with_overrides(data_dir=data_dir)),
+            )
+        )
     return jobs
 
 

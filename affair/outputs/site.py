@@ -41,6 +41,7 @@ from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
 from affair.outputs.criteria import run_criteria
 from affair.outputs.forward_status import forward_rows
+from affair.outputs.jobs.pages import JobPages, jobs_exist, recent_jobs_by_host
 from affair.outputs.stations import station_views
 from affair.outputs.status import (
     HostSnapshot,
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 # The top-level web_static/ folder, installed as package data of this name.
 WEB_STATIC = "affair.outputs.web_static"
 ASSETS = ("style.css", "site.js")
+HOST_JOBS = 20  # recent jobs listed on a host page
 PAGE_GRAPH_MODES = ("aggregate", "overlay")  # configured graphs that get a page of their own
 ATTENTION_LIMIT = (
     24  # problem hosts listed at the top of the index (worst first); the rest by filter
@@ -144,6 +146,7 @@ class SiteBuilder:
         self.clock = clock
         self.environment = make_environment()
         self._graphs_urls = {}
+        self._host_jobs = {}  # host -> the jobs that ran on it recently (affair.outputs.jobs)
         self.topology = None  # this pass's TopologyResult, once written
         self.criteria = []  # this pass's [[criteria]] results (CriterionResult)
 
@@ -178,6 +181,14 @@ class SiteBuilder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
         written = {"host": set(), "graph": set()}
+        jobs_pages = 0
+        if jobs_exist(self.config):
+            self._host_jobs = recent_jobs_by_host(self.config, now - self.config.jobs.host_recent)
+            jobs_pages = (
+                JobPages(self.config, self.out_dir, lambda t, p: self.render(t, common, p))
+                .write(now)
+                .pages
+            )
         self.topology = write_topology(self, statuses, now, common)  # host pages list daemons
         for index, status in enumerate(statuses):
             neighbours = (
@@ -195,7 +206,7 @@ class SiteBuilder:
         html = self.render("index.html", common, self._index(statuses, now))
         write_atomic(self.out_dir / "index.html", html)
         self._remove_stale_pages(written)
-        return 1 + sum(len(names) for names in written.values()) + self.topology.pages
+        return 1 + jobs_pages + sum(len(names) for names in written.values()) + self.topology.pages
 
     def render_index(self, statuses, now):
         """The index page as a string (what write_pages writes)."""
@@ -265,6 +276,7 @@ class SiteBuilder:
                 for name, rows in groups.items()
                 if rows
             ],
+            "jobs_link": (self.out_dir / "jobs" / "index.html").exists(),
             "graphs": [
                 {"title": graph.title, "file": page_href(graph.name)}
                 for graph in self.config.graphs.values()
@@ -338,6 +350,7 @@ class SiteBuilder:
                 if d.host == status.host
             ],
             "values": [self._latest_values(series, now) for series in snapshot.series],
+            "jobs": self._host_jobs.get(status.host, [])[:HOST_JOBS],
         }
 
     def _in_config_order(self, snapshot):

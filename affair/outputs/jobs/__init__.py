@@ -1,0 +1,1 @@
+"""Job-indexed views: per-job metrics, the jobs pages, the job commands' bodies."""
