@@ -626,6 +626,10 @@ class Recorder:
                 self._reject("host_cap", sample.sender, f"new host {sample.host}: max_hosts")
             elif self.series_cap.admit(sample.host, sample.dataset, sample.instance):
                 samples.append(sample)
+            elif not sample.sender:
+                # The listener's own health sample on the recorder's host, capped like
+                # _record_self's samples: not a peer's sample, so no peer's rejection.
+                continue
             else:
                 self._reject(
                     "series_cap", sample.sender, f"host {sample.host} is at its series cap"
