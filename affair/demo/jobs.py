@@ -1,9 +1,12 @@
 """Simulated batch jobs for the demo: a stream of jobs over the simulated nodes.
 
-A new job every ``EVERY`` seconds on two to four of the nodes no other job
-holds, for 20 to 50 minutes; their kinds cycle so the jobs pages have each flag to show:
-busy, busy, idle (a job that holds nodes and does nothing), imbalanced (one
-node works, the others wait), swapping. While a node is in a job, the job's
+A new job every ``EVERY`` seconds from the start of the window, on two to
+four of the nodes no other job holds (at most half of them, so the next slot
+always finds two free), for 20 to 50 minutes; their kinds cycle so the jobs
+pages have each flag to show, the rarer ones first: swapping, idle (a job that
+holds nodes and does nothing), imbalanced (one node works, the others wait),
+busy, busy. The slots count from the window's start, not from the clock's
+quarter hours, so a short backfill shows the same jobs at any time of day. While a node is in a job, the job's
 kind shapes its CPU and swap (:meth:`DemoJobs.adjust`). The launcher tells
 the recorder each start and end with the same JOB messages the Slurm hooks
 send (``affair job start|end``), so the demo shows the live path.
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from affair.collectors import wire
 
 EVERY = 15 * 60
-KINDS = ("busy", "busy", "idle", "imbalanced", "swapping")
+KINDS = ("swapping", "idle", "imbalanced", "busy", "busy")
 USERS = (("alice", "physics"), ("bob", "bio"), ("carol", "chem"), ("dave", "daq"))
 GB = 1024**3
 FIRST_ID = 4100
@@ -56,14 +59,15 @@ class DemoJobs:
         if len(hosts) < 2:
             return
         chooser = random.Random(f"jobs-{seed}")
-        start = (int(first) // EVERY + 1) * EVERY
+        start = (int(first) // 60 + 1) * 60  # the next whole minute
+        widest = max(2, min(4, len(hosts) // 2))
         number = 0
         while start <= last:
             # Nodes are the job's alone, as Slurm gives them: only those free now.
             busy = {node for job in self.jobs if job.end > start for node in job.nodes}
             free = [host for host in hosts if host not in busy]
             if len(free) >= 2:
-                width = chooser.randint(2, min(4, len(free)))
+                width = chooser.randint(2, min(widest, len(free)))
                 at = chooser.randrange(len(free) - width + 1)
                 user, account = USERS[number % len(USERS)]
                 self.jobs.append(
