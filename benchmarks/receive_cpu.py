@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from affair.collectors import wire  # noqa: E402
+
 from affair.config import parse_config  # noqa: E402
 from affair.ingest.recorder import Recorder  # noqa: E402
 
