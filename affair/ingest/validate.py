@@ -32,7 +32,10 @@ from affair.errors import Rejected
 from affair.names import is_valid
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass is built through object.__setattr__ field by
+# field, 1.2 us against 0.2 us, paid per sample in the recorder and again in
+# the writer. Treat it as read-only all the same.
+@dataclass(slots=True)
 class Sample:
     seq: int
     ts: float
