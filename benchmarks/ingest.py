@@ -123,8 +123,11 @@ class Recorder:
             time.sleep(0.1)
 
     def written(self):
+        return self.counter("written")
+
+    def counter(self, name):
         try:
-            return json.loads(self.metrics_path.read_text()).get("written", 0)
+            return json.loads(self.metrics_path.read_text()).get(name, 0)
         except (ValueError, FileNotFoundError):
             return 0
 
@@ -237,6 +240,7 @@ def recorder_throughput(config_path, directory, hosts, rounds, base):
         assert sender.flush(300), "warm-up not acknowledged"
         recorder.wait_written(hosts, 300)
         already = recorder.written()
+        calls_before = recorder.counter("rrd_updates")
         receiving_before, writer_before = recorder.cpu_split()
         sender_before = time.process_time()
         started = time.perf_counter()
@@ -250,6 +254,7 @@ def recorder_throughput(config_path, directory, hosts, rounds, base):
         sender_cpu = time.process_time() - sender_before
         receiving_after, writer_after = recorder.cpu_split()
         recorder.wait_written(already + hosts * rounds, 600)  # and the counters agree
+        calls = recorder.counter("rrd_updates") - calls_before
     finally:
         sender.close()
         stopped_in = recorder.stop()
@@ -259,7 +264,11 @@ def recorder_throughput(config_path, directory, hosts, rounds, base):
         (writer_after - writer_before) / samples,
         sender_cpu / samples,
     )
-    return samples / elapsed, stopped_in, cpu._replace(acked_rate=samples / acked_in)
+    return (
+        samples / elapsed,
+        stopped_in,
+        cpu._replace(acked_rate=samples / acked_in, rows_a_call=samples / max(calls, 1)),
+    )
 
 
 class CpuPerSample(NamedTuple):
@@ -269,11 +278,12 @@ class CpuPerSample(NamedTuple):
     writer: float  # its RRD writer process
     sender: float  # this script's Sender (encoding, resends, acks)
     acked_rate: float = 0.0  # samples/s from the first sent to the last acknowledged
+    rows_a_call: float = 0.0  # rows the writer gave each rrdtool update (about: own metrics too)
 
     def __str__(self):
         return (
             f"acked {self.acked_rate:.0f} samples/s; CPU a sample: receiving {self.receiving * 1e6:.1f} us, "
-            f"writer {self.writer * 1e6:.1f} us, sender {self.sender * 1e6:.1f} us"
+            f"writer {self.writer * 1e6:.1f} us ({self.rows_a_call:.1f} rows a call), sender {self.sender * 1e6:.1f} us"
         )
 
 
