@@ -59,9 +59,11 @@ RETRY_EVERY = 1.0  # seconds between attempts to reach an rrdcached that is down
 # librrd costs ~45 us a call and ~4 us a row (benchmarks/RESULTS.md), so a
 # series written once with 12 rows costs a sixth of 12 calls, and the
 # receiving process has the CPU to itself while the burst lasts. A pause of
-# BURST_GAP ends the burst; BURST_HOLD bounds how long a row waits for it.
-BURST_GAP = 0.05  # seconds without a batch that end a burst
-BURST_HOLD = 0.5  # seconds a burst may hold rows back from the RRDs at most
+# BURST_GAP ends the burst (on a loaded machine the recorder's own batches
+# came 50 ms apart within one); BURST_HOLD bounds how long a row waits for
+# it: under a steady flow of batches every RRD row is up to that late.
+BURST_GAP = 0.1  # seconds without a batch that end a burst
+BURST_HOLD = 1.0  # seconds a burst may hold rows back from the RRDs at most
 WRITER_COUNTERS = (
     "written",
     "rrd_updates",
