@@ -54,16 +54,6 @@ log = logging.getLogger("affair.ingest.writer")
 STOP = b"STOP"
 REPORT_EVERY = 0.5  # seconds between progress reports while busy
 RETRY_EVERY = 1.0  # seconds between attempts to reach an rrdcached that is down
-# While batches come back to back (a burst: collectors catching up after an
-# outage, a site's round arriving at once), keep taking them before writing:
-# librrd costs ~45 us a call and ~4 us a row (benchmarks/RESULTS.md), so a
-# series written once with 12 rows costs a sixth of 12 calls, and the
-# receiving process has the CPU to itself while the burst lasts. A pause of
-# BURST_GAP ends the burst (on a loaded machine the recorder's own batches
-# came 50 ms apart within one); BURST_HOLD bounds how long a row waits for
-# it: under a steady flow of batches every RRD row is up to that late.
-BURST_GAP = 0.1  # seconds without a batch that end a burst
-BURST_HOLD = 1.0  # seconds a burst may hold rows back from the RRDs at most
 WRITER_COUNTERS = (
     "written",
     "rrd_updates",
@@ -189,7 +179,7 @@ class WriterLoop:
                 log.warning("the recorder is gone: writing what is pending and exiting")
                 stopping = True
             elif self.batches.poll(100):
-                stopping = self._take_burst()
+                stopping = self._take_batches()
             try:
                 self.writer.write_due(force=stopping)
             except (RrdcachedError, DiskFull) as error:
@@ -233,20 +223,6 @@ class WriterLoop:
         replayed = self._replayed_up_to
         self.writer.add([item for item in held if replayed is None or item[0] > replayed])
         return True
-
-    def _take_burst(self):
-        """Take batches until they pause for BURST_GAP (or BURST_HOLD passes); True on STOP.
-
-        Acknowledged samples are in the journal already: holding them here
-        a moment longer costs no durability, only that much RRD latency.
-        """
-        hold_until = time.monotonic() + BURST_HOLD
-        gap_ms = int(BURST_GAP * 1000)
-        while True:
-            if self._take_batches():
-                return True
-            if time.monotonic() >= hold_until or not self.batches.poll(gap_ms):
-                return False
 
     def _take_batches(self):
         while True:
