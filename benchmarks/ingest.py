@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 import rrdtool
@@ -122,8 +123,11 @@ class Recorder:
             time.sleep(0.1)
 
     def written(self):
+        return self.counter("written")
+
+    def counter(self, name):
         try:
-            return json.loads(self.metrics_path.read_text()).get("written", 0)
+            return json.loads(self.metrics_path.read_text()).get(name, 0)
         except (ValueError, FileNotFoundError):
             return 0
 
@@ -164,6 +168,16 @@ class Recorder:
             times = process.cpu_times()
             total += times.user + times.system
         return total
+
+    def cpu_split(self):
+        """``(receiving process, writer and other children)`` CPU seconds so far."""
+        recorder = psutil.Process(self.process.pid)
+        own = recorder.cpu_times()
+        children = 0.0
+        for child in recorder.children(recursive=True):
+            times = child.cpu_times()
+            children += times.user + times.system
+        return own.user + own.system, children
 
     def stop(self):
         """SIGTERM and wait; the seconds it took (with rrdcached: the final checkpoint)."""
@@ -226,18 +240,51 @@ def recorder_throughput(config_path, directory, hosts, rounds, base):
         assert sender.flush(300), "warm-up not acknowledged"
         recorder.wait_written(hosts, 300)
         already = recorder.written()
+        calls_before = recorder.counter("rrd_updates")
+        receiving_before, writer_before = recorder.cpu_split()
+        sender_before = time.process_time()
         started = time.perf_counter()
         for r in range(1, rounds + 1):
             send_round(sender, hosts, base + 10 * r, r)
             sender.pump(0)
         assert sender.flush(600), "samples not acknowledged"
+        acked_in = time.perf_counter() - started
         recorder.wait_journal_written(600)  # all are journaled once acked: wait for the writer
         elapsed = time.perf_counter() - started
+        sender_cpu = time.process_time() - sender_before
+        receiving_after, writer_after = recorder.cpu_split()
         recorder.wait_written(already + hosts * rounds, 600)  # and the counters agree
+        calls = recorder.counter("rrd_updates") - calls_before
     finally:
         sender.close()
         stopped_in = recorder.stop()
-    return hosts * rounds / elapsed, stopped_in
+    samples = hosts * rounds
+    cpu = CpuPerSample(
+        (receiving_after - receiving_before) / samples,
+        (writer_after - writer_before) / samples,
+        sender_cpu / samples,
+    )
+    return (
+        samples / elapsed,
+        stopped_in,
+        cpu._replace(acked_rate=samples / acked_in, rows_a_call=samples / max(calls, 1)),
+    )
+
+
+class CpuPerSample(NamedTuple):
+    """CPU seconds per sample of each process during a throughput run (from /proc)."""
+
+    receiving: float  # the recorder: decode, validate, journal, ack, hand to the writer
+    writer: float  # its RRD writer process
+    sender: float  # this script's Sender (encoding, resends, acks)
+    acked_rate: float = 0.0  # samples/s from the first sent to the last acknowledged
+    rows_a_call: float = 0.0  # rows the writer gave each rrdtool update (about: own metrics too)
+
+    def __str__(self):
+        return (
+            f"acked {self.acked_rate:.0f} samples/s; CPU a sample: receiving {self.receiving * 1e6:.1f} us, "
+            f"writer {self.writer * 1e6:.1f} us ({self.rows_a_call:.1f} rows a call), sender {self.sender * 1e6:.1f} us"
+        )
 
 
 def steady_state(config_path, directory, hosts, seconds, daemon=None):
@@ -330,12 +377,16 @@ def main():
         print(
             f"baseline  bare rrdtool.update, 6 timestamps/call: {six:10.0f} samples/s  ({six / one:.2f}x)"
         )
-        rate, stopped_in = recorder_throughput(
+        rate, stopped_in, cpu = recorder_throughput(
             config_path, work / "recorder", args.hosts, args.rounds, base
         )
         print(
             f"recorder  acked, journaled, written ({args.hosts} hosts x {args.rounds}): "
             f"{rate:10.0f} samples/s  ({rate / one:.2f}x bare 1/call), stop {stopped_in:.1f} s"
+        )
+        print(
+            f"          {cpu}; bare rrdtool.update 1/call {1e6 / one:.1f} us wall; "
+            f"acked {cpu.acked_rate / one:.2f}x bare 1/call"
         )
         if args.rrdcached:
             direct = writer_alone(config, work / "alone", args.hosts, args.rounds, base, "")
@@ -353,7 +404,7 @@ def main():
             )
             daemon = Rrdcached(work / "cached", work / "run")
             try:
-                cached_rate, cached_stop = recorder_throughput(
+                cached_rate, cached_stop, _ = recorder_throughput(
                     with_rrdcached(config_path, daemon.address),
                     work / "cached",
                     args.hosts,

@@ -491,8 +491,8 @@ class Recorder:
             self.metrics.sender_report(sender, status)
         reply = replies.setdefault(identity, ([], []))
         binding = self.host_binding
+        self.metrics.add("received", len(raw_samples))
         for raw in raw_samples:
-            self.metrics.add("received")
             try:
                 sample = validate_sample(raw, self.config, now, sender)
                 if binding is not None and not binding.allows(key_name, sample.host):

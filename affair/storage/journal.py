@@ -102,6 +102,7 @@ ABSENT_BYTES = _BITS.pack(ABSENT_BITS)
 _ABSENT = struct.unpack("<d", ABSENT_BYTES)[0]
 _NAN = struct.unpack("<d", _BITS.pack(NULL_BITS))[0]
 _STRUCTS: dict[int, struct.Struct] = {}
+_PACKERS_LIMIT = 10_000  # layouts of values a day writer remembers
 
 # Where a sample is in the journal: its day file ('YYYY-MM-DD') and row id. Positions
 # compare in journal order; the writer's watermark is one.
@@ -291,6 +292,10 @@ class _DayWriter:
         """Drop the caches (after a rollback they may name rows that never were)."""
         self._series = None
         self._positions = None
+        # (dataset, variable names in order) -> the Struct that packs their
+        # values as they come, when those names are positions 0, 1, ... in
+        # that order (what a collector sends every time); False when not.
+        self._packers = {}
 
     def _load(self):
         catalog = DayCatalog(self.connection)
@@ -311,6 +316,23 @@ class _DayWriter:
         return series_id
 
     def pack(self, cursor, dataset, values):
+        key = (dataset, tuple(values))
+        packer = self._packers.get(key)
+        if packer:
+            cells = values.values()
+            if None in cells:
+                return packer.pack(*[_NAN if value is None else value for value in cells])
+            return packer.pack(*cells)
+        blob = self._pack_slowly(cursor, dataset, values)
+        if packer is None:
+            if len(self._packers) >= _PACKERS_LIMIT:
+                self._packers.clear()  # a peer inventing layouts: start over
+            positions = self._positions[dataset]
+            in_order = all(positions[name] == i for i, name in enumerate(values))
+            self._packers[key] = _struct(len(values)) if in_order else False
+        return blob
+
+    def _pack_slowly(self, cursor, dataset, values):
         if self._positions is None:
             self._load()
         positions = self._positions.setdefault(dataset, {})
@@ -406,8 +428,9 @@ class Journal:
         rows = []
         writer = self._writer
         recheck_before = self._day_start + self.lookback
+        earlier = bool(self._earlier_paths)  # no older file: no resend can be in one
         for sample in samples:
-            if sample.ts < recheck_before and self._held_earlier(sample):
+            if earlier and sample.ts < recheck_before and self._held_earlier(sample):
                 rows.append(None)
                 continue
             series_id = writer.series_id(cursor, sample.host, sample.dataset, sample.instance)

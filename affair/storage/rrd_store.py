@@ -186,7 +186,11 @@ class RrdStore:
         counters = series_file.counters
         lines = []
         for timestamp, values in rows:
-            fields = [_format_value(values.get(name), name in counters) for name in names]
+            if counters:
+                fields = [_format_value(values.get(name), name in counters) for name in names]
+            else:  # gauges take any float as written (the writer's hot loop: no call a value)
+                get = values.get
+                fields = ["U" if (value := get(name)) is None else repr(value) for name in names]
             lines.append(f"{int(timestamp)}:{':'.join(fields)}")
         if self.daemon:  # rrdcached takes no template: `names` is the file's DS order
             self.daemon.update(self._daemon_path(series_file.path), lines)
