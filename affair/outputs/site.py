@@ -40,6 +40,7 @@ from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
 from affair.outputs.status import (
     HostSnapshot,
+    by_severity,
     collect,
     count_colours,
     format_age,
@@ -189,11 +190,8 @@ class SiteBuilder:
         groups = {name: [] for name in self.config.site.groups}
         for status in statuses:
             groups.setdefault(status.group, []).append(self._host_row(status, key_columns, now))
-        group_rank = {name: rank for rank, name in enumerate(groups)}
-        problems = sorted(  # statuses come in natural host order; the sort is stable
-            (s for s in statuses if s.colour != "green"),
-            key=lambda s: (-SEVERITY[s.colour], group_rank.get(s.group, len(group_rank))),
-        )
+        # statuses come in natural host order; the sort is stable
+        problems = by_severity([s for s in statuses if s.colour != "green"], groups)
         return {
             "root": "",
             "data_dir": str(self.data_dir),
