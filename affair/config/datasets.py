@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from affair.config.fields import (
+    TRUE_OR_FALSE,
+    boolean,
     check_name_at,
     computed,
     load_values,
@@ -35,6 +37,9 @@ class Variable:
 class Dataset:
     name: str = computed("its key under [datasets]")
     description: str = setting("", string, "a string")
+    # An application's own dataset (published with affair.collectors.client): it gets a
+    # page per host and instance, linked from the top of the host's page.
+    application: bool = setting(False, boolean, TRUE_OR_FALSE)
     variables: dict[str, Variable] = setting({}, table, "a table of variables")
 
 

@@ -7,6 +7,8 @@ from ``web_static/``:
     <out>/index.html           counts per colour, what needs attention, every host by group
     <out>/host/<host>.html     one per host: rules, graphs with window tabs, latest values
     <out>/graph/<name>.html    one per configured aggregate or overlay graph
+    <out>/app/<host>@<dataset>[.<instance>].html   one per application dataset series
+                               (affair.outputs.app_pages), linked from its host's page
     <out>/status.json          the same status for other tooling
     <out>/style.css, site.js   copied from web_static/
 
@@ -38,6 +40,7 @@ import jinja2
 
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
+from affair.outputs.app_pages import APP_FOLDER, application_series
 from affair.outputs.status import (
     HostSnapshot,
     by_severity,
@@ -132,15 +135,21 @@ class SiteBuilder:
         """Write the index, the host and graph pages and the assets; return the page count."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
-        written = {"host": set(), "graph": set()}
+        written = {"host": set(), "graph": set(), APP_FOLDER: set()}
         for index, status in enumerate(statuses):
             neighbours = (
                 statuses[index - 1] if index > 0 else None,
                 statuses[index + 1] if index + 1 < len(statuses) else None,
             )
-            html = self.render("host.html", common, self._host_page(status, neighbours, now))
+            apps = application_series(status, self.config, now)
+            page = self._host_page(status, neighbours, now)
+            html = self.render("host.html", common, {**page, "applications": apps})
             write_atomic(self.out_dir / "host" / page_file(status.host), html)
             written["host"].add(page_file(status.host))
+            for app in apps:
+                html = self.render("app.html", common, self._app_page(status, app, now))
+                write_atomic(self.out_dir / APP_FOLDER / app.file, html)
+                written[APP_FOLDER].add(app.file)
         for graph in self.config.graphs.values():
             if graph.mode in PAGE_GRAPH_MODES:
                 html = self.render("graph.html", common, self._graph_page(graph))
@@ -156,9 +165,37 @@ class SiteBuilder:
         return self.render("index.html", self._common(now, 0), self._index(statuses, now))
 
     def render_host(self, status, now):
-        return self.render(
-            "host.html", self._common(now, 0), self._host_page(status, (None, None), now)
+        page = self._host_page(status, (None, None), now)
+        apps = application_series(status, self.config, now)
+        return self.render("host.html", self._common(now, 0), {**page, "applications": apps})
+
+    def _app_page(self, status, app, now):
+        """An application series' page: its colour, its rules, its graphs, its latest values."""
+        series = next(
+            s
+            for s in status.snapshot.series
+            if (s.dataset, s.instance) == (app.dataset, app.instance)
         )
+        sections = self._node_graph_sections(
+            status.host, HostSnapshot(status.host, (series,)), self.out_dir / APP_FOLDER
+        )
+        dataset = self.config.datasets[app.dataset]
+        return {
+            "root": "../",
+            "host": status.host,
+            "host_file": page_href(status.host),
+            "group": status.group,
+            "app": app,
+            "description": dataset.description,
+            "age": format_age(now - app.last_update) if app.last_update else "",
+            "clock": format_clock(app.last_update, now) if app.last_update else "never",
+            "rules": [
+                {"colour": r.colour, "name": _rule_name(r), "detail": r.detail}
+                for r in sorted(app.results, key=lambda r: -SEVERITY[r.colour])
+            ],
+            "graph_sections": [s for s in sections if s["label"] == app.label],
+            "values": [self._latest_values(series, now)],
+        }
 
     # --- page models ---
 
@@ -315,6 +352,7 @@ class SiteBuilder:
             sections.setdefault(owner, []).append({"title": stem, "caption": caption, "urls": urls})
         return [
             {
+                "label": label,
                 "title": self._graph_title(label),
                 "slots": slots or [{"title": label, "caption": "", "urls": {}}],
             }
