@@ -142,3 +142,7 @@ class WriterFailed(AffairError):
 def _short_repr(value, limit=60):
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class NotifyError(AffairError):
+    """A notification could not be delivered to a ``[[notify]]`` target (kept for a retry)."""

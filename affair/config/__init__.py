@@ -19,6 +19,7 @@ rebuilt) in its ``load_*`` function.
     status        [status] and its rules
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
+    notify        [[notify]]: who is told of colour changes
 """
 
 import dataclasses
@@ -48,6 +49,7 @@ from affair.config.export_query import (
 from affair.config.fields import load_section, reject_unknown
 from affair.config.graphite import GraphiteConfig, GraphiteRule, load_graphite
 from affair.config.graphs import Graph, PlotConfig, load_graphs
+from affair.config.notify import NotifyTarget, load_notify
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
@@ -69,6 +71,7 @@ __all__ = [
     "GraphiteRule",
     "NamedQuery",
     "NetSettings",
+    "NotifyTarget",
     "PlotConfig",
     "ProcessSelector",
     "QueryConfig",
@@ -100,6 +103,7 @@ SECTIONS = (
     "queries",
     "graphite",
     "plot",
+    "notify",
 )
 
 
@@ -120,6 +124,7 @@ class Config:
     query: QueryConfig
     graphite: GraphiteConfig
     plot: PlotConfig
+    notify: tuple[NotifyTarget, ...] = ()
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -185,4 +190,5 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         query=load_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
         plot=plot,
+        notify=load_notify(raw.get("notify", []), path),
     )

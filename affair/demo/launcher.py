@@ -5,7 +5,8 @@ real collector process, a simulated event builder that publishes its own
 ``daq`` dataset through :mod:`affair.collectors.client`, and K simulated nodes (in this
 process, through the same Sender a collector uses); backfills a day of
 history for the simulated nodes so the archives are not empty, then starts
-``affair schedule`` (plot and site) and serves the pages on
+``affair schedule`` (plot and site; red changes are appended to
+``notifications.log`` in the workdir by a ``[[notify]]`` command) and serves the pages on
 http://127.0.0.1:8080 (or the next free port), and runs live until
 --seconds pass or Ctrl-C. One simulated node goes quiet 30 s into the live run,
 as a node whose collector died, so the pages show grey too.
@@ -23,8 +24,9 @@ import threading
 import time
 from pathlib import Path
 
+from affair.atomic import write_atomic
 from affair.collectors.sender import Sender
-from affair.config import load_config
+from affair.config import DEFAULT_CONFIG, load_config
 from affair.daemon import stop_on_signals
 from affair.demo.simulation import SimulatedNode, host_names
 from affair.names import is_valid
@@ -78,7 +80,7 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
             _spawn(
                 "scheduler",
                 scheduler_arguments(data_dir, graphs_dir, site_dir),
-                config_path,
+                with_demo_notify(config_path, workdir),
                 workdir,
             )
         )
@@ -119,6 +121,25 @@ def recorder_and_sources(endpoint, graphite_port, data_dir, step):
             False,
         ),
     ]
+
+
+# What the demo's scheduler adds to the config: every red change (and its end)
+# appended as a JSON line to notifications.log in the workdir, its cwd.
+DEMO_NOTIFY = """
+[[notify]]
+name = "demo-log"
+command = ["sh", "-c", "cat >> notifications.log"]
+colours = ["red"]
+repeat = "1h"
+"""
+
+
+def with_demo_notify(config_path, workdir):
+    """A copy of the config in the workdir with the demo's ``[[notify]]`` target added."""
+    source = Path(config_path) if config_path else DEFAULT_CONFIG
+    copy = Path(workdir) / "affair-demo.toml"
+    write_atomic(copy, source.read_text() + DEMO_NOTIFY)
+    return copy
 
 
 def scheduler_arguments(data_dir, graphs_dir, site_dir):

@@ -10,6 +10,7 @@ from ``web_static/``:
     <out>/app/<host>@<dataset>[.<instance>].html   one per application dataset series
                                (affair.outputs.app_pages), linked from its host's page
     <out>/status.json          the same status for other tooling
+    <out>/notify-state.json    what [[notify]] targets were last told (affair.outputs.notify)
     <out>/style.css, site.js   copied from web_static/
 
 Every file is replaced atomically (temp file + rename), so a browser or a
@@ -41,6 +42,7 @@ import jinja2
 from affair.atomic import write_atomic
 from affair.outputs import graph_paths as layout
 from affair.outputs.app_pages import APP_FOLDER, application_series
+from affair.outputs.notify import Notifier
 from affair.outputs.status import (
     HostSnapshot,
     by_severity,
@@ -123,6 +125,8 @@ class SiteBuilder:
         latencies = _latencies(statuses, previous, pages_written_at)
         counts = count_colours(statuses)
         write_atomic(self.out_dir / "status.json", _status_json(statuses, counts, now, latencies))
+        # After the pages: a slow or dead notify target never holds them back.
+        Notifier(self.config, self.out_dir).notify(statuses, now)
         return SiteSummary(
             hosts=len(statuses),
             pages=written,
