@@ -9,7 +9,9 @@ from affair.storage.rrd_store import RrdStore
 
 NOW = 1_700_000_000
 
-APP_CONFIG = SITE_CONFIG.split("[status]")[0] + """
+APP_CONFIG = (
+    SITE_CONFIG.split("[status]")[0]
+    + """
 [datasets.eb]
 description = "an event builder's own view"
 application = true
@@ -27,6 +29,7 @@ red = 95
 for = "1min"
 label = "event buffer filling"
 """
+)
 
 
 def test_application_series_get_their_own_page_in_their_own_colour(tmp_path):
@@ -59,12 +62,12 @@ def test_application_series_get_their_own_page_in_their_own_colour(tmp_path):
     assert '› <a href="../host/vm.html">vm</a> › <b>eb.eb1</b>' in red
     assert "an event builder&#39;s own view" in red
     assert re.findall(r'data-w1h="([^"?]+)', red) == ["../../graphs/node/vm/eb.eb1.1h.png"]
-    assert "<th title=\"buffer_pct\">buffer occupancy</th><td>99.4 %</td>" in red
+    assert '<th title="buffer_pct">buffer occupancy</th><td>99.4 %</td>' in red
 
     green = (out / "app" / "vm@eb.eb2.html").read_text()
     assert '<section class="host-head s-green">' in green
     assert '<p class="why">all rules pass</p>' in green
-    assert 'data-w1h' not in green  # no PNG for eb2 yet: a placeholder
+    assert "data-w1h" not in green  # no PNG for eb2 yet: a placeholder
 
     # an application gone from the data is gone from the site at the next pass
     (data / "vm" / "eb.eb2.rrd").unlink()

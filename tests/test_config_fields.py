@@ -18,6 +18,7 @@ from affair.config import (
     GraphiteRule,
     NamedQuery,
     NetSettings,
+    NotifyTarget,
     PlotConfig,
     ProcessSelector,
     QueryConfig,
@@ -64,6 +65,7 @@ def test_the_section_classes_are_found():
         "GraphiteRule",
         "NamedQuery",
         "NetSettings",
+        "NotifyTarget",
         "PlotConfig",
         "ProcessSelector",
         "QueryConfig",
@@ -210,6 +212,13 @@ BAD_VALUES = [
         0,
     ),
     (NamedQuery, "[queries.q]\nsql = 1\n", "queries.q.sql", "an SQL SELECT statement", 1),
+    (
+        NotifyTarget,
+        "[[notify]]\ncommand = ['true']\ntimeout = 'soon'\n",
+        "notify[0].timeout",
+        "a duration in seconds or like '10s', '5min', '1h'",
+        "soon",
+    ),
 ]
 
 

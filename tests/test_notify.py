@@ -86,7 +86,11 @@ def test_a_command_gets_each_change_as_one_json_line_on_stdin(tmp_path):
         ("resolved", "ldc01", "green"),
     ]
     state = json.loads((tmp_path / STATE_FILE).read_text())
-    assert state["command#0"]["hosts"]["ldc01"] == {"level": "ok", "colour": "green", "sent": NOW + 20}
+    assert state["command#0"]["hosts"]["ldc01"] == {
+        "level": "ok",
+        "colour": "green",
+        "sent": NOW + 20,
+    }
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -115,7 +119,9 @@ def receiver():
 
 
 @pytest.mark.integration
-def test_a_webhook_that_fails_is_retried_at_the_next_pass_and_then_given_up(receiver, tmp_path, caplog):
+def test_a_webhook_that_fails_is_retried_at_the_next_pass_and_then_given_up(
+    receiver, tmp_path, caplog
+):
     port = receiver.server_address[1]
     config = config_with(
         f'[[notify]]\nname = "hook"\nurl = "http://127.0.0.1:{port}/alert"\nretries = 1\n'

@@ -151,8 +151,11 @@ def test_a_gated_rule_judges_only_rows_while_its_gate_is_on():
         ('variable = "system.cpu_user"\nred = 9\nfor = "soon"', "for", "a duration"),
         ('variable = "system.cpu_user"\nred = 9\nfor = 0', "for", "a duration"),
         ('variable = "system.cpu_user"\nred = 9\nclear = 10', "clear.red", "a level below red"),
-        ('variable = "system.cpu_user"\nred = 9\nclear = { yellow = 1 }', "clear.yellow",
-         "a 'yellow' limit"),  # fmt: skip
+        (
+            'variable = "system.cpu_user"\nred = 9\nclear = { yellow = 1 }',
+            "clear.yellow",
+            "a 'yellow' limit",
+        ),  # fmt: skip
         ('variable = "system.cpu_user"\nred = 9\nclear = { green = 1 }', "clear", "a number, or"),
         ('variable = "system.cpu_user"\nred = 9\nwhen = "daq.total"', "when", "own dataset"),
         ('kind = "stalled"\nvariable = "daq.events"\nfor = "1min"', "for", "no 'for'"),
@@ -166,9 +169,7 @@ def test_bad_held_rules_are_config_errors_at_load(rule, key, expected):
 
 
 def test_affair_status_lists_the_worst_first_then_by_group_order():
-    config = config_with(
-        '[[status.rules]]\nvariable = "system.cpu_user"\nyellow = 80\nred = 95\n'
-    )
+    config = config_with('[[status.rules]]\nvariable = "system.cpu_user"\nyellow = 80\nred = 95\n')
     made = []
     for name, group, value in [
         ("gdc01", "gdc", 10.0),

@@ -37,10 +37,10 @@ class Variable:
 class Dataset:
     name: str = computed("its key under [datasets]")
     description: str = setting("", string, "a string")
+    variables: dict[str, Variable] = setting({}, table, "a table of variables")
     # An application's own dataset (published with affair.collectors.client): it gets a
     # page per host and instance, linked from the top of the host's page.
     application: bool = setting(False, boolean, TRUE_OR_FALSE)
-    variables: dict[str, Variable] = setting({}, table, "a table of variables")
 
 
 def load_datasets(raw: Any, path) -> dict[str, Dataset]:

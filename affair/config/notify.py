@@ -50,7 +50,9 @@ class NotifyTarget:
     email: tuple[str, ...] = setting((), string_list, "a list of addresses")
     sendmail: str = setting("/usr/sbin/sendmail", string, "the path of a sendmail program")
     # The colours worth telling about; a change to any other is a 'resolved'.
-    colours: tuple[str, ...] = setting(("red",), notify_colours, "a list of 'red', 'yellow', 'grey'")
+    colours: tuple[str, ...] = setting(
+        ("red",), notify_colours, "a list of 'red', 'yellow', 'grey'"
+    )
     hosts: tuple[str, ...] = setting(("*",), host_globs, HOST_GLOBS)
     repeat: int = setting(3600, interval, f"{DURATION}, or 0 for never")
     resolved: bool = setting(True, boolean, TRUE_OR_FALSE)

@@ -20,10 +20,10 @@ from affair.config.fields import (
     load_values,
     number,
     one_of,
+    seconds,
     setting,
     string,
     table_list,
-    seconds,
     whole,
 )
 from affair.errors import ConfigError
@@ -166,7 +166,10 @@ def _rule(rule, datasets, path, key):
         when_dataset, when = variable_ref(rule["when"], datasets, path, f"{key}.when")
         if when_dataset != dataset:
             raise ConfigError(
-                path, f"{key}.when", f"a variable of the rule's own dataset {dataset!r}", rule["when"]
+                path,
+                f"{key}.when",
+                f"a variable of the rule's own dataset {dataset!r}",
+                rule["when"],
             )
     return StatusRule(
         kind=kind,

@@ -90,7 +90,10 @@ def plan(targets, statuses, state, now, site_title=""):
                 due.append(message(event, status, last.get("colour", "green"), now, site_title))
                 entry["sent"] = int(now)
             hosts[status.host] = entry
-        outbox[target.name] = [*before.get("pending", []), *({"message": m, "attempts": 0} for m in due)]
+        outbox[target.name] = [
+            *before.get("pending", []),
+            *({"message": m, "attempts": 0} for m in due),
+        ]
         new_state[target.name] = {"hosts": hosts, "pending": []}
     return outbox, new_state
 

@@ -233,16 +233,17 @@ def threshold_levels(rule, values):
     levels = []
     previous = "green"
     for value in values:
-        if rule.red is not None and _compare(value, rule.op, rule.red):
-            level = "red"
-        elif previous == "red" and "red" in clear and _compare(value, rule.op, clear["red"]):
-            level = "red"
-        elif rule.yellow is not None and _compare(value, rule.op, rule.yellow):
-            level = "yellow"
-        elif previous != "green" and "yellow" in clear and _compare(value, rule.op, clear["yellow"]):
-            level = "yellow"
-        else:
-            level = "green"
+        level = "green"
+        for colour, limit in (("red", rule.red), ("yellow", rule.yellow)):
+            crossed = limit is not None and _compare(value, rule.op, limit)
+            kept = (
+                SEVERITY[previous] >= SEVERITY[colour]
+                and colour in clear
+                and _compare(value, rule.op, clear[colour])
+            )
+            if crossed or kept:
+                level = colour
+                break
         levels.append(level)
         previous = level
     return levels

@@ -1,0 +1,37 @@
+"""A silent host's graphs tell the truth: redrawn as time passes, a gap growing up to now."""
+
+import os
+
+import numpy as np
+import pytest
+from plot_helpers import T_END, make_store, plot_config, write_series
+
+from affair.outputs.plot.chart import build_chart
+from affair.outputs.plot.plan import plan_jobs
+from affair.outputs.plot.run import run_plot
+from affair.outputs.plot.timeaxis import describe_end
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_silent_hosts_graph_is_redrawn_to_now_with_its_gap_growing(tmp_path):
+    config = plot_config(tmp_path)
+    os.utime(config.path, (T_END - 3600, T_END - 3600))
+    store = make_store(config, tmp_path / "data")
+    write_series(store, "h1", lambda ts: {"cpu_user": 40.0, "net_in": 1.0, "net_out": 1.0},
+                 T_END - 3600, T_END)  # fmt: skip
+    out = tmp_path / "graphs"
+    run_plot(config, store.data_dir, out, now=T_END + 5)
+    one_hour = out / "node" / "h1" / "system.1h.png"
+    assert one_hour.stat().st_mtime == T_END + 5
+
+    # Four minutes of silence: no new row, yet the 1 h graph is redrawn, ending now.
+    later = run_plot(config, store.data_dir, out, now=T_END + 245)
+    assert one_hour.stat().st_mtime == T_END + 245
+    assert later.drawn >= 1
+    job = next(j for j in plan_jobs(config, store) if j.key == "node/h1/system.1h.png")
+    chart = build_chart(job, config, store, T_END + 245)
+    assert chart.grid.end == T_END + 240
+    assert chart.subtitle.endswith(f"to {describe_end(T_END + 240)}")
+    line = chart.panels[0].lines[0].values
+    assert np.isnan(line[-24:]).all() and np.isfinite(line[-25])  # 240 s of gap, then data
