@@ -282,6 +282,7 @@ class SiteBuilder:
             "clock": format_clock(status.last_sample, now) if status.last_sample else "never",
             "age": format_age(now - status.last_sample) if status.last_sample else "",
             "cells": values,
+            "stale": status.stale,  # its values are its last ones: grey ink, "as of"
             "why": "" if status.colour == "green" else status.summary(now),
         }
 
@@ -327,9 +328,11 @@ class SiteBuilder:
             rows.append(
                 {"name": name, "label": variable.title, "text": format_value(value, variable.unit)}
             )
+        stale_after = self.config.status.stale_steps * self.config.recorder.step
         return {
             "label": series.label,
             "time_text": format_clock(newest, now) if newest else "",
+            "stale": bool(stale_after) and now - series.last_update > stale_after,
             "rows": rows,
         }
 
