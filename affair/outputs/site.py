@@ -40,6 +40,7 @@ from urllib.parse import quote
 import jinja2
 
 from affair.atomic import write_atomic
+from affair.hosts import host_matcher
 from affair.outputs import graph_paths as layout
 from affair.outputs.app_pages import APP_FOLDER, application_series
 from affair.outputs.notify import Notifier
@@ -306,9 +307,44 @@ class SiteBuilder:
                 {"colour": r.colour, "name": _rule_name(r), "detail": r.detail}
                 for r in sorted(status.results, key=lambda r: -SEVERITY[r.colour])
             ],
-            "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir),
+            "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir)
+            + self._configured_node_sections(status.host, snapshot, page_dir),
+            "member_of": self._member_of(status.host, snapshot),
             "values": [self._latest_values(series, now) for series in snapshot.series],
         }
+
+    def _configured_node_sections(self, host, snapshot, page_dir):
+        """``[graphs.<name>] mode = "node"`` graphs drawn for this host, one section each."""
+        held = {(s.dataset, s.instance) for s in snapshot.series}
+        base = self._graphs_url(page_dir)
+        sections = []
+        for graph in self.config.graphs.values():
+            if graph.mode != "node" or (graph.dataset, graph.instance) not in held:
+                continue
+            if not host_matcher(graph.hosts)(host):
+                continue
+            urls = {}
+            for window in graph.windows:
+                path = layout.graph_path(self.graphs_dir, graph.name, "node", window, host=host)
+                try:
+                    version = path.stat().st_mtime_ns // 1_000_000
+                except FileNotFoundError:
+                    continue
+                urls[window] = f"{base}/{quote(path.name)}?v={version}"
+            slot = {"title": graph.title, "caption": "", "urls": urls}
+            sections.append({"label": graph.name, "title": graph.title, "slots": [slot]})
+        return sections
+
+    def _member_of(self, host, snapshot):
+        """The aggregate and overlay graphs that draw this host: linked from its page."""
+        held = {(s.dataset, s.instance) for s in snapshot.series}
+        return [
+            {"title": graph.title, "file": page_href(graph.name)}
+            for graph in self.config.graphs.values()
+            if graph.mode in PAGE_GRAPH_MODES
+            and (graph.dataset, graph.instance) in held
+            and host_matcher(graph.hosts)(host)
+        ]
 
     def _in_config_order(self, snapshot):
         """Series in the order the config declares their datasets (undeclared ones last)."""

@@ -1,0 +1,57 @@
+"""Every configured graph is linked from the pages it belongs to."""
+
+import re
+
+from sitedata import SITE_CONFIG, draw_png, drive, site_config
+
+from affair.outputs import graph_paths as layout
+from affair.outputs.site import build_site
+from affair.storage.rrd_store import RrdStore
+
+NOW = 1_700_000_000
+
+LINKED = SITE_CONFIG.replace(
+    "[site]",
+    """
+[graphs.load]
+title = "Load, per node"
+dataset = "system"
+variables = ["load1"]
+mode = "node"
+hosts = ["ldc*"]
+windows = ["1h", "6h"]
+
+[graphs.gdc_cpu]
+title = "CPU user, event builders"
+dataset = "system"
+variables = ["cpu_user"]
+hosts = ["gdc*"]
+mode = "overlay"
+
+[site]""",
+)
+
+
+def test_host_pages_link_their_node_graphs_and_the_graphs_they_are_part_of(tmp_path):
+    config = site_config(LINKED)
+    store = RrdStore(config, tmp_path / "data")
+    for host in ("ldc01", "gdc01"):
+        drive(store, host, NOW, cpu=20.0)
+    graphs = tmp_path / "graphs"
+    drawn = layout.graph_path(graphs, "load", "node", "1h", host="ldc01")
+    draw_png(drawn, "load ldc01", 300, 100, "tab:blue")
+    out = tmp_path / "site"
+    build_site(config, tmp_path / "data", graphs, out, clock=lambda: NOW + 5)
+
+    ldc = (out / "host" / "ldc01.html").read_text()
+    part_of = re.search(r'<nav class="member-of">(.*)</nav>', ldc).group(1)
+    assert re.findall(r'href="([^"]+)">([^<]+)<', part_of) == [
+        ("../graph/cpu_all.html", "CPU user, all nodes")
+    ]
+    assert "<h3>Load, per node</h3>" in ldc
+    urls = re.findall(r'data-w(\w+)="\.\./\.\./graphs/(load\.node\.ldc01\.\w+\.png)\?v=\d+"', ldc)
+    assert urls == [("1h", "load.node.ldc01.1h.png")]  # 6h not drawn yet: a placeholder tab
+
+    gdc = (out / "host" / "gdc01.html").read_text()
+    assert re.findall(r'<a href="\.\./graph/(\w+)\.html">', gdc) == ["cpu_all", "gdc_cpu"]
+    assert "Load, per node" not in gdc  # not one of its hosts
