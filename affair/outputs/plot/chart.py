@@ -5,10 +5,13 @@ Looks, decided once for every graph:
 * consolidations: AVERAGE a full line, MAX dashed, MIN dotted, in the
   variable's colour; at the finest archive (one sample per row, where
   the three are equal) only the AVERAGE is fetched and drawn;
-* a default per-node graph has one panel per unit (CPU % in one, bytes/s in
-  another ...), since variables of different units cannot share an axis,
-  all in one PNG so the site's contract stays one file per series and
-  window; a unit with more than 8 variables gets more panels;
+* a default per-node graph has one panel per meaning and unit (CPU % in
+  one, disk B/s in another, network B/s in a third: a variable's ``panel``
+  in the config), since variables of different units cannot share an axis
+  and a busy disk must not hide behind a busy network, all in one PNG so
+  the site's contract stays one file per series and window; a unit with
+  more than 8 variables gets more panels; 0/1 flags and identifiers (a run
+  number) get small panels of their own, identifiers printed whole;
 * an aggregate shades the band between its MIN and MAX lines; for a sum,
   the MAX line is the sum of each host's maximum, an upper bound of the
   total's peak within a row (hosts need not peak together), and MIN the
@@ -113,6 +116,8 @@ class Panel:
     floor: float | None = None  # declared minimum: the axis starts there when data allow
     ceiling: float | None = None  # declared maximum: the axis stops there when data allow
     note: str = ""  # said in the middle of an empty plot, e.g. "no data"
+    small: bool = False  # flags and identifiers: a low panel, their values matter, not shape
+    integer: bool = False  # identifiers: axis and legend in whole numbers, no SI prefix
 
 
 @dataclass
@@ -170,7 +175,10 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         title = f"{host} · {series}"
     panels = []
     for unit, label, names in groups:
+        meaning = {config.variable(job.dataset, name).panel_name for name in names}
         panel = Panel(unit, label, **_bounds(config, job.dataset, names))
+        panel.small = bool(meaning & {"flags", "identifiers"}) and not graph
+        panel.integer = all(config.variable(job.dataset, name).identifier for name in names)
         for index, name in enumerate(names):
             column = rows.names.index(name)
             color = PALETTE[index % len(PALETTE)]
@@ -181,7 +189,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
                 LegendEntry(
                     config.variable(job.dataset, name).title,
                     color,
-                    values=_stats(by_cf, unit),
+                    values=_stats(by_cf, unit, panel.integer),
                 )
             )
         if not _has_data(panel):
@@ -193,19 +201,22 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
 
 
 def _unit_groups(config, dataset, names):
-    """``[(unit, label, [names])]``: variables grouped by unit, in the file's order.
+    """``[(unit, label, [names])]``: variables grouped by panel and unit, in the file's order.
 
-    A unit with more variables than the palette has colours is cut into
+    A variable's panel is its meaning (:attr:`Variable.panel_name`: its
+    ``panel``, or flags and identifiers apart), the label above the axis. A
+    group with more variables than the palette has colours is cut into
     several panels, so no two lines of a panel share a colour.
     """
-    by_unit = {}
+    by_panel = {}
     for name in names:
-        by_unit.setdefault(config.variable(dataset, name).unit, []).append(name)
-    groups = {}
-    for unit, members in by_unit.items():
+        variable = config.variable(dataset, name)
+        by_panel.setdefault((variable.panel_name, variable.unit), []).append(name)
+    groups = []
+    for (panel, unit), members in by_panel.items():
         for first in range(0, len(members), PANEL_VARIABLES):
-            groups[(unit, first)] = members[first : first + PANEL_VARIABLES]
-    return [(unit, "", members) for (unit, _first), members in groups.items()]
+            groups.append((unit, panel, members[first : first + PANEL_VARIABLES]))
+    return groups
 
 
 # --- across hosts ---
@@ -312,13 +323,15 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
 # --- small pieces ---
 
 
-def _stats(by_cf, unit):
-    """Formatted last, min, avg and max of one variable over the window."""
+def _stats(by_cf, unit, integer=False):
+    """Formatted last, min, avg and max of one variable over the window (whole: identifiers)."""
     average = by_cf.get("AVERAGE")
     main = average if average is not None else next(iter(by_cf.values()))
     low = by_cf.get("MIN", main)
     high = by_cf.get("MAX", main)
     values = (_last(main), _known(np.fmin.reduce(low)), _mean(main), _known(np.fmax.reduce(high)))
+    if integer:
+        return tuple("" if value is None else f"{value:.0f}" for value in values)
     return tuple(format_value(value, unit) for value in values)
 
 

@@ -64,6 +64,7 @@ TITLE_HEIGHT = 30
 HEADER_HEIGHT = 16  # the axis label above each plot
 PLOT_HEIGHT = 170  # a graph of one panel
 PANEL_PLOT_HEIGHT = 120  # each panel of a many-panel graph
+SMALL_PLOT_HEIGHT = 50  # a panel of 0/1 flags or identifiers
 TICKS_HEIGHT = 18
 ROW = 16  # a legend line
 PANEL_GAP = 10
@@ -105,9 +106,11 @@ class Shape:
 
 
 def shape_of(chart, width):
-    plot_height = PLOT_HEIGHT if len(chart.panels) == 1 else PANEL_PLOT_HEIGHT
     panels = []
     for panel in chart.panels:
+        plot_height = PLOT_HEIGHT if len(chart.panels) == 1 else PANEL_PLOT_HEIGHT
+        if panel.small and len(chart.panels) > 1:
+            plot_height = SMALL_PLOT_HEIGHT
         legend = tuple((entry.label, entry.color, entry.style) for entry in panel.legend)
         if panel.compact_legend:
             columns = _compact_columns(width)
@@ -228,7 +231,8 @@ class Renderer:
         bottom, top, ticks = value_axis(
             low, high, panel.floor, panel.ceiling, max_ticks=_max_ticks(box)
         )
-        power = prefix_power(max(abs(bottom), abs(top)), panel.unit)
+        # Identifiers (a run number) are read, not measured: no "k", no decimals.
+        power = 0 if panel.integer else prefix_power(max(abs(bottom), abs(top)), panel.unit)
         labels = tick_labels(ticks, 1000.0**power)
 
         def to_y(values):
