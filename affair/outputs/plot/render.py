@@ -39,6 +39,7 @@ from affair.outputs.plot.scale import (
 )
 from affair.outputs.plot.text import TextPainter, TextStyle
 from affair.outputs.plot.timeaxis import time_ticks
+from affair.units import BINARY_UNITS, prefix_base
 from affair.vocab import CONSOLIDATION_STYLES
 
 DPI = 72  # one point is one pixel: sizes below are pixels
@@ -228,12 +229,15 @@ class Renderer:
             *(band.lower for band in panel.bands),
             *(band.upper for band in panel.bands),
         )
-        bottom, top, ticks = value_axis(
-            low, high, panel.floor, panel.ceiling, max_ticks=_max_ticks(box)
-        )
-        # Identifiers (a run number) are read, not measured: no "k", no decimals.
-        power = 0 if panel.integer else prefix_power(max(abs(bottom), abs(top)), panel.unit)
-        labels = tick_labels(ticks, 1000.0**power)
+        if panel.unit in BINARY_UNITS:
+            bottom, top, ticks, power = _binary_axis(low, high, panel, _max_ticks(box))
+        else:
+            bottom, top, ticks = value_axis(
+                low, high, panel.floor, panel.ceiling, max_ticks=_max_ticks(box)
+            )
+            # Identifiers (a run number) are read, not measured: no "k", no decimals.
+            power = 0 if panel.integer else prefix_power(max(abs(bottom), abs(top)), panel.unit)
+        labels = tick_labels(ticks, float(prefix_base(panel.unit)) ** power)
 
         def to_y(values):
             return box.bottom - (values - bottom) * ((box.bottom - box.top) / (top - bottom))
@@ -491,6 +495,25 @@ class _Canvas:
     boxes: list
     background: object
     key_end: float = PLOT_LEFT  # where the static key row ends: room for a footnote
+
+
+def _binary_axis(low, high, panel, max_ticks):
+    """:func:`value_axis` in the prefix's own units (GiB), so ticks fall on 1, 2, 4 GiB."""
+    base = prefix_base(panel.unit)
+    power = prefix_power(max(abs(low or 0.0), abs(high or 0.0)), panel.unit)
+    scale = float(base) ** power
+
+    def scaled(value):
+        return None if value is None else value / scale
+
+    bottom, top, ticks = value_axis(
+        scaled(low),
+        scaled(high),
+        scaled(panel.floor),
+        scaled(panel.ceiling),
+        max_ticks=max_ticks,
+    )
+    return bottom * scale, top * scale, [tick * scale for tick in ticks], power
 
 
 def _legend_height(panel):
