@@ -55,3 +55,26 @@ def test_host_pages_link_their_node_graphs_and_the_graphs_they_are_part_of(tmp_p
     gdc = (out / "host" / "gdc01.html").read_text()
     assert re.findall(r'<a href="\.\./graph/(\w+)\.html">', gdc) == ["cpu_all", "gdc_cpu"]
     assert "Load, per node" not in gdc  # not one of its hosts
+
+
+def test_previous_and_next_follow_the_index_and_next_problem_skips_the_green(tmp_path):
+    config = site_config()  # groups: ldc, then gdc; others after
+    store = RrdStore(config, tmp_path / "data")
+    for host, cpu in [("ldc2", 10.0), ("ldc10", 99.0), ("gdc1", 10.0), ("app1", 85.0)]:
+        drive(store, host, NOW, cpu=cpu)
+    out = tmp_path / "site"
+    build_site(config, tmp_path / "data", tmp_path / "g", out, clock=lambda: NOW + 5)
+
+    def step(host):
+        page = (out / "host" / f"{host}.html").read_text()
+        nav = re.search(r'<nav class="step">(.*)</nav>', page).group(1)
+        prev = re.search(r'href="([\w.]+)\.html" rel="prev"', nav)
+        following = re.search(r'href="([\w.]+)\.html" rel="next"', nav)
+        problem = re.search(r'class="next-problem" href="([\w.]+)\.html"', nav)
+        return tuple(m and m.group(1) for m in (prev, following, problem))
+
+    # the index's order: ldc2, ldc10 (natural), gdc1, then app1 (group "other")
+    assert step("ldc2") == (None, "ldc10", "ldc10")
+    assert step("ldc10") == ("ldc2", "gdc1", "app1")
+    assert step("gdc1") == ("ldc10", "app1", "app1")
+    assert step("app1") == ("gdc1", None, "ldc10")  # wraps round

@@ -141,6 +141,7 @@ class SiteBuilder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
         written = {"host": set(), "graph": set(), APP_FOLDER: set()}
+        statuses = index_order(statuses, self.config.site.groups)  # previous/next as listed
         for index, status in enumerate(statuses):
             neighbours = (
                 statuses[index - 1] if index > 0 else None,
@@ -148,6 +149,12 @@ class SiteBuilder:
             )
             apps = application_series(status, self.config, now)
             page = self._host_page(status, neighbours, now)
+            problem = next_problem(statuses, index)
+            page["next_problem"] = problem and {
+                "host": problem.host,
+                "file": page_href(problem.host),
+                "colour": problem.colour,
+            }
             html = self.render("host.html", common, {**page, "applications": apps})
             write_atomic(self.out_dir / "host" / page_file(status.host), html)
             written["host"].add(page_file(status.host))
@@ -172,7 +179,8 @@ class SiteBuilder:
     def render_host(self, status, now):
         page = self._host_page(status, (None, None), now)
         apps = application_series(status, self.config, now)
-        return self.render("host.html", self._common(now, 0), {**page, "applications": apps})
+        page.update(applications=apps, next_problem=None)
+        return self.render("host.html", self._common(now, 0), page)
 
     def _app_page(self, status, app, now):
         """An application series' page: its colour, its rules, its graphs, its latest values."""
@@ -474,6 +482,25 @@ class SiteBuilder:
             for entry in directory.iterdir():
                 if entry.suffix == ".html" and entry.name not in keep:
                     entry.unlink(missing_ok=True)
+
+
+def index_order(statuses, group_names):
+    """Hosts in the order the index lists them: by group (the config's order, then the
+    others as they come), each group in the order given (natural host order)."""
+    rank = {name: index for index, name in enumerate(group_names)}
+    for status in statuses:
+        rank.setdefault(status.group, len(rank))
+    return sorted(statuses, key=lambda s: rank[s.group])
+
+
+def next_problem(statuses, index):
+    """The next host after ``index`` (wrapping round) that is not green, or None."""
+    count = len(statuses)
+    for step in range(1, count):
+        candidate = statuses[(index + step) % count]
+        if candidate.colour != "green":
+            return candidate
+    return None
 
 
 def make_environment():
