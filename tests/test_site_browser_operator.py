@@ -21,7 +21,9 @@ pytestmark = pytest.mark.browser
 RED = "rgb(208, 34, 47)"
 MUTED = "rgb(95, 103, 115)"  # --muted, light theme
 
-CONFIG = SITE_CONFIG.split("[status]")[0] + """
+CONFIG = (
+    SITE_CONFIG.split("[status]")[0]
+    + """
 [datasets.eb]
 description = "an event builder's own view"
 application = true
@@ -47,6 +49,7 @@ red = 95
 for = "1min"
 label = "event buffer filling"
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +172,23 @@ def test_no_page_overflows_sideways(browser, world):  # noqa: F811
         assert overflow <= 0, f"{path} overflows by {overflow} px"
     page.close()
 
+
+def test_graphs_show_at_their_drawn_size_and_take_two_columns_on_a_wide_screen(browser, world):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1920, "height": 1000}, color_scheme="light")
+    page.goto(world["url"] + "host/gdc08.html")
+    image = "document.querySelector('figure.graph img')"
+    page.wait_for_function(f"{image}.complete && {image}.naturalWidth > 0")
+    natural, shown = page.evaluate(f"[{image}.naturalWidth, {image}.getBoundingClientRect().width]")
+    assert shown == natural == world["config"].plot.width  # not stretched: sharp
+    columns = page.evaluate(
+        "getComputedStyle(document.querySelector('.graph-grid')).gridTemplateColumns.split(' ').length"
+    )
+    assert columns == 2
+    screenshot(page, "host-gdc08-wide.png")
+    narrow = browser.new_page(viewport={"width": 600, "height": 900}, color_scheme="light")
+    narrow.goto(world["url"] + "host/gdc08.html")
+    narrow.wait_for_function(f"{image}.complete && {image}.naturalWidth > 0")
+    assert narrow.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert narrow.evaluate(f"{image}.getBoundingClientRect().width") < 600
+    page.close()
+    narrow.close()
