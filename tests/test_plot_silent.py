@@ -35,3 +35,25 @@ def test_a_silent_hosts_graph_is_redrawn_to_now_with_its_gap_growing(tmp_path):
     assert chart.subtitle.endswith(f"to {describe_end(T_END + 240)}")
     line = chart.panels[0].lines[0].values
     assert np.isnan(line[-24:]).all() and np.isfinite(line[-25])  # 240 s of gap, then data
+
+
+def test_a_long_windows_legend_says_now_not_its_last_consolidated_row(tmp_path):
+    config = plot_config(tmp_path)
+    store = make_store(config, tmp_path / "data")
+
+    def values(ts):
+        level = 55.0 if ts > T_END - 20 else 20.0  # the host got busy in the last 20 s
+        return {"cpu_user": level, "net_in": level, "net_out": 1.0}
+
+    write_series(store, "h1", values, T_END - 7200, T_END)
+    write_series(store, "h2", values, T_END - 7200, T_END)
+    jobs = {j.key: j for j in plan_jobs(config, store)}
+    six_hours = build_chart(jobs["node/h1/system.6h.png"], config, store, T_END + 5)
+    assert six_hours.grid.step == 60
+    cpu = six_hours.panels[0]
+    assert np.nanmax(cpu.lines[0].values[-1:]) < 40  # the last 1 min row mixes 20 and 55
+    assert cpu.legend[0].values[0] == "55.0 %"  # now
+    overlay = build_chart(jobs["cpu_all.overlay.1h.png"], config, store, T_END + 5)
+    assert [entry.values[0] for entry in overlay.panels[0].legend] == ["55.0 %", "55.0 %"]
+    total = build_chart(jobs["net_sum.aggregate.6h.png"], config, store, T_END + 5)
+    assert total.panels[0].legend[0].values[0] == "110 B/s"  # the sum of the hosts' nows

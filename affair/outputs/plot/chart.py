@@ -20,7 +20,9 @@ Looks, decided once for every graph:
   colours fixed by the host's place in the sorted selection, so a host
   keeps its colour across windows; its legend, in columns, names up to 60
   hosts (then "and N more"), so the PNG stays a sensible size;
-* legends give last / min / avg / max over the window (overlays: last).
+* legends give now / min / avg / max over the window (overlays: now), "now"
+  being the newest known value at the finest step, not a long window's last
+  consolidated row.
 """
 
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from affair.errors import AffairError, PlotError
-from affair.outputs.plot.data import Grid, aggregate, fetch_rows
+from affair.outputs.plot.data import Grid, aggregate, fetch_rows, latest_values
 from affair.outputs.plot.scale import format_value
 from affair.outputs.plot.timeaxis import describe_end
 from affair.storage.ladder import archive_for_window
@@ -174,6 +176,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         groups = _unit_groups(config, job.dataset, rows.names)
         title = f"{host} · {series}"
     panels = []
+    nows = _nows(store, path, config, grid, rows.last_update)
     for unit, label, names in groups:
         meaning = {config.variable(job.dataset, name).panel_name for name in names}
         panel = Panel(unit, label, **_bounds(config, job.dataset, names))
@@ -189,7 +192,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
                 LegendEntry(
                     config.variable(job.dataset, name).title,
                     color,
-                    values=_stats(by_cf, unit, panel.integer),
+                    values=_stats(by_cf, unit, panel.integer, nows.get(name)),
                 )
             )
         if not _has_data(panel):
@@ -258,15 +261,22 @@ def _aggregate_chart(job, config, store, graph, grid, span, cfs):
         if cf == "AVERAGE" or reporting is None:
             reporting = counts
     panel = Panel(graph.unit, graph.label, **_bounds(config, job.dataset, variables))
+    host_nows = [
+        _nows(store, store.path(host, job.dataset, job.instance), config, grid) for host in hosts
+    ]
     for index, name in enumerate(variables):
         color = PALETTE[index % len(PALETTE)]
         by_cf = {cf: combined[cf][:, index] for cf in cfs}
+        known = [now[name] for now in host_nows if name in now]
+        now = None
+        if known:
+            now = sum(known) if graph.aggregate == "sum" else sum(known) / len(known)
         if "MIN" in by_cf and "MAX" in by_cf:
             panel.bands.append(Band(by_cf["MIN"], by_cf["MAX"], color))
         for cf in cfs:
             panel.lines.append(Line(by_cf[cf], color, CONSOLIDATION_STYLES[cf]))
         label = config.variable(job.dataset, name).title
-        panel.legend.append(LegendEntry(label, color, values=_stats(by_cf, graph.unit)))
+        panel.legend.append(LegendEntry(label, color, values=_stats(by_cf, graph.unit, now=now)))
     if not _has_data(panel):
         panel.note = "no hosts match" if not job.hosts else "no data in this window"
     now_reporting = _last_count(reporting)
@@ -301,7 +311,8 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
         style = styles[(positions[host] // len(HOST_PALETTE)) % len(styles)]
         panel.lines.append(Line(values, colors[host], style))
         if len(panel.legend) < OVERLAY_LEGEND_MAX - 1 or len(hosts) == OVERLAY_LEGEND_MAX:
-            value = (format_value(_last(values), graph.unit),)
+            now = _nows(store, store.path(host, job.dataset, job.instance), config, grid)
+            value = (format_value(now.get(variable, _last(values)), graph.unit),)
             panel.legend.append(LegendEntry(host, colors[host], style, value))
     if len(hosts) > len(panel.legend):
         more = len(hosts) - len(panel.legend)
@@ -323,13 +334,33 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
 # --- small pieces ---
 
 
-def _stats(by_cf, unit, integer=False):
-    """Formatted last, min, avg and max of one variable over the window (whole: identifiers)."""
+def _nows(store, path, config, grid, last_update=None):
+    """The newest base-step values ("now") when the grid is coarser than the base step.
+
+    At the base step the last row is already now: nothing more is read.
+    """
+    if grid.step == config.recorder.step:
+        return {}
+    if last_update is None:
+        try:
+            last_update = store.last_update(path)
+        except AffairError:
+            return {}
+    return latest_values(store, path, config.recorder.step, last_update)
+
+
+def _stats(by_cf, unit, integer=False, now=None):
+    """Formatted now, min, avg and max of one variable over the window (whole: identifiers).
+
+    ``now`` is the newest value at the finest step when the caller read it;
+    else the window's last known row is.
+    """
     average = by_cf.get("AVERAGE")
     main = average if average is not None else next(iter(by_cf.values()))
     low = by_cf.get("MIN", main)
     high = by_cf.get("MAX", main)
-    values = (_last(main), _known(np.fmin.reduce(low)), _mean(main), _known(np.fmax.reduce(high)))
+    latest = now if now is not None else _last(main)
+    values = (latest, _known(np.fmin.reduce(low)), _mean(main), _known(np.fmax.reduce(high)))
     if integer:
         return tuple("" if value is None else f"{value:.0f}" for value in values)
     return tuple(format_value(value, unit) for value in values)

@@ -77,7 +77,7 @@ COMPACT_NAME = 68  # room for a host name in an overlay legend, left of its valu
 LINE_WIDTH = {"solid": 1.6, "dashed": 1.0, "dotted": 1.2}
 LINE_ALPHA = {"solid": 1.0, "dashed": 0.8, "dotted": 0.8}  # the average stands out
 DASHES = {"solid": (0, None), "dashed": (0, (5, 3)), "dotted": (0, (1.2, 2.6))}
-STAT_NAMES = ("last", "min", "avg", "max")
+STAT_NAMES = ("now", "min", "avg", "max")  # now: the newest value, not the last row
 
 
 @dataclass(frozen=True)
@@ -317,6 +317,8 @@ class Renderer:
             yield box.left + column * COMPACT_COLUMN, box.legend_top + ROW * row + 12
 
     def _compact_legend_labels(self, renderer, gc, box):
+        # The values of a compact legend need their column's name too.
+        self.text.draw(renderer, gc, box.right, box.header, "values: now", HEADING, FAINT, "right")
         cells = self._compact_cells(box, len(box.shape.legend))
         for (x, baseline), (label, color, style) in zip(cells, box.shape.legend, strict=True):
             self._stroke_sample(renderer, x, baseline - 4, 14, color, style)
