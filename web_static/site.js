@@ -44,6 +44,8 @@
       var url = figure.dataset["w" + name];
       var img = figure.querySelector("img");
       var placeholder = figure.querySelector(".placeholder");
+      var full = figure.querySelector("a.full");
+      if (full) full.setAttribute("href", url || "");
       if (url) {
         if (img.getAttribute("src") !== url) img.setAttribute("src", url);
         img.hidden = false;
