@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from plot_helpers import T_END, make_store, plot_config, write_series
+from plot_helpers import PLOT_CONFIG, T_END, make_store, plot_config, write_series
 
 from affair.outputs.plot.chart import build_chart
 from affair.outputs.plot.plan import plan_jobs
@@ -57,3 +57,21 @@ def test_a_long_windows_legend_says_now_not_its_last_consolidated_row(tmp_path):
     assert [entry.values[0] for entry in overlay.panels[0].legend] == ["55.0 %", "55.0 %"]
     total = build_chart(jobs["net_sum.aggregate.6h.png"], config, store, T_END + 5)
     assert total.panels[0].legend[0].values[0] == "110 B/s"  # the sum of the hosts' nows
+
+
+def test_min_and_max_are_a_light_band_under_the_average_at_long_windows(tmp_path):
+    from affair.outputs.plot.render import Renderer
+
+    config = plot_config(tmp_path, PLOT_CONFIG.replace('["1h", "6h"]', '["1h", "1d"]', 1))
+    store = make_store(config, tmp_path / "data")
+    write_series(store, "h1", lambda ts: {"cpu_user": 20.0 + ts % 600 / 10, "net_in": 1.0,
+                 "net_out": 1.0}, T_END - 6 * 3600, T_END)  # fmt: skip
+    jobs = {j.key: j for j in plan_jobs(config, store)}
+    day = build_chart(jobs["node/h1/system.1d.png"], config, store, T_END + 5)
+    cpu = day.panels[0]
+    assert len(cpu.bands) == 1 and [line.style for line in cpu.lines] == ["solid"]
+    assert np.nanmax(cpu.bands[0].upper) > np.nanmax(cpu.lines[0].values)
+    assert day.band and day.styles == ()
+    (tmp_path / "day.png").write_bytes(Renderer(width=720).png(day))
+    hour = build_chart(jobs["node/h1/system.1h.png"], config, store, T_END + 5)
+    assert not hour.band and not hour.panels[0].bands  # one sample per row: no band

@@ -3,8 +3,10 @@
 Looks, decided once for every graph:
 
 * consolidations: AVERAGE a full line, MAX dashed, MIN dotted, in the
-  variable's colour; at the finest archive (one sample per row, where
-  the three are equal) only the AVERAGE is fetched and drawn;
+  variable's colour; a per-node graph with all three draws MIN to MAX as a
+  light band under the AVERAGE line instead (three lines of one hue read as
+  hatching); at the finest archive (one sample per row, where the three
+  are equal) only the AVERAGE is fetched and drawn;
 * a default per-node graph has one panel per meaning and unit (CPU % in
   one, disk B/s in another, network B/s in a third: a variable's ``panel``
   in the config), since variables of different units cannot share an axis
@@ -177,6 +179,8 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         title = f"{host} · {series}"
     panels = []
     nows = _nows(store, path, config, grid, rows.last_update)
+    # With MIN, MAX and AVERAGE of a variable, three lines of one hue read as hatching.
+    band = {"MIN", "MAX", "AVERAGE"} <= set(cfs)
     for unit, label, names in groups:
         meaning = {config.variable(job.dataset, name).panel_name for name in names}
         panel = Panel(unit, label, **_bounds(config, job.dataset, names))
@@ -186,7 +190,9 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
             column = rows.names.index(name)
             color = PALETTE[index % len(PALETTE)]
             by_cf = {cf: rows.values[cf][:, column] for cf in cfs}
-            for cf in cfs:
+            if band:  # min to max as a light band under the average, not lines like hatching
+                panel.bands.append(Band(by_cf["MIN"], by_cf["MAX"], color))
+            for cf in cfs if not band else [cf for cf in cfs if cf not in ("MIN", "MAX")]:
                 panel.lines.append(Line(by_cf[cf], color, CONSOLIDATION_STYLES[cf]))
             panel.legend.append(
                 LegendEntry(
@@ -200,6 +206,8 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         panels.append(panel)
     if not panels:
         panels.append(Panel(unit="", note="no variables"))
+    if band:
+        return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, band=True)
     return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, _styles(cfs))
 
 
