@@ -137,7 +137,7 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     # own host: each has its RRDs, and the last pass showed each
     data = workdir / "data"
     hosts = sorted(p.name for p in data.iterdir() if not p.name.startswith("_"))
-    assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02", "affair"} <= set(hosts)
+    assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02", "recorder"} <= set(hosts)
     assert len(hosts) == 7
     assert len(json.loads((workdir / "site" / "status.json").read_text())["hosts"]) == 7
 
