@@ -78,3 +78,16 @@ def test_previous_and_next_follow_the_index_and_next_problem_skips_the_green(tmp
     assert step("ldc10") == ("ldc2", "gdc1", "app1")
     assert step("gdc1") == ("ldc10", "app1", "app1")
     assert step("app1") == ("gdc1", None, "ldc10")  # wraps round
+
+
+def test_next_problem_wraps_round_and_is_never_the_page_itself():
+    from types import SimpleNamespace
+
+    from affair.outputs.site import next_problem
+
+    hosts = [SimpleNamespace(host=f"h{i}", colour=c) for i, c in enumerate("gRgYg")]
+    problems = [1, 3]
+    assert [next_problem(hosts, problems, i) and next_problem(hosts, problems, i).host
+            for i in range(5)] == ["h1", "h3", "h3", "h1", "h1"]  # fmt: skip
+    assert next_problem(hosts, [1], 1) is None  # the only problem: no link to itself
+    assert next_problem(hosts, [], 0) is None
