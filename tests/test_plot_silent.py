@@ -35,6 +35,9 @@ def test_a_silent_hosts_graph_is_redrawn_to_now_with_its_gap_growing(tmp_path):
     assert chart.subtitle.endswith(f"to {describe_end(T_END + 240)}")
     line = chart.panels[0].lines[0].values
     assert np.isnan(line[-24:]).all() and np.isfinite(line[-25])  # 240 s of gap, then data
+    assert chart.panels[0].legend[0].stale  # its "now" is old news: grey ink
+    fresh = build_chart(job, config, store, T_END + 5)
+    assert not fresh.panels[0].legend[0].stale
 
 
 def test_a_long_windows_legend_says_now_not_its_last_consolidated_row(tmp_path):

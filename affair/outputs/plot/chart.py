@@ -107,6 +107,7 @@ class LegendEntry:
     color: str
     style: str = "solid"
     values: tuple = ()  # formatted numbers, one per stat column (or one for a compact legend)
+    stale: bool = False  # its newest value is old (a silent host): drawn in grey ink
 
 
 @dataclass
@@ -179,6 +180,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         title = f"{host} · {series}"
     panels = []
     nows = _nows(store, path, config, grid, rows.last_update)
+    silent = _is_silent(rows.last_update, config, grid)
     # With MIN, MAX and AVERAGE of a variable, three lines of one hue read as hatching.
     band = {"MIN", "MAX", "AVERAGE"} <= set(cfs)
     for unit, label, names in groups:
@@ -199,6 +201,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
                     config.variable(job.dataset, name).title,
                     color,
                     values=_stats(by_cf, unit, panel.integer, nows.get(name)),
+                    stale=silent,
                 )
             )
         if not _has_data(panel):
@@ -321,7 +324,8 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
         if len(panel.legend) < OVERLAY_LEGEND_MAX - 1 or len(hosts) == OVERLAY_LEGEND_MAX:
             now = _nows(store, store.path(host, job.dataset, job.instance), config, grid)
             value = (format_value(now.get(variable, _last(values)), graph.unit),)
-            panel.legend.append(LegendEntry(host, colors[host], style, value))
+            silent = _is_silent(_last_time(values, grid), config, grid)
+            panel.legend.append(LegendEntry(host, colors[host], style, value, silent))
     if len(hosts) > len(panel.legend):
         more = len(hosts) - len(panel.legend)
         panel.legend.append(LegendEntry(f"and {more} more", "#ffffff", values=("",)))
@@ -340,6 +344,20 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
 
 
 # --- small pieces ---
+
+
+def _is_silent(last_time, config, grid):
+    """Whether a series' newest data is older than a host may be silent before it is grey."""
+    stale_after = config.status.stale_steps * config.recorder.step
+    if not stale_after or last_time is None:
+        return last_time is None
+    return grid.end - last_time > max(stale_after, grid.step)
+
+
+def _last_time(values, grid):
+    """When the last known row of ``values`` (on ``grid``) ends, or None."""
+    known = np.flatnonzero(np.isfinite(values))
+    return int(grid.start + grid.step * (known[-1] + 1)) if len(known) else None
 
 
 def _nows(store, path, config, grid, last_update=None):

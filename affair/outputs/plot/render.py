@@ -305,9 +305,10 @@ class Renderer:
     def _table_legend(self, renderer, gc, panel, box):
         for row, entry in enumerate(panel.legend):
             baseline = box.legend_top + ROW * (row + 1) + 12
+            ink = FAINT if entry.stale else INK  # a silent host's values are old news
             for index, value in enumerate(reversed(entry.values)):
                 x = box.right - index * STAT_COLUMN
-                self.text.draw(renderer, gc, x, baseline, value, LEGEND, INK, "right")
+                self.text.draw(renderer, gc, x, baseline, value, LEGEND, ink, "right")
 
     def _compact_cells(self, box, count):
         """``(x, baseline)`` of each compact legend entry, filling down the columns."""
@@ -330,7 +331,8 @@ class Renderer:
         for (x, baseline), entry in zip(cells, panel.legend, strict=True):
             value = entry.values[0] if entry.values else ""
             right = x + COMPACT_COLUMN - 10
-            self.text.draw(renderer, gc, right, baseline, value, LEGEND, MUTED, "right")
+            ink = FAINT if entry.stale else INK  # a silent host's value is old news
+            self.text.draw(renderer, gc, right, baseline, value, LEGEND, ink, "right")
 
     def _key_baseline(self, shape):
         return shape.height - MARGIN - 4
