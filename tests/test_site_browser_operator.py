@@ -116,6 +116,9 @@ def test_a_silent_hosts_values_are_grey_and_its_graph_gap_grows_to_now(browser, 
     assert cell.evaluate("c => getComputedStyle(c).color") == MUTED
     page.goto(world["url"] + "host/gdc08.html")
     assert page.text_content("table.latest caption small").startswith("as of ")
+    # the banner's "no sample for" and the "ago" next to it count on together
+    ago = page.text_content(".host-head .last i").removesuffix(" ago")
+    assert page.text_content(".host-head .why") == f"no sample for {ago}"
     values = page.locator("table.latest.stale td").first
     assert values.evaluate("c => getComputedStyle(c).color") == MUTED
 
@@ -130,6 +133,9 @@ def test_a_silent_hosts_values_are_grey_and_its_graph_gap_grows_to_now(browser, 
     page.reload()
     image = "document.querySelector('figure.graph img')"
     page.wait_for_function(f"{image}.complete && {image}.naturalWidth > 0")
+    # built "two minutes later" than the browser's clock: the page's words follow the clock
+    ago = page.text_content(".host-head .last i").removesuffix(" ago")
+    assert page.text_content(".host-head .why") == f"no sample for {ago}"
     screenshot(page, "host-gdc08-silent.png")
     page.close()
 

@@ -27,6 +27,10 @@
       if (!label) { label = document.createElement("i"); element.appendChild(label); }
       label.textContent = age(now - t) + " ago";
     });
+    // A silent host's "no sample for ..." counts on with its "... ago", so the two agree.
+    document.querySelectorAll("[data-silent-since]").forEach(function (element) {
+      element.textContent = "no sample for " + age(now - Number(element.dataset.silentSince));
+    });
     var banner = document.getElementById("stale-page");
     var late = now - built;
     if (banner && late > Math.max(3 * refresh, 300)) {
