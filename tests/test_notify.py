@@ -206,3 +206,30 @@ def test_the_demo_appends_red_changes_to_a_log_in_its_workdir(tmp_path, monkeypa
     Notifier(config, tmp_path / "site").notify(statuses(config, vm=99.0), NOW)
     told = json.loads((tmp_path / "notifications.log").read_text())
     assert (told["event"], told["host"], told["colour"]) == ("problem", "vm", "red")
+
+
+def test_a_damaged_state_file_does_not_stop_a_pass(tmp_path):
+    log_file = tmp_path / "told.log"
+    config = config_with(f'[[notify]]\nname = "t"\ncommand = ["sh", "-c", "cat >> {log_file}"]\n')
+    for damaged in (
+        "not json",
+        '["a list"]',
+        '{"t": {"hosts": {"ldc01": {"level": 3, "sent": "x"}}, "pending": [1, {"m": 2}]}}',
+        '{"t": []}',
+    ):
+        (tmp_path / STATE_FILE).write_text(damaged)
+        assert Notifier(config, tmp_path).notify(statuses(config, ldc01=99.0), NOW) == {"t": 1}
+    assert len(log_file.read_text().splitlines()) == 4  # each time: told afresh
+
+
+def test_an_email_goes_through_sendmail_with_a_subject_and_the_json(tmp_path):
+    sendmail = tmp_path / "sendmail"
+    sendmail.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\ncat > {tmp_path}/mail\n')
+    sendmail.chmod(0o755)
+    config = config_with(f'[[notify]]\nemail = ["ops@example.org"]\nsendmail = "{sendmail}"\n')
+    assert Notifier(config, tmp_path).notify(statuses(config, ldc01=99.0), NOW) == {"email#0": 1}
+    assert (tmp_path / "args").read_text().split() == ["-t", "-oi"]
+    mail = (tmp_path / "mail").read_text()
+    assert "To: ops@example.org" in mail
+    assert "Subject: [affair] ldc01 problem: green -> red" in mail
+    assert '"host": "ldc01"' in mail

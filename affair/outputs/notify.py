@@ -67,8 +67,8 @@ def plan(targets, statuses, state, now, site_title=""):
     outbox = {}
     new_state = {}
     for target in targets:
-        before = state.get(target.name, {})
-        known = before.get("hosts", {})
+        before = _table(state.get(target.name))  # a hand-edited file must not stop a pass
+        known = _table(before.get("hosts"))
         watches = host_matcher(target.hosts)
         hosts = {}
         due = []
@@ -76,26 +76,39 @@ def plan(targets, statuses, state, now, site_title=""):
             if not watches(status.host):
                 continue
             level = status.colour if status.colour in target.colours else OK
-            last = known.get(status.host, {"level": OK, "colour": "green", "sent": None})
-            entry = {"level": level, "colour": status.colour, "sent": last.get("sent")}
+            last = {"level": OK, "colour": "green", "sent": None, **_table(known.get(status.host))}
+            if not isinstance(last["sent"], int | float):
+                last["sent"] = None
+            entry = {"level": level, "colour": status.colour, "sent": last["sent"]}
             event = None
             if level != last["level"]:
                 if level != OK:
                     event = "problem"
                 elif target.resolved:
                     event = "resolved"
-            elif level != OK and target.repeat and now - (last.get("sent") or 0) >= target.repeat:
+            elif level != OK and target.repeat and now - (last["sent"] or 0) >= target.repeat:
                 event = "repeat"
             if event:
-                due.append(message(event, status, last.get("colour", "green"), now, site_title))
+                due.append(message(event, status, last["colour"], now, site_title))
                 entry["sent"] = int(now)
             hosts[status.host] = entry
-        outbox[target.name] = [
-            *before.get("pending", []),
-            *({"message": m, "attempts": 0} for m in due),
-        ]
+        pending = before.get("pending")
+        kept = [p for p in pending if _is_pending(p)] if isinstance(pending, list) else []
+        outbox[target.name] = [*kept, *({"message": m, "attempts": 0} for m in due)]
         new_state[target.name] = {"hosts": hosts, "pending": []}
     return outbox, new_state
+
+
+def _table(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _is_pending(item):
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("message"), dict)
+        and isinstance(item.get("attempts"), int)
+    )
 
 
 class Notifier:
@@ -135,8 +148,8 @@ class Notifier:
             log.error(
                 "notify %s: giving up on %s %s after %d tries: %s",
                 target.name,
-                first["message"]["event"],
-                first["message"]["host"],
+                first["message"].get("event"),
+                first["message"].get("host"),
                 attempts,
                 error,
             )
@@ -144,8 +157,8 @@ class Notifier:
         log.warning(
             "notify %s: %s %s not sent (try %d of %d, retried next pass): %s",
             target.name,
-            first["message"]["event"],
-            first["message"]["host"],
+            first["message"].get("event"),
+            first["message"].get("host"),
             attempts,
             target.retries + 1,
             error,
@@ -172,10 +185,10 @@ class Notifier:
             mail = EmailMessage()
             mail["To"] = ", ".join(target.email)
             mail["Subject"] = (
-                f"[affair] {change['host']} {change['event']}: "
-                f"{change['previous']} -> {change['colour']}"
+                f"[affair] {change.get('host')} {change.get('event')}: "
+                f"{change.get('previous')} -> {change.get('colour')}"
             )
-            mail.set_content(f"{change['why']}\n\n{body.decode()}")
+            mail.set_content(f"{change.get('why', '')}\n\n{body.decode()}")
             self._run_program(target, [target.sendmail, "-t", "-oi"], bytes(mail))
 
     def _run_program(self, target, command, stdin):
