@@ -203,7 +203,11 @@ def test_the_demo_appends_red_changes_to_a_log_in_its_workdir(tmp_path, monkeypa
     ]
     assert any(r.dataset == "daq" and r.variable == "buffer_pct" for r in config.status.rules)
     monkeypatch.chdir(tmp_path)  # the scheduler's cwd is the workdir
-    Notifier(config, tmp_path / "site").notify(statuses(config, vm=99.0), NOW)
+    times = tuple(NOW - STEP * i for i in range(6, -1, -1))  # a busy minute: held
+    busy = SeriesSnapshot("system", "", NOW, STEP, times, {"cpu_user": (99.0,) * 7})
+    vm = evaluate_host(HostSnapshot("vm", (busy,)), config, NOW)
+    assert vm.colour == "red"
+    Notifier(config, tmp_path / "site").notify([vm], NOW)
     told = json.loads((tmp_path / "notifications.log").read_text())
     assert (told["event"], told["host"], told["colour"]) == ("problem", "vm", "red")
 
