@@ -63,6 +63,9 @@ def world(tmp_path_factory):
         write_rows(store, host, "system", [(ts, {"cpu_user": cpu}) for ts in times])
     write_rows(store, "vm", "system", [(ts, {"cpu_user": 5.0}) for ts in times])
     write_rows(store, "vm", "eb", [(ts, {"buffer_pct": 99.3}) for ts in times], "eb01")
+    # the recorder's own host: long labels ("rejected (not increasing) per second")
+    own = {f"rej_{reason}": 0.0 for reason in ("not_increasing", "host_not_bound", "undecodable")}
+    write_rows(store, "recorder", "affair", [(ts, own) for ts in times])
     silent = grid(now, 60, end_offset=600)  # stopped ten minutes ago
     write_rows(store, "gdc08", "system", [(ts, {"cpu_user": 70.0}) for ts in silent])
     out = root / "site"
@@ -171,12 +174,19 @@ def test_a_column_sort_survives_the_pages_reload(browser, world):  # noqa: F811
 
 
 def test_no_page_overflows_sideways(browser, world):  # noqa: F811
-    page = new_page(browser)
-    for path in ("index.html", "host/vm.html", "app/vm@eb.eb01.html", "host/gdc08.html"):
-        page.goto(world["url"] + path)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{path} overflows by {overflow} px"
-    page.close()
+    for width in (1400, 1000, 600):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        for path in (
+            "index.html",
+            "host/vm.html",
+            "app/vm@eb.eb01.html",
+            "host/gdc08.html",
+            "host/recorder.html",
+        ):
+            page.goto(world["url"] + path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} at {width} px overflows by {overflow} px"
+        page.close()
 
 
 def test_graphs_show_at_their_drawn_size_and_take_two_columns_on_a_wide_screen(browser, world):  # noqa: F811
