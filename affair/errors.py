@@ -144,5 +144,17 @@ def _short_repr(value, limit=60):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class DiskFull(AffairError):
+    """The data dir's file system is full: nothing more can be written until space is freed.
+
+    Not a fault of the data: the recorder stops acknowledging and the writer
+    waits and replays, so nothing that was acknowledged is lost.
+    """
+
+    def __init__(self, path, cause):
+        self.path = str(path)
+        super().__init__(f"the disk holding {path} is full ({cause})")
+
+
 class NotifyError(AffairError):
     """A notification could not be delivered to a ``[[notify]]`` target (kept for a retry)."""

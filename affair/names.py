@@ -20,12 +20,17 @@ _DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 _INSTANCE = _DATASET
 # rrdtool's own rule for data-source names: 1 to 19 of [a-zA-Z0-9_].
 _VARIABLE = re.compile(r"[A-Za-z0-9_]{1,19}")
+# A sender names itself in every message (a collector its host, an application
+# "host.dataset", Graphite "graphite:<address>"); it reaches logs, memory and,
+# cleaned, an instance name, so it is bounded like the names above.
+_SENDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}")
 
 _PATTERNS = {
     "host": (_HOST, "1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit"),
     "dataset": (_DATASET, "1-40 of A-Z a-z 0-9 _ -, starting with a letter or digit"),
     "instance": (_INSTANCE, "1-40 of A-Z a-z 0-9 _ -, starting with a letter or digit"),
     "variable": (_VARIABLE, "1-19 of A-Z a-z 0-9 _ (rrdtool's data-source rule)"),
+    "sender": (_SENDER, "1-128 of A-Z a-z 0-9 . _ : @ / + -, starting with a letter or digit"),
 }
 
 

@@ -49,6 +49,7 @@ REJECTION_REASONS = (
     "auth",
     "handshake",
     "host_not_bound",
+    "host_cap",
 )
 
 # Why the Graphite listener refuses a line (``bad_<reason>`` counters):

@@ -39,6 +39,7 @@ import zmq
 from affair.collectors import wire
 
 from affair.errors import WireError
+from affair.names import check_name
 from affair.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ class Sender:
         clock: Callable[[], float] = time.monotonic,
         curve: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
+        # The recorder refuses every message of a sender named otherwise (rej_name):
+        # say so here, once, rather than resend forever.
+        check_name("sender", name)
         self.endpoint = endpoint
         self.name = name
         self.per_series_limit = per_series_limit

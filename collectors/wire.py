@@ -21,8 +21,12 @@ way the sender forgets them.
 was full, ``buffered`` the samples it holds unacknowledged. Every message
 carries the current figures, so a lost message loses nothing.
 
-Decoding here checks only the envelope; the meaning of each sample (names,
-timestamps, numbers) is :mod:`affair.ingest.validate`'s job.
+Decoding here checks only the envelope, but bounds every part of it before
+anything is kept: the message's size, the number of samples (msgpack refuses
+a longer array before building it), the sender's name (the same kind of rule
+as a host name: :func:`affair.names.is_valid` ``"sender"``) and the status
+figures. The meaning of each sample (names, timestamps, numbers) is
+:mod:`affair.ingest.validate`'s job.
 """
 
 import struct
@@ -33,6 +37,7 @@ import msgpack
 import zmq
 
 from affair.errors import WireError
+from affair.names import is_valid
 
 VERSION = 1
 KIND_DATA = 1
@@ -40,6 +45,7 @@ KIND_ACK = 2
 
 
 STATUS_KEYS = ("dropped", "buffered")
+MAX_SAMPLES = 10_000  # samples in one DATA message, unless the recorder says otherwise
 
 # {variable: value}: a float, or None for unknown. A dict, not any Mapping:
 # msgpack packs dicts only.
@@ -95,7 +101,7 @@ def encode_ack(acked: Iterable[int], rejected: Iterable[tuple[int, str]] = ()) -
     return msgpack.packb([VERSION, KIND_ACK, list(acked), [list(r) for r in rejected]])
 
 
-def _unpack(payload, max_bytes):
+def _unpack(payload, max_bytes, max_samples=MAX_SAMPLES):
     if len(payload) > max_bytes:
         raise WireError("oversized", f"{len(payload)} bytes > limit {max_bytes}")
     try:
@@ -104,7 +110,17 @@ def _unpack(payload, max_bytes):
             raw=False,
             strict_map_key=True,
             use_list=True,
+            # Checked on each array's header, before its elements are built:
+            # a message of many tiny samples is refused, not expanded.
+            max_array_len=max(max_samples, 8),
         )
+    except ValueError as error:
+        # "N exceeds max_array_len(M)": a real array of N elements (a byte
+        # each at least) fits in the message; a header claiming more is garbage.
+        claimed, _, rest = str(error).partition(" ")
+        if rest.startswith("exceeds max_array_len") and int(claimed) <= len(payload):
+            raise WireError("oversized", f"{claimed} samples > limit {max_samples}") from None
+        raise WireError("undecodable", type(error).__name__) from None
     except Exception as error:  # msgpack raises many types for garbage; all mean the same
         raise WireError("undecodable", type(error).__name__) from None
     if not isinstance(message, list) or len(message) < 2:
@@ -116,14 +132,22 @@ def _unpack(payload, max_bytes):
     return message
 
 
-def decode_report(payload: bytes, max_bytes: int = 1 << 20) -> DataMessage:
-    """Return ``(sender, raw_samples, status)``; ``status`` is None when the sender sent none."""
-    message = _unpack(payload, max_bytes)
+def decode_report(
+    payload: bytes, max_bytes: int = 1 << 20, max_samples: int = MAX_SAMPLES
+) -> DataMessage:
+    """Return ``(sender, raw_samples, status)``; ``status`` is None when the sender sent none.
+
+    Raises WireError ``oversized`` (bytes or samples over the limits), ``name``
+    (a sender name outside the rule), or another reason for a broken envelope.
+    """
+    message = _unpack(payload, max_bytes, max_samples)
     if message[1] != KIND_DATA or len(message) not in (4, 5):
         raise WireError("structure", "not a DATA message")
     sender, samples = message[2], message[3]
     if not isinstance(sender, str) or not isinstance(samples, list):
         raise WireError("structure", "DATA needs a sender name and a list of samples")
+    if not is_valid("sender", sender):
+        raise WireError("name", f"sender {sender[:60]!r}")
     status = message[4] if len(message) == 5 else None
     if status is not None and not _is_status(status):
         raise WireError("structure", "a status must be {'dropped': n, 'buffered': n}, n >= 0")
@@ -140,7 +164,9 @@ def _is_status(status):
 
 def decode_ack(payload: bytes, max_bytes: int = 1 << 20) -> AckMessage:
     """Return ``(acked_seqs, [(seq, reason), ...])``."""
-    message = _unpack(payload, max_bytes)
+    # An ACK may answer a whole burst of one sender's messages: its lists are
+    # bounded by the recorder's burst, not by one message's sample limit.
+    message = _unpack(payload, max_bytes, max_samples=max_bytes)
     if message[1] != KIND_ACK or len(message) != 4:
         raise WireError("structure", "not an ACK message")
     _, _, acked, rejected = message

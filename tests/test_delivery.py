@@ -244,12 +244,14 @@ def test_a_collector_past_its_buffer_drops_the_oldest_and_the_recorder_hears_of_
     sent = json.loads((tmp_path / "node01.json").read_text())
     assert sent["dropped"] >= 4  # ~8 samples taken while away, 3 kept
     assert sent["acked"] == sent["submitted"] - sent["dropped"]
-    assert sent["resends"] == 0
     # the raw archive holds every sample the collector sent, each once: the acked ones,
     # and one it let go while in flight, when a tick came before the first acks after the
-    # reconnect found its 3-sample buffer still full (the recorder had it all the same)
+    # reconnect found its 3-sample buffer still full (the recorder had it all the same).
+    # On a loaded machine an ack can take longer than the 1 s resend timeout: the
+    # resent copies are in "sent" and are journaled once.
     journaled = journal_rows(process.data_dir, "node01")
-    assert len(journaled) == len(set(journaled)) == sent["sent"] >= sent["acked"]
+    distinct_sent = sent["sent"] - sent["resends"]
+    assert len(journaled) == len(set(journaled)) == distinct_sent >= sent["acked"]
     log = (tmp_path / "node01.log").read_text()
     assert "dropped the oldest unacknowledged sample" in log
     assert f"{sent['dropped']} dropped" in log  # the collector's stop line

@@ -174,6 +174,8 @@ def oracle(message):
         return False, 0
     if not isinstance(decoded[2], str) or not isinstance(decoded[3], list):
         return False, 0
+    if not SENDER_RULE.fullmatch(decoded[2]) or len(decoded[3]) > 10_000:
+        return False, 0
     if len(decoded) == 5:
         status = decoded[4]
         if not (
@@ -186,6 +188,7 @@ def oracle(message):
 
 
 MARKER = 10**12
+SENDER_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}")  # the README's, written again
 
 
 def drain(socket):

@@ -33,6 +33,8 @@ RECORDER_COUNTERS = (
     "acks",
     "resends",
     "rrd_updates",
+    "early_disconnect",  # connections closed before ZeroMQ's greeting ended (probes, exits)
+    "sender_implausible",  # sender reports of more drops than it could have made: ignored
 )
 # What the Graphite listener counts (besides bad_<reason> for each refusal).
 GRAPHITE_COUNTER_LABELS = {
@@ -41,6 +43,8 @@ GRAPHITE_COUNTER_LABELS = {
     "connections": "connections accepted per second",
     "refused": "connections refused per second",
     "throttled": "seconds clients waited for credit, per second",
+    "client_limit": "connections refused per second: too many from one address",
+    "slow": "connections closed per second: a line not ended in line_timeout",
 }
 GRAPHITE_COUNTERS = tuple(GRAPHITE_COUNTER_LABELS)
 
@@ -75,6 +79,8 @@ def recorder_dataset() -> Dataset:
         _gauge("delivery_max", "s", "sample time to RRD write, worst"),
         _gauge("sender_dropped", "samples", "samples senders dropped (buffer full), total"),
         _gauge("sender_buffered", "samples", "samples senders hold unacknowledged"),
+        _gauge("disk_full", "", "1 while the data dir's disk is full (not acknowledging)"),
+        _gauge("refused_hosts", "hosts", "new hosts refused: max_hosts reached"),
     ):
         variables[variable.name] = variable
     return Dataset("affair", "the recorder's own health", variables)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from affair.config.fields import (
+    DURATION,
     POSITIVE,
     load_values,
     non_negative,
     positive,
+    seconds,
     setting,
     string,
     string_list,
@@ -160,6 +162,12 @@ class GraphiteConfig:
         "a list of client networks like '10.0.0.0/8'",
     )
     max_connections: int = setting(256, positive, POSITIVE)
+    # One client address may hold no more than this many of them, so idle
+    # connections from one address cannot lock the others out.
+    max_connections_per_client: int = setting(32, positive, POSITIVE)
+    # A line begun must end (its newline) within this: a client trickling
+    # bytes without one (slow-loris) is closed instead of holding its slot.
+    line_timeout: int = setting(10, seconds, DURATION)
     max_line_bytes: int = setting(1024, positive, POSITIVE)
     lines_per_second: int = setting(20_000, positive, POSITIVE)
     merge_seconds: float = setting(

@@ -58,6 +58,14 @@ class RecorderConfig:
     max_series_per_host: int = setting(256, positive, POSITIVE)
     max_variables_per_dataset: int = setting(64, positive, POSITIVE)
     max_message_bytes: int = setting(1 << 20, positive, POSITIVE)
+    # Hostile-input bounds (README "Hostile input"): samples in one message,
+    # hosts the data dir may hold, senders whose state is kept and for how
+    # long, and the fastest a sender could plausibly produce (and so drop).
+    max_samples_per_message: int = setting(10_000, positive, POSITIVE)
+    max_hosts: int = setting(50_000, positive, POSITIVE)
+    max_senders: int = setting(10_000, positive, POSITIVE)
+    sender_idle_forget: int = setting(86400, seconds, DURATION)
+    max_sender_rate: int = setting(100_000, positive, POSITIVE)
     max_future_skew: int = setting(300, seconds, DURATION)
     max_sample_age: int = setting(7 * 86400, seconds, DURATION)
     # Not "affair": a host named like the tool read "affair › other › affair" on its page.

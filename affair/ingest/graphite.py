@@ -81,6 +81,11 @@ class LineSplitter:
             self._discarding = True
         return kept, too_long
 
+    @property
+    def holds_partial(self):
+        """True while a line has begun and not ended (held, or being discarded)."""
+        return bool(self._partial) or self._discarding
+
 
 def parse_line(line, now):
     """``b"a.b.c 1.5 1700000000"`` -> ``("a.b.c", 1.5, 1700000000.0)``; None for a blank line.

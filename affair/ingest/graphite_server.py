@@ -15,6 +15,13 @@ Backpressure, from the narrowest to the widest:
 * when the queue to the recorder is full (the recorder is itself behind),
   every connection pauses reading until there is room again.
 
+Fairness between clients: one client address holds at most
+``max_connections_per_client`` of the ``max_connections`` (more are refused,
+``client_limit``), and a line begun must end within ``line_timeout`` or the
+connection is closed (``slow``), so neither idle connections from one
+address nor a client trickling bytes without a newline can lock the others
+out. Both are logged a line a minute at most.
+
 The protocol has no acknowledgements, so a sample is safe once journaled;
 what waits in the merger and the queue (about a second's worth) is lost if
 the recorder is killed. A stop (SIGTERM) journals it.
@@ -38,6 +45,7 @@ from affair.ingest.graphite import (
     parse_line,
 )
 from affair.ingest.validate import Sample, validate_sample
+from affair.ratelog import RateLimitedLog
 from affair.vocab import GRAPHITE_REFUSALS
 
 log = logging.getLogger(__name__)
@@ -63,6 +71,11 @@ class GraphiteListener:
         self._merger = SampleMerger(settings.merge_seconds)
         self._map_path = PathMapper(settings.rules)
         self._open = 0
+        self._open_by_client = defaultdict(int)  # client address -> open connections
+        # A line a minute for each: a client locked out retries often.
+        self._fairness_log = RateLimitedLog(
+            log, "graphite connection refused (%s) from %s: %s", per_minute=1, noun="connections"
+        )
         self._loop = None
         self._stopping = None  # an asyncio.Event, created on the loop
         self._thread = None
@@ -100,6 +113,14 @@ class GraphiteListener:
             while len(taken) < limit:
                 taken.append(pop())
         return taken
+
+    @property
+    def open_connections(self):
+        return self._open
+
+    def give_back(self, samples):
+        """Samples :meth:`take` returned that could not be journaled: first in line again."""
+        self._queue.extendleft(reversed(samples))
 
     # --- the listener thread ---
 
@@ -140,29 +161,55 @@ class GraphiteListener:
 
     async def _connection(self, reader, writer):
         peer = writer.get_extra_info("peername") or ("?", 0)
-        sender = f"graphite:{peer[0]}"
+        client = peer[0]
+        sender = f"graphite:{client}"
         if (
-            not is_allowed(peer[0], self.settings.allow)
+            not is_allowed(client, self.settings.allow)
             or self._open >= self.settings.max_connections
         ):
             self.counts["refused"] += 1
             self.reject_log("refused", sender, "not in graphite.allow, or too many connections")
             writer.close()
             return
+        if self._open_by_client[client] >= self.settings.max_connections_per_client:
+            self.counts["client_limit"] += 1
+            self._fairness_log(
+                "client_limit",
+                sender,
+                f"already {self._open_by_client[client]} connections from this address",
+            )
+            writer.close()
+            return
         self.counts["connections"] += 1
         self._open += 1
+        self._open_by_client[client] += 1
         splitter = LineSplitter(self.settings.max_line_bytes)
+        line_timeout = self.settings.line_timeout
+        line_begun = None  # monotonic time the unfinished line began, if one is held
         rate = self.settings.lines_per_second
         credit = float(rate)
         refilled = time.monotonic()
         try:
             while True:
-                chunk = await asyncio.wait_for(reader.read(READ_BYTES), IDLE_TIMEOUT)
+                timeout = IDLE_TIMEOUT
+                if line_begun is not None:
+                    timeout = line_begun + line_timeout - time.monotonic()
+                try:
+                    chunk = await asyncio.wait_for(reader.read(READ_BYTES), max(timeout, 0))
+                except TimeoutError:
+                    if line_begun is not None:
+                        self.counts["slow"] += 1
+                        self._fairness_log("slow", sender, f"a line not ended in {line_timeout}s")
+                    break
                 if not chunk:
                     break
                 lines, too_long = splitter.feed(chunk)
                 if too_long:
-                    self._bad("too_long", sender, f"{too_long} line(s) over the limit")
+                    self._bad("too_long", sender, f"{too_long} line(s) over the limit", too_long)
+                if not splitter.holds_partial:
+                    line_begun = None
+                elif lines or too_long or line_begun is None:
+                    line_begun = time.monotonic()  # a new line began in this chunk
                 await self._lines(lines, sender)
                 now = time.monotonic()
                 credit = min(float(rate), credit + (now - refilled) * rate) - len(lines)
@@ -177,6 +224,9 @@ class GraphiteListener:
             pass
         finally:
             self._open -= 1
+            self._open_by_client[client] -= 1
+            if not self._open_by_client[client]:
+                del self._open_by_client[client]
             writer.close()
 
     async def _lines(self, lines, sender):
@@ -222,8 +272,8 @@ class GraphiteListener:
             await asyncio.sleep(0.05)  # the recorder is behind: everyone waits
         self._queue.append(sample)  # at stop, over the limit rather than lost
 
-    def _bad(self, reason, sender, detail):
-        self.counts[f"bad_{reason}"] += 1
+    def _bad(self, reason, sender, detail, count=1):
+        self.counts[f"bad_{reason}"] += count
         self.reject_log(f"graphite {reason}", sender, detail)
 
     def _self_sample(self, now):

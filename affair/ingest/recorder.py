@@ -11,11 +11,21 @@ their samples until acks resume (carbon's "cache full" pause).
 With a CURVE secret key (``[recorder] curve_secret_key_file``) every
 connection must complete a CURVE handshake with a key on the allow-list
 (:mod:`affair.ingest.auth`); refused handshakes are counted as ``rej_auth`` and
-``rej_handshake``. With ``curve_bind_hosts`` each message carries its key's
-name (the ZAP User-Id) and a sample for a host that key may not write is
+``rej_handshake``. A connection that closes before ZeroMQ's greeting ends (a
+port probe, a health check, a collector exiting while it connects) is no
+handshake failure: it is counted as ``early_disconnect`` and not logged.
+With ``curve_bind_hosts`` each message carries its key's name (the ZAP User-Id) and a sample for a host that key may not write is
 refused as ``host_not_bound``. ROUTER fair-queues its peers, and a burst takes at most
 ``BURST_MESSAGES`` messages and about ``BURST_SAMPLES`` samples, so a sender
 that floods the recorder delays the others by one bounded burst at most.
+
+A full disk under the data dir is waited out, not fatal: the burst that
+could not be journaled is not acknowledged (its senders keep it and send it
+again), receiving pauses, one line is logged, a ballast file
+(:class:`~affair.storage.diskspace.DiskReserve`) is given up so the
+recorder can still record that it is full (``disk_full`` in its ``affair``
+dataset, and ``metrics.json``), and once there is room for the ballast
+again it resumes by itself. SQLite's transaction keeps no half-written row.
 """
 
 import fcntl
@@ -24,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -40,9 +51,11 @@ from affair.config import Config
 from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
 from affair.ingest.auth import HostBinding, start_authenticator
 from affair.ingest.selfmetrics import Metrics
-from affair.ingest.validate import Sample, SeriesCap, validate_sample
+from affair.ingest.senders import SenderReports
+from affair.ingest.validate import HostCap, Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
+from affair.storage.diskspace import DiskReserve, free_bytes, is_disk_full
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
 
@@ -61,6 +74,8 @@ _HANDSHAKE_FAILURES = (
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
 BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
 WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
+RECEIVE_HWM = 64  # messages queued per connection in ZeroMQ, unread (see _bind)
+SPACE_CHECK_EVERY = 1.0  # seconds between looks at the free space while the disk is full
 
 
 def _is_local(endpoint):
@@ -132,7 +147,16 @@ class Recorder:
             if config.recorder.curve_bind_hosts and server_key is not None
             else None
         )
-        self.metrics = Metrics()
+        recorder = config.recorder
+        self.metrics = Metrics(
+            SenderReports(
+                recorder.max_senders,
+                recorder.sender_idle_forget,
+                recorder.max_sender_rate,
+                recorder.max_sample_age,
+                clock,
+            )
+        )
         self.store = RrdStore(config, self.data_dir)
         self.journal = Journal(
             self.data_dir / "_journal",
@@ -142,7 +166,11 @@ class Recorder:
         )
         self.watermark = Watermark(self.data_dir / "_state" / "writer.watermark")
         self.series_cap = SeriesCap(config.recorder.max_series_per_host, self.store.series)
+        self.host_cap = HostCap(recorder.max_hosts, self.store.hosts, recorder.self_host)
         self.reject_log = rejection_log()
+        self.reserve = DiskReserve(self.data_dir / "_state" / "reserve")
+        self._disk_full_since: float | None = None  # clock time the disk filled, while it is
+        self._space_checked = 0.0
         self.endpoint: str | None = None  # the address actually bound, once running
         self._enqueued = 0  # samples handed to the writer
         self._own_samples = 0  # the recorder's own metrics journaled (for the stop line)
@@ -160,6 +188,10 @@ class Recorder:
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            if not self.reserve.ensure():
+                log.warning(
+                    "no room for the disk reserve %s: the disk is nearly full", self.reserve.path
+                )
             # Everything that can fail on a bad address binds first, before a
             # writer process exists that would have to be stopped again.
             self._open_writer_sockets()
@@ -314,7 +346,12 @@ class Recorder:
         # A hard ceiling well above our own limit: ZeroMQ drops the peer of a
         # larger message before we see it; ours counts the ones in between.
         socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.config.recorder.max_message_bytes)
-        socket.setsockopt(zmq.RCVHWM, 10_000)
+        # Messages ZeroMQ holds per connection that the recorder has not read
+        # yet: past this it stops reading that peer's TCP, and the peer waits.
+        # It bounds what one flooding connection can park in our memory
+        # (RECEIVE_HWM x the message ceiling); a collector has a few messages
+        # in flight, a wide-window application about 100 (they wait in TCP).
+        socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         if self.server_key is not None:
             socket.curve_server = True
             socket.curve_secretkey = self.server_key
@@ -337,6 +374,18 @@ class Recorder:
         write_calls = write_seconds = 0.0
         while not stop.is_set():
             self._check_writer(stop)
+            if self._disk_full_since is not None and not self._space_is_back():
+                # not reading: ZeroMQ's buffers fill and the senders keep their samples
+                if self._from_writer.poll(200):
+                    self._read_reports()
+                self._read_monitor(monitor)
+                now = self.clock()
+                if now >= next_self_sample:
+                    self._record_self(now, write_calls, write_seconds)
+                    write_calls = self.metrics.counts["rrd_updates"]
+                    write_seconds = self.metrics.counts["write_seconds"]
+                    next_self_sample = (int(now) // interval + 1) * interval
+                continue
             if self.queue_depth() > self.config.recorder.queue_limit:
                 # backpressure: let ZeroMQ and the senders hold the data
                 if self._from_writer.poll(50):
@@ -400,7 +449,9 @@ class Recorder:
         identity, payload = frames
         try:
             sender, raw_samples, status = wire.decode_report(
-                payload, self.config.recorder.max_message_bytes
+                payload,
+                self.config.recorder.max_message_bytes,
+                self.config.recorder.max_samples_per_message,
             )
         except WireError as error:
             self._reject(error.reason, identity, error)
@@ -419,6 +470,8 @@ class Recorder:
                         sample.seq,
                         f"key {key_name} may not write host {sample.host}",
                     )
+                if not self.host_cap.admit(sample.host):
+                    raise Rejected("host_cap", sample.seq, f"new host {sample.host}: max_hosts")
                 if not self.series_cap.admit(sample.host, sample.dataset, sample.instance):
                     raise Rejected(
                         "series_cap", sample.seq, f"host {sample.host} is at its series cap"
@@ -435,7 +488,14 @@ class Recorder:
 
     def _journal_and_ack(self, accepted, replies, socket):
         if accepted:
-            positions = self.journal.append([sample for _, sample in accepted])
+            try:
+                positions = self.journal.append([sample for _, sample in accepted])
+            except (sqlite3.Error, OSError) as error:
+                if not is_disk_full(error):
+                    raise
+                self._enter_disk_full(error)
+                positions = []
+                accepted = []  # not acknowledged: their senders send them again
             fresh = []
             for (identity, sample), position in zip(accepted, positions, strict=True):
                 replies[identity][0].append(sample.seq)
@@ -466,12 +526,24 @@ class Recorder:
         self.reject_log(reason, sender, detail)
 
     def _read_monitor(self, monitor):
-        """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake)."""
+        """Count refused handshakes: a key not allowed (auth) or no/wrong CURVE (handshake).
+
+        libzmq reports a connection closed before the greeting ended as
+        HANDSHAKE_FAILED_NO_DETAIL (measured: a TCP connect-and-close, or
+        bytes that are not ZMTP); that is a probe or a peer that went away,
+        counted as ``early_disconnect`` and never logged. A protocol
+        failure (no CURVE, the wrong recorder key) is ``rej_handshake``,
+        logged only when CURVE is on: without it nobody is refused a key.
+        """
         while (event := wire.read_monitor_event(monitor)) is not None:
             if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 self._reject("auth", None, "its CURVE key is not on the allow-list")
-            else:
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                self.metrics.add("early_disconnect")
+            elif self.server_key is not None:
                 self._reject("handshake", None, "failed the CURVE handshake (no or wrong keys)")
+            else:
+                self.metrics.add("rej_handshake")
 
     # --- Graphite plaintext (affair.ingest.graphite_server), journaled on this thread ---
 
@@ -485,16 +557,29 @@ class Recorder:
     def _journal_graphite(self):
         samples = []
         for sample in self.graphite.take():
-            if self.series_cap.admit(sample.host, sample.dataset, sample.instance):
+            if not self.host_cap.admit(sample.host):
+                self._reject("host_cap", sample.sender, f"new host {sample.host}: max_hosts")
+            elif self.series_cap.admit(sample.host, sample.dataset, sample.instance):
                 samples.append(sample)
             else:
                 self._reject(
                     "series_cap", sample.sender, f"host {sample.host} is at its series cap"
                 )
         if samples:
-            positions = self.journal.append(samples)
+            try:
+                positions = self.journal.append(samples)
+            except (sqlite3.Error, OSError) as error:
+                if not is_disk_full(error):
+                    raise
+                self._enter_disk_full(error)
+                self.graphite.give_back(samples)  # taken again once there is space
+                return
             fresh = [(p, s) for p, s in zip(positions, samples, strict=True) if p is not None]
-            self.metrics.add("accepted", len(fresh))
+            # The listener's own health sample has no sender: it is the
+            # recorder's own data, like _record_self's, not a peer's.
+            own = sum(1 for _, sample in fresh if not sample.sender)
+            self._own_samples += own
+            self.metrics.add("accepted", len(fresh) - own)
             self.metrics.add("duplicates", len(samples) - len(fresh))
             if fresh:
                 self._enqueue(fresh)
@@ -505,12 +590,20 @@ class Recorder:
         values, per_sender = self.metrics.self_samples(
             self.queue_depth(), write_calls_before, write_seconds_before
         )
+        values["disk_full"] = 0.0 if self._disk_full_since is None else 1.0
+        values["refused_hosts"] = float(self.host_cap.refused_count)
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
         self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
-        positions = self.journal.append(admitted)
+        try:
+            positions = self.journal.append(admitted)
+        except (sqlite3.Error, OSError) as error:
+            if not is_disk_full(error):
+                raise
+            self._enter_disk_full(error)
+            return  # even the reserve is used up: this one is not recorded
         fresh = [(p, s) for p, s in zip(positions, admitted, strict=True) if p is not None]
         if fresh:
             self._own_samples += len(fresh)
@@ -522,7 +615,55 @@ class Recorder:
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
         counts["time"] = self.clock()
-        write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
+        counts["refused_hosts"] = self.host_cap.refused_count
+        counts["refused_host_names"] = list(self.host_cap.refused)[:20]
+        counts["disk_full"] = 0 if self._disk_full_since is None else 1
+        if self.graphite is not None:  # the listener's own counters, under graphite_<name>
+            for name, value in list(self.graphite.counts.items()):
+                counts[f"graphite_{name}"] = value
+            counts["graphite_open"] = self.graphite.open_connections
+        try:
+            write_atomic(path, json.dumps(counts, indent=1, sort_keys=True), durable=True)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            log.debug("cannot write %s: %s", path, error)
+
+    # --- a full disk ---
+
+    def _enter_disk_full(self, error):
+        if self._disk_full_since is not None:
+            return
+        self._disk_full_since = self.clock()
+        self._space_checked = time.monotonic()
+        log.error(
+            "the disk of %s is full (%s): not acknowledging, collectors keep their samples; "
+            "resuming by itself once space is freed",
+            self.data_dir,
+            error,
+        )
+        self.reserve.release()  # room to record that we are full
+        self._write_metrics_file()
+
+    def _space_is_back(self):
+        """True (and receiving resumes) once there is room for the reserve and as much again."""
+        if time.monotonic() - self._space_checked < SPACE_CHECK_EVERY:
+            return False
+        self._space_checked = time.monotonic()
+        try:
+            room = free_bytes(self.data_dir)
+        except OSError:
+            return False
+        if room < 2 * self.reserve.size or not self.reserve.ensure():
+            return False
+        log.info(
+            "space is back on the disk of %s after %.0fs: acknowledging again",
+            self.data_dir,
+            self.clock() - self._disk_full_since,
+        )
+        self._disk_full_since = None
+        self._write_metrics_file()
+        return True
 
     def _apply_retention(self, now):
         keep_days = self.config.recorder.journal_days

@@ -11,6 +11,7 @@ import threading
 from collections import defaultdict
 
 from affair.config.builtin import RECORDER_COUNTERS
+from affair.ingest.senders import SenderReports
 from affair.vocab import REJECTION_REASONS
 
 
@@ -31,7 +32,7 @@ class Metrics:
     statistics that are read and reset together.
     """
 
-    def __init__(self):
+    def __init__(self, senders: SenderReports | None = None):
         self.counts = defaultdict(float)
         # Every counter the README names is present from the start, zero or
         # not: a reader of metrics.json must not find a key missing because
@@ -39,18 +40,21 @@ class Metrics:
         for name in (*RECORDER_COUNTERS, *(f"rej_{reason}" for reason in REJECTION_REASONS)):
             self.counts[name] = 0.0
         self._lock = threading.Lock()
-        self._delivery = {}  # sender -> [count, total, worst]
-        self._reports = {}  # sender -> (dropped, buffered), its latest status
+        self._delivery: dict[str, list[float]] = {}  # sender -> [count, total, worst]
+        # each sender's latest status, bounded (affair.ingest.senders)
+        self.senders = senders or SenderReports(max_senders=MAX_REPORTING_SENDERS)
 
     def sender_report(self, sender, status):
         """A sender's own status from a DATA message (receiving thread only)."""
-        if sender not in self._reports and len(self._reports) >= MAX_REPORTING_SENDERS:
-            return
-        old_dropped, old_buffered = self._reports.get(sender, (0, 0))
-        dropped, buffered = status["dropped"], status["buffered"]
-        self._reports[sender] = (dropped, buffered)
-        self.counts["sender_dropped"] += dropped - old_dropped
-        self.counts["sender_buffered"] += buffered - old_buffered
+        senders = self.senders
+        if not senders.report(sender, status["dropped"], status["buffered"]):
+            self.counts["sender_implausible"] = float(senders.implausible)
+        self._sync_sender_totals()
+
+    def _sync_sender_totals(self):
+        senders = self.senders
+        self.counts["sender_dropped"] = float(senders.dropped_total)
+        self.counts["sender_buffered"] = float(senders.buffered_total)
 
     def add(self, name, amount=1):
         self.counts[name] += amount
@@ -59,7 +63,11 @@ class Metrics:
         """``{sender: [seconds, ...]}`` for the rows just written."""
         with self._lock:
             for sender, latencies in latencies_by_sender.items():
-                for key in ("", sender) if sender else ("",):
+                # as many senders as the reports keep, so a flood of names cannot grow it
+                keep = sender and (
+                    sender in self._delivery or len(self._delivery) <= MAX_REPORTING_SENDERS
+                )
+                for key in ("", sender) if keep else ("",):
                     entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
                     entry[0] += len(latencies)
                     entry[1] += sum(latencies)
@@ -94,6 +102,8 @@ class Metrics:
         overall = delivery.pop("", None)
         values["delivery_avg"] = overall[1] / overall[0] if overall else None
         values["delivery_max"] = overall[2] if overall else None
+        self.senders.forget_idle(self.senders.clock())
+        self._sync_sender_totals()
         values["sender_dropped"] = counts["sender_dropped"]
         values["sender_buffered"] = counts["sender_buffered"]
         # A row per sender whose samples were written in the interval, with its
@@ -102,7 +112,8 @@ class Metrics:
         per_sender = {}
         for sender, (count, total, worst) in delivery.items():
             row = {"latency_avg": total / count, "latency_max": worst, "samples": float(count)}
-            if sender in self._reports:
-                row["dropped"], row["buffered"] = (float(n) for n in self._reports[sender])
+            report = self.senders.get(sender)
+            if report is not None:
+                row["dropped"], row["buffered"] = (float(n) for n in report)
             per_sender[sender_instance(sender)] = row
         return values, per_sender

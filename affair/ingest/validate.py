@@ -19,6 +19,8 @@ not on the allow-list) and handshake (a peer that failed the CURVE handshake:
 no keys, or the wrong recorder key); these two count connection attempts.
 host_not_bound is a sample for a host its CURVE key may not write
 (``curve_bind_hosts``, see :class:`affair.ingest.auth.HostBinding`).
+host_cap is a sample for a new host when the data dir holds ``max_hosts``
+already (:class:`HostCap`).
 """
 
 import math
@@ -112,4 +114,41 @@ class SeriesCap:
         if len(known) >= self.limit:
             return False
         known.add(key)
+        return True
+
+
+class HostCap:
+    """Holds the data dir to ``limit`` hosts (directories), counting those on disk.
+
+    The recorder's own host is always admitted: its health must still be
+    recorded when peers have filled the data dir with hosts. The hosts
+    refused are remembered, up to ``REMEMBERED`` names (under 1 MB), for
+    the pages; past that each refusal of a name not remembered counts anew.
+    """
+
+    REMEMBERED = 10_000
+
+    def __init__(self, limit, existing_hosts, own_host=""):
+        self.limit = limit
+        self._existing_hosts = existing_hosts  # () -> iterable of host names on disk
+        self.own_host = own_host
+        self._known = None
+        self.refused = {}  # host -> None: the first REMEMBERED hosts refused, in order
+        self.refused_count = 0  # distinct hosts refused (see above)
+
+    def admit(self, host):
+        if host == self.own_host:
+            return True  # not counted: max_hosts is the peers' hosts
+        known = self._known
+        if known is None:
+            known = self._known = set(self._existing_hosts()) - {self.own_host}
+        if host in known:
+            return True
+        if len(known) >= self.limit:
+            if host not in self.refused:
+                self.refused_count += 1
+                if len(self.refused) < self.REMEMBERED:
+                    self.refused[host] = None
+            return False
+        known.add(host)
         return True

@@ -26,7 +26,8 @@ import logging
 import time
 from collections import defaultdict
 
-from affair.errors import AffairError, RrdcachedError
+from affair.errors import AffairError, DiskFull, RrdcachedError
+from affair.storage.diskspace import failed_for_space, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,11 @@ class RrdWriter:
                 self.store.add_variables(series_file, new_names)
         except RrdcachedError:
             raise  # not this series' fault: the writer replays (writer_process.py)
-        except AffairError as error:
+        except (AffairError, OSError) as error:
+            if failed_for_space(error, self.store.data_dir):  # the writer waits and replays
+                raise DiskFull(self.store.data_dir, error) from None
+            if isinstance(error, OSError):
+                raise
             self.metrics.add("rej_write_error", len(rows))
             log.error(
                 "cannot open %s/%s: %s (%d samples kept in the journal only)",
@@ -165,6 +170,8 @@ class RrdWriter:
         except RrdcachedError:
             raise
         except AffairError as error:
+            if failed_for_space(error, self.store.data_dir):
+                raise DiskFull(self.store.data_dir, error) from None
             # One bad row fails the whole call; retry row by row to keep the rest.
             log.warning(
                 "batched update failed (%s); retrying %d rows one by one", error, len(batch)
@@ -207,7 +214,12 @@ class RrdWriter:
         if self.watermark is None:
             return
         if position is not None and position != self._saved_position:
-            self.watermark.save(position)
+            try:
+                self.watermark.save(position)
+            except OSError as error:
+                if is_disk_full(error):  # the rows are written: a replay skips them
+                    raise DiskFull(self.watermark.path, error) from None
+                raise
             self._saved_position = position
 
 

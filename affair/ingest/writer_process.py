@@ -9,8 +9,10 @@ second core and can never stall receiving.
 
 The two processes talk over two loopback ZeroMQ sockets:
 
-* batches: recorder PUSH -> writer PULL, msgpack lists of
-  ``[day, id, ts, host, dataset, instance, values, sender]`` (journal order);
+* batches: recorder PUSH -> writer PULL, msgpack ``[senders, rows]``: each
+  sender name once, and rows ``[day, id, ts, host, dataset, instance, values,
+  sender index]`` in journal order (a name per row would copy a long name
+  into every sample, in both processes);
 * reports: writer PUSH -> recorder PULL, ``{"done": n, "counts": {...},
   "delivery": {...}}`` with counter *deltas* since the last report, so a
   restarted writer adds to the totals instead of resetting them.
@@ -40,7 +42,7 @@ import zmq
 
 from affair.config import Config
 from affair.daemon import setup_logging
-from affair.errors import RrdcachedError
+from affair.errors import DiskFull, RrdcachedError
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample
 from affair.ingest.writer import RrdWriter
@@ -67,15 +69,28 @@ JournaledItem: TypeAlias = tuple[JournalPosition, Sample]
 
 def encode_batch(items: Iterable[JournaledItem]) -> bytes:
     """``seq`` and ``attempt`` stay behind: the writer needs neither (it gets 0 and 1)."""
-    return msgpack.packb(
-        [[p[0], p[1], s.ts, s.host, s.dataset, s.instance, s.values, s.sender] for p, s in items]
-    )
+    senders: dict[str, int] = {}
+    rows = [
+        [
+            p[0],
+            p[1],
+            s.ts,
+            s.host,
+            s.dataset,
+            s.instance,
+            s.values,
+            senders.setdefault(s.sender, len(senders)),
+        ]
+        for p, s in items
+    ]
+    return msgpack.packb([list(senders), rows])
 
 
 def decode_batch(payload: bytes) -> list[JournaledItem]:
+    senders, rows = msgpack.unpackb(payload)
     return [
-        ((day, row_id), Sample(0, ts, host, dataset, instance, values, 1, sender))
-        for day, row_id, ts, host, dataset, instance, values, sender in msgpack.unpackb(payload)
+        ((day, row_id), Sample(0, ts, host, dataset, instance, values, 1, senders[sender]))
+        for day, row_id, ts, host, dataset, instance, values, sender in rows
     ]
 
 
@@ -167,11 +182,12 @@ class WriterLoop:
                 stopping = self._take_batches()
             try:
                 self.writer.write_due(force=stopping)
-            except RrdcachedError as error:
+            except (RrdcachedError, DiskFull) as error:
                 if stopping:  # the journal has it all; the next start replays it
                     log.error("%s; stopping, the next start replays the journal", error)
                     break
-                log.error("%s; replaying the journal once the daemon answers", error)
+                waiting_for = "the daemon answers" if isinstance(error, RrdcachedError) else "space"
+                log.error("%s; replaying the journal once %s", error, waiting_for)
                 self.writer = self._new_writer()
                 stopping = not self._catch_up()
             self._report(force=stopping)
@@ -188,8 +204,10 @@ class WriterLoop:
                 if not self._replay():
                     return False
                 break
-            except RrdcachedError as error:
-                if failures % 60 == 0:  # a line a minute while the daemon stays down
+            except (RrdcachedError, DiskFull) as error:
+                if (
+                    failures % 60 == 0
+                ):  # a line a minute while the daemon stays down (or the disk full)
                     log.error("%s; waiting for it", error)
                 failures += 1
                 self.writer = self._new_writer()
@@ -200,7 +218,7 @@ class WriterLoop:
                     self._report()
                     time.sleep(0.1)
         if failures:
-            log.info("rrdcached answers again: the journal is replayed")
+            log.info("rrdcached answers again (or space is back): the journal is replayed")
         held, self._held = self._held, []
         replayed = self._replayed_up_to
         self.writer.add([item for item in held if replayed is None or item[0] > replayed])

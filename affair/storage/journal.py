@@ -393,7 +393,10 @@ class Journal:
                     positions.append((day, cursor.lastrowid) if inserted else None)
             cursor.execute("COMMIT")
         except BaseException:
-            cursor.execute("ROLLBACK")
+            # SQLite may have rolled back already (SQLITE_FULL does): the
+            # original error is the one to raise, not "no transaction is active".
+            if connection.in_transaction:
+                cursor.execute("ROLLBACK")
             writer.forget()
             raise
         return positions
