@@ -106,7 +106,9 @@ def test_a_full_disk_pauses_acks_and_loses_nothing_once_space_is_back(recorder, 
         def own_host_is_red():
             lines, code = status_report(config, data_dir)
             return code == 1 and any(
-                line.startswith("affair ") and "red" in line and "data disk full" in line
+                line.startswith(f"{config.recorder.self_host} ")
+                and "red" in line
+                and "data disk full" in line
                 for line in lines
             )
 
