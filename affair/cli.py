@@ -89,6 +89,11 @@ def _add_demo(commands):
     demo.add_argument(
         "--port", type=int, default=8080, help="serve the pages here, or the next free port (8080)"
     )
+    demo.add_argument(
+        "--forward",
+        action="store_true",
+        help="also start a local VictoriaMetrics and forward every sample to it ([[forward]])",
+    )
     demo.set_defaults(handler=cmd_demo)
 
 
@@ -356,7 +361,9 @@ def cmd_demo(args):
         backfill = parse_duration(args.backfill)
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
-    return run_demo(args.config, args.workdir, args.seconds, args.nodes, backfill, args.port)
+    return run_demo(
+        args.config, args.workdir, args.seconds, args.nodes, backfill, args.port, args.forward
+    )
 
 
 def cmd_status(args):

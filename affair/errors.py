@@ -139,6 +139,14 @@ class WriterFailed(AffairError):
         super().__init__(f"the RRD writer exited at start (code {exit_code})")
 
 
+class ForwardError(AffairError):
+    """A forward target could not take a batch now (down, slow, 5xx): the forwarder retries."""
+
+    def __init__(self, target, cause):
+        self.target = target
+        super().__init__(f"forward target {target}: {cause}")
+
+
 def _short_repr(value, limit=60):
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

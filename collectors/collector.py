@@ -16,8 +16,18 @@ TICK_OFFSET = 0.05  # seconds after the grid line, so a timestamp never falls ju
 
 
 class Collector:
-    def __init__(self, sender, probes, host, interval, wall=time.time, monotonic=time.monotonic):
+    def __init__(
+        self,
+        sender,
+        probes,
+        host,
+        interval,
+        wall=time.time,
+        monotonic=time.monotonic,
+        failover=None,
+    ):
         self.sender = sender
+        self.failover = failover  # an affair.collectors.failover.Failover, or None
         self.probes = probes
         self.host = host
         self.interval = interval
@@ -57,6 +67,8 @@ class Collector:
                     next_tick = self.monotonic() + self.next_tick_delay()
             # at most a second between looks at `stop`; the Sender sleeps until then
             self.sender.pump(max(0.0, min(next_tick - self.monotonic(), 1.0)))
+            if self.failover is not None:
+                self.failover.check()
         all_acked = self.sender.flush(flush_timeout)
         stats = self.sender.stats
         log.info(

@@ -6,6 +6,7 @@ import socket
 import sys
 
 from affair.collectors.collector import Collector
+from affair.collectors.failover import Failover
 from affair.collectors.keys import collector_keys
 from affair.collectors.probes import make_probe
 from affair.collectors.sender import Sender
@@ -25,6 +26,10 @@ def build_parser():
         "--config", help="config file (its [collector] section); default: the shipped one"
     )
     parser.add_argument("--recorder", help="recorder endpoint, e.g. tcp://station:5678")
+    parser.add_argument(
+        "--fallback",
+        help="a recorder to send to while ours does not answer (overrides [collector] fallback)",
+    )
     parser.add_argument("--host", help="host name to record under (default: this machine's)")
     parser.add_argument("--interval", type=int, help="seconds between samples (default 10)")
     parser.add_argument("--probes", help="comma-separated probe names (default: from config)")
@@ -81,8 +86,15 @@ def main(argv=None):
         backoff_cap=config.backoff_cap,
         curve=curve,
     )
+    fallback = args.fallback or config.fallback
+    failover = None
+    if fallback:
+        home = args.recorder or config.recorder
+        failover = Failover(
+            sender, config.station, home, fallback, config.fallback_after, config.home_retry
+        )
     stop = stop_on_signals("collector")
-    collector = Collector(sender, probes, host, interval)
+    collector = Collector(sender, probes, host, interval, failover=failover)
     stats = collector.run(stop, count=args.count)
     sender.close()
     if args.stats_file:

@@ -180,6 +180,19 @@ class Sender:
     def buffered(self) -> int:
         return len(self._pending)
 
+    def switch_endpoint(self, endpoint: str) -> None:
+        """Send to another recorder from now on: everything unacknowledged goes there.
+
+        For a fallback station (:mod:`affair.collectors.failover`); a sample the
+        first recorder journaled but did not ack in time is then journaled by
+        both, as a resend to one recorder is recognised by it.
+        """
+        self.endpoint = endpoint
+        self._reconnect(quietly=True)
+        self._backoff = 1.0
+        self._reconnect_at = self.clock()  # connect at once
+        self._silent_since = None  # the new recorder's silence is timed afresh
+
     # --- the network side ---
 
     def pump(self, timeout: float = 0.0) -> None:

@@ -13,6 +13,7 @@ from affair.config import (
     CollectorConfig,
     DiskSettings,
     ExportConfig,
+    ForwardTarget,
     Graph,
     GraphiteConfig,
     GraphiteRule,
@@ -35,6 +36,7 @@ from affair.config.builtin import GRAPHITE_COUNTERS, RECORDER_COUNTERS, builtin_
 from affair.config.datasets import Dataset, Variable
 from affair.config.fields import settings_of
 from affair.config.graphite import default_rules
+from affair.config.site import Station
 from affair.errors import ConfigError
 from affair.vocab import GRAPHITE_REFUSALS, REJECTION_REASONS
 from tests.conftest import write_config
@@ -60,6 +62,7 @@ def test_the_section_classes_are_found():
         "Dataset",
         "DiskSettings",
         "ExportConfig",
+        "ForwardTarget",
         "Graph",
         "GraphiteConfig",
         "GraphiteRule",
@@ -72,6 +75,7 @@ def test_the_section_classes_are_found():
         "RecorderConfig",
         "ScheduleConfig",
         "SiteConfig",
+        "Station",
         "StatusConfig",
         "StatusRule",
         "Variable",
@@ -212,6 +216,20 @@ BAD_VALUES = [
         0,
     ),
     (NamedQuery, "[queries.q]\nsql = 1\n", "queries.q.sql", "an SQL SELECT statement", 1),
+    (
+        Station,
+        '[[site.stations]]\nstatus = "/s/status.json"\ntimeout = "soon"\n',
+        "site.stations[0].timeout",
+        "a duration in seconds or like '10s', '5min', '1h'",
+        "soon",
+    ),
+    (
+        ForwardTarget,
+        '[[forward]]\nurl = "ftp://vm/write"\n',
+        "forward[0].url",
+        "an http(s) URL like 'http://127.0.0.1:8428/write'",
+        "ftp://vm/write",
+    ),
     (
         NotifyTarget,
         "[[notify]]\ncommand = ['true']\ntimeout = 'soon'\n",

@@ -19,6 +19,7 @@ rebuilt) in its ``load_*`` function.
     status        [status] and its rules
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
+    forward       [[forward]]: targets every journaled sample is streamed to
     notify        [[notify]]: who is told of colour changes
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from affair.config.archive import AFFAIR_LADDER, Archive, ArchiveSettings, load_ladder
-from affair.config.builtin import builtin_datasets
+from affair.config.builtin import builtin_datasets, forward_dataset
 from affair.config.collector import (
     CollectorConfig,
     DiskSettings,
@@ -47,6 +48,7 @@ from affair.config.export_query import (
     load_query,
 )
 from affair.config.fields import load_section, reject_unknown
+from affair.config.forward import ForwardTarget, load_forward, with_forward_rules
 from affair.config.graphite import GraphiteConfig, GraphiteRule, load_graphite
 from affair.config.graphs import Graph, PlotConfig, load_graphs
 from affair.config.notify import NotifyTarget, load_notify
@@ -66,6 +68,7 @@ __all__ = [
     "Dataset",
     "DiskSettings",
     "ExportConfig",
+    "ForwardTarget",
     "Graph",
     "GraphiteConfig",
     "GraphiteRule",
@@ -103,6 +106,7 @@ SECTIONS = (
     "queries",
     "graphite",
     "plot",
+    "forward",
     "notify",
 )
 
@@ -124,6 +128,7 @@ class Config:
     query: QueryConfig
     graphite: GraphiteConfig
     plot: PlotConfig
+    forward: tuple[ForwardTarget, ...] = ()  # [[forward]] targets, in file order
     notify: tuple[NotifyTarget, ...] = ()
 
     def variable(self, dataset, name):
@@ -169,10 +174,14 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
     datasets = load_datasets(raw.get("datasets", {}), path)
     for name, dataset in builtin_datasets().items():
         datasets.setdefault(name, dataset)
+    forward = load_forward(raw.get("forward", []), path)
+    if forward:
+        datasets.setdefault("forward", forward_dataset())
     graphs = load_graphs(raw.get("graphs", {}), datasets, path)
     schedule = load_section(ScheduleConfig, raw.get("schedule", {}), path, "schedule")
     site = load_site(raw.get("site", {}), datasets, schedule, path)
     status = load_status(raw.get("status", {}), datasets, path)
+    status = with_forward_rules(status, forward, recorder.self_host)
     plot = load_section(PlotConfig, raw.get("plot", {}), path, "plot")
     return Config(
         path=str(path),
@@ -190,5 +199,6 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         query=load_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
         plot=plot,
+        forward=forward,
         notify=load_notify(raw.get("notify", []), path),
     )

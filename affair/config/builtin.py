@@ -105,3 +105,23 @@ def graphite_dataset() -> Dataset:
         name = f"bad_{reason}"
         variables[name] = _counter(name, f"refused ({reason.replace('_', ' ')}) per second")
     return Dataset("graphite", "the Graphite plaintext listener", variables)
+
+
+# What each forwarder counts (affair.ingest.forward), besides its lag.
+FORWARD_COUNTER_LABELS = {
+    "sent": "samples the target accepted per second",
+    "rejected": "samples the target refused (4xx) per second",
+    "failures": "failed sends (retried) per second",
+    "skipped": "samples retention removed before they were sent, per second",
+}
+
+
+def forward_dataset() -> Dataset:
+    """One instance per ``[[forward]]`` target, recorded under the recorder's host name.
+
+    Declared only when the config has a target (see affair.config.parse_config).
+    """
+    variables = {name: _counter(name, label) for name, label in FORWARD_COUNTER_LABELS.items()}
+    variables["lag_seconds"] = _gauge("lag_seconds", "s", "age of the oldest sample not yet sent")
+    variables["lag_samples"] = _gauge("lag_samples", "samples", "journaled samples not yet sent")
+    return Dataset("forward", "forwarding to each [[forward]] target", variables)

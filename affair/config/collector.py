@@ -58,12 +58,22 @@ class ProcessSelector:
     pidfile: str = setting("", string, "the path of a pid file")
 
 
+def optional_endpoint(value):
+    return "" if value == "" else endpoint(value)
+
+
 @dataclass(frozen=True)
 class CollectorConfig:
     recorder: str = setting(
         "tcp://127.0.0.1:5678", endpoint, "a ZeroMQ endpoint like 'tcp://station:5678'"
     )
     host: str = setting("", string, "a host name, or '' for this machine's name")
+    # Several stations (affair.collectors.failover): the station `recorder` belongs
+    # to, and a recorder to send to while that one does not answer.
+    station: str = setting("", string, "a station name like 'station1', or ''")
+    fallback: str = setting("", optional_endpoint, "'' or a ZeroMQ endpoint like 'tcp://st2:5678'")
+    fallback_after: int = setting(60, seconds, DURATION)  # of silence before the fallback
+    home_retry: int = setting(600, seconds, DURATION)  # on the fallback, how often to try home
     interval: int = setting(10, seconds, DURATION)
     probes: tuple[str, ...] = setting(("system",), string_list, "a list of probe names")
     buffer_seconds: int = setting(3600, seconds, DURATION)

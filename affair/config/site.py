@@ -15,6 +15,7 @@ from affair.config.fields import (
     setting,
     string,
     string_list,
+    table_list,
 )
 from affair.errors import ConfigError
 
@@ -25,6 +26,27 @@ class ScheduleConfig:
 
     plot: int = setting(60, interval, "a duration like '1min', or 0 for never")
     site: int = setting(30, interval, "a duration like '30s', or 0 for never")
+
+
+@dataclass(frozen=True)
+class Station:
+    """One ``[[site.stations]]`` entry: another station whose hosts this index also shows."""
+
+    name: str = setting("", string, "a station name like 'station2'")
+    # Its site's status.json: a path, or an http(s) URL (its pages are beside it).
+    status: str = setting("", string, "a path or http(s) URL of a status.json")
+    pages: str = setting("", string, "the URL of its pages, or '' for the folder of status")
+    timeout: float = setting(5, seconds, DURATION)
+
+
+def station_source(value):
+    """A status.json path or an http(s) URL; anything else (ftp:, a bare host) is refused."""
+    value = string(value)
+    if "://" in value and not value.startswith(("http://", "https://", "file://")):
+        raise ValueError
+    if not value:
+        raise ValueError
+    return value
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,8 @@ class SiteConfig:
     key_variables: tuple[tuple[str, str], ...] = setting(
         (), string_list, "a list of 'dataset.variable' names"
     )
+    # Station, in file order: other stations shown on this index (affair.outputs.stations).
+    stations: tuple[Station, ...] = setting((), table_list, "a list of tables [[site.stations]]")
 
 
 def load_site(raw: Any, datasets: dict[str, Dataset], schedule: ScheduleConfig, path) -> SiteConfig:
@@ -60,4 +84,23 @@ def load_site(raw: Any, datasets: dict[str, Dataset], schedule: ScheduleConfig, 
     values["key_variables"] = tuple(
         variable_ref(ref, datasets, path, "site.key_variables") for ref in values["key_variables"]
     )
+    values["stations"] = _stations(values["stations"], path)
     return SiteConfig(**values)
+
+
+def _stations(tables, path):
+    stations = []
+    for index, entry in enumerate(tables):
+        key = f"site.stations[{index}]"
+        values = load_values(Station, entry, path, key)
+        try:
+            values["status"] = station_source(values["status"])
+        except ValueError:
+            raise ConfigError(
+                path, f"{key}.status", "a path or http(s) URL of a status.json", values["status"]
+            ) from None
+        if not values["name"]:
+            values["name"] = f"station{index + 1}"
+        check_name_at(path, f"{key}.name", "host", values["name"])
+        stations.append(Station(**values))
+    return tuple(stations)

@@ -29,6 +29,7 @@ from affair.collectors.sender import Sender
 from affair.config import DEFAULT_CONFIG, load_config
 from affair.daemon import stop_on_signals
 from affair.demo.simulation import SimulatedNode, host_names
+from affair.demo.victoria import forward_config, start_victoria
 from affair.names import is_valid
 
 log = logging.getLogger("affair.demo.launcher")
@@ -49,13 +50,24 @@ def local_host_name():
     return name if is_valid("host", name) else "localhost"
 
 
-def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
-    config = load_config(config_path)
+def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, forward=False):
     workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = load_config(config_path)  # the user's config is checked before anything starts
+    children = []
+    victoria_url = None
+    if forward:  # every sample also streamed to a local VictoriaMetrics (affair.demo.victoria)
+        victoria, victoria_url = start_victoria(workdir)
+        children.append(victoria)
+        try:
+            config_path = forward_config(config_path, workdir, victoria_url)
+            config = load_config(config_path)
+        except BaseException:
+            _stop_children(children)
+            raise
     data_dir = workdir / "data"
     site_dir = workdir / "site"
     graphs_dir = site_dir / "graphs"  # inside the served directory, so pages reach the PNGs
-    workdir.mkdir(parents=True, exist_ok=True)
     site_dir.mkdir(exist_ok=True)
     server = None
     endpoint = free_tcp_endpoint()
@@ -63,7 +75,6 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
     step = config.recorder.step
     stop = stop_on_signals("demo")
     started = time.monotonic()
-    children = []
     try:
         for what, arguments, takes_config in recorder_and_sources(
             endpoint, graphite_port, data_dir, step
@@ -87,6 +98,12 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080):
         server, url = serve_site(site_dir, port)
         quiet = simulated[-1] if len(simulated) >= 4 else None
         _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, quiet)
+        if victoria_url is not None:
+            print(
+                f"affair demo: every sample is forwarded to VictoriaMetrics at {victoria_url}; "
+                f"e.g. curl '{victoria_url}/api/v1/query?query=affair_system_cpu_user'",
+                flush=True,
+            )
         _run_live(sender, simulated, step, stop, started, seconds, children, last_sent, quiet)
         sender.flush(5.0)
         sender.close()

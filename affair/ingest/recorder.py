@@ -50,6 +50,7 @@ from affair.collectors import wire
 from affair.config import Config
 from affair.errors import DataDirLocked, ListenError, Rejected, WireError, WriterFailed
 from affair.ingest.auth import HostBinding, start_authenticator
+from affair.ingest.forward_processes import ForwarderProcesses
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.senders import SenderReports
 from affair.ingest.validate import HostCap, Sample, SeriesCap, validate_sample
@@ -182,6 +183,10 @@ class Recorder:
         self._from_writer = None  # PULL socket of reports
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
+        # one process per [[forward]] target, each following the journal on its own
+        self.forwarders = ForwarderProcesses(
+            config, logging.getLevelName(logging.getLogger().level), clock
+        )
 
     # --- life cycle ---
 
@@ -210,6 +215,7 @@ class Recorder:
                 if self.config.graphite.listen:
                     self.graphite = self._start_graphite()
                 self._start_writer(stop)
+                self.forwarders.start()
                 log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
                 if authenticator is None and not _is_local(self.endpoint):
                     log.warning(
@@ -230,6 +236,7 @@ class Recorder:
                 if authenticator is not None:
                     authenticator.stop()
                 self._stop_writer()
+                self.forwarders.stop()
                 self.journal.close()
                 self._write_metrics_file()
                 log.info(
@@ -374,6 +381,7 @@ class Recorder:
         write_calls = write_seconds = 0.0
         while not stop.is_set():
             self._check_writer(stop)
+            self.forwarders.check()
             if self._disk_full_since is not None and not self._space_is_back():
                 # not reading: ZeroMQ's buffers fill and the senders keep their samples
                 if self._from_writer.poll(200):
@@ -595,6 +603,8 @@ class Recorder:
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        forwarded = self.forwarders.self_samples().items()
+        samples += [Sample(0, now, host, "forward", name, v) for name, v in forwarded]
         self._write_metrics_file()
         admitted = [s for s in samples if self.series_cap.admit(s.host, s.dataset, s.instance)]
         try:
@@ -614,6 +624,7 @@ class Recorder:
         path = self.data_dir / "_state" / "metrics.json"
         counts = dict(self.metrics.counts)
         counts["queue_depth"] = self.queue_depth()
+        counts.update(self.forwarders.metrics())
         counts["time"] = self.clock()
         counts["refused_hosts"] = self.host_cap.refused_count
         counts["refused_host_names"] = list(self.host_cap.refused)[:20]
@@ -673,5 +684,6 @@ class Recorder:
         saved = self.watermark.load()
         if saved and saved[0] < keep_from:
             keep_from = saved[0]  # never delete what the writer has not applied yet
+        keep_from = self.forwarders.keep_from(keep_from, now)  # nor what a forwarder has not sent
         for day in self.journal.remove_days_before(keep_from):
             log.info("journal day %s is older than %d days: removed", day, keep_days)

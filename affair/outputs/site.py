@@ -44,7 +44,9 @@ from affair.atomic import write_atomic
 from affair.hosts import host_matcher
 from affair.outputs import graph_paths as layout
 from affair.outputs.app_pages import APP_FOLDER, application_series
+from affair.outputs.forward_status import forward_rows
 from affair.outputs.notify import Notifier
+from affair.outputs.stations import station_views
 from affair.outputs.status import (
     HostSnapshot,
     by_severity,
@@ -273,6 +275,8 @@ class SiteBuilder:
                 for graph in self.config.graphs.values()
                 if graph.mode in PAGE_GRAPH_MODES
             ],
+            "forwarding": forward_rows(self.config, self.data_dir, now),
+            "stations": station_views(self.config.site.stations, now),
         }
 
     def _host_row(self, status, key_columns, now):
