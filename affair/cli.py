@@ -196,9 +196,10 @@ def _add_export(commands):
     export = commands.add_parser(
         "export",
         help="write samples to a ROOT file for offline analysis",
-        description="Write the raw archive's samples (or the RRDs' consolidated rows) to a "
+        description="Write the raw samples (or the RRDs' consolidated rows) to a "
         "self-describing ROOT file: a TTree per dataset with time, host and one branch per "
-        "variable. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
+        "variable. Raw samples come from the journal or, once it has let them go, from the "
+        "permanent archive ([export] directory), each sample once. Times: now, today, yesterday, -1h, Unix seconds or 2024-05-01T12:00 (UTC).",
     )
     _common(export)
     export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
@@ -216,6 +217,27 @@ def _add_export(commands):
     )
     export.add_argument("--data-dir", help="where RRDs and the journal live")
     export.set_defaults(handler=cmd_export)
+
+
+def _add_archive(commands):
+    archive = commands.add_parser(
+        "archive",
+        help="keep every sample for good: verified ROOT files, a file per UTC day",
+        description="run (the default): write every completed UTC day not archived yet to "
+        "<[export] directory>/YYYY/affair-YYYY-MM-DD.root (late samples to .1.root, .2.root...), "
+        "read each file back and record it in the catalog; for cron, the scheduler does it "
+        "hourly. list: the files, failures and free space. verify: read every file back again.",
+    )
+    _common(archive)
+    archive.add_argument(
+        "action",
+        nargs="?",
+        default="run",
+        choices=("run", "list", "verify"),
+        help="run (the default), list or verify",
+    )
+    archive.add_argument("--data-dir", help="where the journal lives (default: [recorder])")
+    archive.set_defaults(handler=cmd_archive)
 
 
 def _add_query(commands):
@@ -254,6 +276,7 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_archive,
 )
 
 
@@ -401,6 +424,7 @@ def cmd_schedule(args):
 def cmd_export(args):
     import time
 
+    from affair.outputs.archive_read import export_everywhere
     from affair.outputs.export import export_root
     from affair.times import parse_duration, parse_time
 
@@ -413,10 +437,29 @@ def cmd_export(args):
     except ValueError as error:
         raise SystemExit(f"affair export: {error}") from None
     hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
-    summary = export_root(
-        config, args.output, start, end, hosts, args.datasets, resolution, now=now
-    )
+    if resolution == "raw":  # from the journal or the permanent archive, wherever it is
+        summary = export_everywhere(config, args.output, start, end, hosts, args.datasets, now=now)
+    else:
+        summary = export_root(
+            config, args.output, start, end, hosts, args.datasets, resolution, now=now
+        )
     print(summary.describe())
+
+
+def cmd_archive(args):
+    from affair.outputs.archive import list_archive, run_archive_politely, verify_archive
+
+    config = _load(args).with_overrides(data_dir=args.data_dir)
+    if args.action == "list":
+        print("\n".join(list_archive(config)))
+        return 0
+    if args.action == "verify":
+        lines, code = verify_archive(config)
+        print("\n".join(lines))
+        return code
+    summary = run_archive_politely(config)
+    print(f"affair archive: {summary.describe()}")
+    return 1 if summary.failed else 0
 
 
 def cmd_query(args):

@@ -102,6 +102,10 @@ class ExportError(AffairError):
     """An export that cannot be made as asked; the message says what to ask instead."""
 
 
+class ArchiveError(AffairError):
+    """The permanent archive cannot be written at all (its directory); the message says why."""
+
+
 class Rejected(AffairError):  # noqa: N818 - it names the outcome, like StopIteration
     """A sample the recorder refuses; ``reason`` is a short counter name (affair.vocab.REJECTION_REASONS)."""
 

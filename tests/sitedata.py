@@ -40,6 +40,9 @@ refresh = 30
 [status]
 stale_steps = 6
 
+[export]
+enabled = false  # pages and colours of hosts here; tests/test_archive.py has the archive's
+
 [[status.rules]]
 variable = "system.cpu_user"
 yellow = 80

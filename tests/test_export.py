@@ -298,11 +298,13 @@ def test_export_config_is_checked_at_load(tmp_path, section, message):
 def test_export_config_defaults(tmp_path):
     export = make_config(tmp_path).export
     assert (export.enabled, export.directory, export.hour, export.resolution) == (
-        False,
-        "exports",
+        True,  # the permanent archive is on by default
+        "archive",
         1,
         "raw",
     )
+    assert export.min_free == 1_000_000_000
+    assert make_config(tmp_path, export={"min_free": "500MB"}).export.min_free == 500_000_000
     assert make_config(tmp_path, export={"resolution": "1min"}).export.resolution == 60
 
 

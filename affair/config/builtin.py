@@ -81,6 +81,11 @@ def recorder_dataset() -> Dataset:
         _gauge("sender_buffered", "samples", "samples senders hold unacknowledged"),
         _gauge("disk_full", "", "1 while the data dir's disk is full (not acknowledging)"),
         _gauge("refused_hosts", "hosts", "new hosts refused: max_hosts reached"),
+        _gauge("journal_bytes", "B", "bytes in the journal"),
+        _gauge("journal_free", "B", "free bytes on the journal's file system"),
+        _gauge("archive_bytes", "B", "bytes in the permanent archive"),
+        _gauge("archive_free", "B", "free bytes on the archive's file system"),
+        _gauge("days_unarchived", "days", "finished journal days not archived yet"),
     ):
         variables[variable.name] = variable
     return Dataset("affair", "the recorder's own health", variables)

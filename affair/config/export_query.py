@@ -1,5 +1,14 @@
-"""``[export]`` (the daily ROOT export) and ``[query]``/``[queries.<name>]`` (SQL on the journal)."""
+"""``[export]`` (the permanent ROOT archive) and ``[query]``/``[queries.<name>]`` (SQL on the journal).
 
+``[export]`` was the daily ROOT export of the previous day, off by default;
+it is now the permanent archive (:mod:`affair.outputs.archive`), on by
+default, with its keys kept: ``enabled``, ``directory`` (where the archive
+lives), ``hour`` (when the scheduler's daily pass runs) and ``resolution``
+(``raw``: the archive alone; a ladder step: the scheduler also writes the
+old consolidated daily file beside it, as before).
+"""
+
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,20 +36,38 @@ def hour_of_day(value):
     return value
 
 
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(|B|KB|MB|GB|TB)\s*", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+def byte_size(value):
+    """Bytes from a whole number or a string like '500MB', '2GB' (powers of 1000)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
 def raw_or_seconds(value):
     return "raw" if value == "raw" else seconds(value)
 
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """``[export]``: the scheduler's daily ROOT export of the previous day."""
+    """``[export]``: the permanent archive of every sample in ROOT files, a file per UTC day."""
 
-    enabled: bool = setting(False, boolean, TRUE_OR_FALSE)
-    directory: str = setting("exports", string, "a directory path for the daily ROOT files")
+    enabled: bool = setting(True, boolean, TRUE_OR_FALSE)
+    directory: str = setting("archive", string, "a directory path for the archive's ROOT files")
     hour: int = setting(1, hour_of_day, "an hour of the day, 0 to 23 (UTC)")
     # "raw" or seconds.
     resolution: str | int = setting(
         "raw", raw_or_seconds, "'raw' or a resolution of the ladder like '1min'"
+    )
+    # Below this much free space the archive writes nothing (it retries at the next pass).
+    min_free: int = setting(
+        1_000_000_000, byte_size, "a size in bytes or like '500MB', '2GB' (free space kept)"
     )
 
 

@@ -56,6 +56,8 @@ from affair.ingest.senders import SenderReports
 from affair.ingest.validate import HostCap, Sample, SeriesCap, validate_sample
 from affair.ingest.writer_process import STOP, encode_batch, writer_main
 from affair.ratelog import RateLimitedLog
+from affair.storage import archive_health
+from affair.storage.archive_catalog import archived_guard
 from affair.storage.diskspace import DiskReserve, free_bytes, is_disk_full
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
@@ -74,6 +76,7 @@ _HANDSHAKE_FAILURES = (
 
 BURST_MESSAGES = 500  # messages taken per journal transaction at most
 BURST_SAMPLES = 5000  # ...and samples, so one burst (and so any sender's wait) stays short
+KEEPING_INTERVAL = 60  # seconds between measures of the journal's and archive's disks
 WRITER_STOP_TIMEOUT = 120  # seconds a stopping writer may take to flush what it holds
 RECEIVE_HWM = 64  # messages queued per connection in ZeroMQ, unread (see _bind)
 SPACE_CHECK_EVERY = 1.0  # seconds between looks at the free space while the disk is full
@@ -158,6 +161,7 @@ class Recorder:
                 clock,
             )
         )
+        self.metrics.counts["journal_days_held"] = 0.0  # old days kept: not archived yet
         self.store = RrdStore(config, self.data_dir)
         self.journal = Journal(
             self.data_dir / "_journal",
@@ -181,6 +185,9 @@ class Recorder:
         self._writer_ready = False  # set by its first report, after its replay
         self._to_writer = None  # PUSH socket of batches
         self._from_writer = None  # PULL socket of reports
+        # journal and archive sizes and free space (affair.storage.archive_health)
+        self._keeping: dict[str, float | None] = {}
+        self._keeping_measured = float("-inf")
         # the Graphite plaintext listener, when [graphite] listen is set
         self.graphite: GraphiteListener | None = None
         # one process per [[forward]] target, each following the journal on its own
@@ -217,6 +224,7 @@ class Recorder:
                 self._start_writer(stop)
                 self.forwarders.start()
                 log.info("recorder listening on %s, data in %s", self.endpoint, self.data_dir)
+                self._check_archive_directory()
                 if authenticator is None and not _is_local(self.endpoint):
                     log.warning(
                         "no CURVE keys: anyone who reaches %s can write samples "
@@ -600,6 +608,7 @@ class Recorder:
         )
         values["disk_full"] = 0.0 if self._disk_full_since is None else 1.0
         values["refused_hosts"] = float(self.host_cap.refused_count)
+        values.update(self._keeping_values(now))
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
@@ -618,6 +627,15 @@ class Recorder:
         if fresh:
             self._own_samples += len(fresh)
             self._enqueue(fresh)
+
+    def _keeping_values(self, now):
+        """Journal and archive sizes and free space, measured at most once a minute."""
+        if now - self._keeping_measured >= KEEPING_INTERVAL:
+            self._keeping = archive_health.self_values(
+                archive_health.measure(self.config, self.data_dir, now)
+            )
+            self._keeping_measured = now
+        return self._keeping
 
     def _write_metrics_file(self):
         """Raw counters as JSON, for `affair status`, scripts and tests (atomic replace)."""
@@ -685,5 +703,34 @@ class Recorder:
         if saved and saved[0] < keep_from:
             keep_from = saved[0]  # never delete what the writer has not applied yet
         keep_from = self.forwarders.keep_from(keep_from, now)  # nor what a forwarder has not sent
-        for day in self.journal.remove_days_before(keep_from):
+        guards = self._retention_guards()
+        removed = self.journal.remove_days_before(
+            keep_from, lambda day: all(guard(day) for guard in guards)
+        )
+        for day in removed:
             log.info("journal day %s is older than %d days: removed", day, keep_days)
+        held = [p.stem for p in self.journal.day_files() if p.stem < keep_from]
+        self.metrics.counts["journal_days_held"] = len(held) if guards else 0
+        if held and guards:
+            log.warning(
+                "journal days %s are older than %d days but kept: not archived and verified yet",
+                ", ".join(held),
+                keep_days,
+            )
+
+    def _check_archive_directory(self):
+        """Say it at start: with no writable archive, journal days pile up (status is red)."""
+        directory = Path(self.config.export.directory)
+        if self.config.export.enabled and not archive_health.archive_writable(directory):
+            log.error(
+                "the archive directory %s is not writable: no journal day will be deleted "
+                "until its samples are archived ([export] directory)",
+                directory,
+            )
+
+    def _retention_guards(self):
+        """Conditions a journal day must meet, besides its age, before it is deleted."""
+        guards = []
+        if self.config.export.enabled:  # the permanent archive must hold it, verified
+            guards.append(archived_guard(self.config.export.directory))
+        return guards

@@ -188,12 +188,15 @@ def export_root(
     resolution="raw",
     now=None,
     progress=None,
+    raw_source=None,
 ):
     """Write the samples of ``[start, end)`` to the ROOT file ``output``; return a summary.
 
     ``hosts`` are shell globs (any may match), ``datasets`` names (empty:
     all); ``resolution`` is ``"raw"`` or seconds of an archive of the
     ladder. ``progress`` shows a bar on stderr (default: when it is a tty).
+    ``raw_source(config, start, end)`` makes the raw rows' source (default:
+    the journal alone; :mod:`affair.outputs.archive_read` adds the archive).
     """
     now = time.time() if now is None else now
     output = Path(output)
@@ -209,7 +212,7 @@ def export_root(
             uproot.recreate(temporary, compression=uproot.ZSTD(1)) as sink,
         ):
             if resolution == "raw":
-                source = _RawSamples(config, start, end)
+                source = (raw_source or _RawSamples)(config, start, end)
             else:
                 source = _ConsolidatedRows(config, start, end, int(resolution), now)
             summary = _export(sink, config, source, hosts, datasets, progress)
@@ -334,7 +337,8 @@ class _RawSamples:
                 )
 
 
-def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar):
+def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar, rows=None):
+    """Copy one day file's rows into the trees; ``rows(series ids or None)`` picks other rows."""
     catalog = reader.catalog
     size = max(catalog.series, default=-1) + 1
     tree_of = np.full(size, -1, np.int64)
@@ -362,7 +366,9 @@ def _read_day(reader, export, trees, matches, hosts, instances, start, end, bar)
             )
         columns.append(np.array([tree.column_of.get(name, -1) for name in names], np.int64))
     every_series = len(selected) == len(catalog.series)
-    for chunk in reader.chunks(None if every_series else selected, start, end):
+    chosen = None if every_series else selected
+    chunks = reader.chunks(chosen, start, end) if rows is None else rows(chosen)
+    for chunk in chunks:
         tree_index = tree_of[chunk.series]
         for index in np.unique(tree_index):
             rows = np.flatnonzero(tree_index == index)

@@ -7,10 +7,11 @@ log), and runs that were missed are coalesced into one. Every pass is
 logged with its duration and what it did; a failing pass is logged and the
 next one runs on time. SIGTERM lets running passes finish, then stops.
 
-With ``[export] enabled``, yesterday's raw samples go to a ROOT file every
-day at ``[export] hour`` (UTC), and at start-up too when that file is
-missing (a scheduler that was down at the hour catches up). Cron users run
-``affair plot``, ``affair site`` and ``affair export`` instead
+With ``[export] enabled`` (the default), the permanent archive
+(:mod:`affair.outputs.archive`) runs at start and hourly; with a
+``[export] resolution`` other than raw, the consolidated daily file of the
+previous day is written too, at ``[export] hour`` (UTC), as before. Cron
+users run ``affair plot``, ``affair site`` and ``affair archive`` instead
 (scripts/crontab.example).
 """
 
@@ -33,6 +34,7 @@ from affair.storage.journal import day_name
 log = logging.getLogger(__name__)
 
 LATENCIES_KEPT = 100_000  # per run, for the latency summary at shutdown
+ARCHIVE_INTERVAL = 3600  # seconds between archive passes
 
 
 @dataclass
@@ -96,8 +98,33 @@ def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
         builder = SiteBuilder(config, data_dir, graphs_dir, site_dir)
         jobs.append(Job("site", config.schedule.site, SitePasses(builder)))
     if config.export.enabled:
-        jobs.append(daily_export_job(config.with_overrides(data_dir=data_dir)))
+        config = config.with_overrides(data_dir=data_dir)
+        jobs.append(archive_job(config))
+        if config.export.resolution != "raw":  # the consolidated daily file, as before
+            jobs.append(daily_export_job(config))
     return jobs
+
+
+def archive_job(config):
+    """The permanent archive, hourly and at start (catching up every missing day).
+
+    Hourly, not daily: yesterday's file is there within the hour after
+    midnight, before the recorder may delete any journal day, and a day that
+    could not be written (a full disk) is retried within the hour. A pass
+    with nothing new to archive reads only the rows received since the last.
+    An archive directory that cannot be written is an error here, at start.
+    """
+    from affair.outputs.archive import (  # noqa: PLC0415 - uproot is heavy
+        check_writable,
+        run_archive_politely,
+    )
+
+    check_writable(Path(config.export.directory))
+
+    def archive_pass():
+        return run_archive_politely(config).describe()
+
+    return Job("archive", ARCHIVE_INTERVAL, archive_pass)
 
 
 def daily_export_job(config, now=time.time):

@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from affair import units
 from affair.atomic import write_atomic
 from affair.hosts import host_matcher
 from affair.outputs import graph_paths as layout
@@ -57,6 +58,7 @@ from affair.outputs.status import (
     format_value,
     percentile,
 )
+from affair.storage import archive_health
 from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,27 @@ def graphs_dir_of(config):
         return config.site.graphs_dir
     plot = getattr(config, "plot", None)  # the plotter's section, when it is configured
     return getattr(plot, "out_dir", None) or "graphs"
+
+
+def keeping_summary(config, data_dir, now):
+    """The index's line on the journal and the permanent archive (None: archive off)."""
+    if not config.export.enabled:
+        return None
+    measure = archive_health.measure(config, data_dir, now)
+    health = archive_health.judge(measure, config, now)
+    return {
+        "colour": health.colour,
+        "problems": health.problems,
+        "archive": f"{units.format_value(measure.archive_bytes, 'B', trim=True)}",
+        "archive_free": _free_text(measure.archive_free),
+        "journal": f"{units.format_value(measure.journal_bytes, 'B', trim=True)}",
+        "journal_free": _free_text(measure.journal_free),
+        "directory": config.export.directory,
+    }
+
+
+def _free_text(free):
+    return "unknown" if free is None else units.format_value(free, "B", trim=True)
 
 
 def build_site(config, data_dir=None, graphs_dir=None, out_dir=None, clock=time.time):
@@ -277,6 +300,7 @@ class SiteBuilder:
             ],
             "forwarding": forward_rows(self.config, self.data_dir, now),
             "stations": station_views(self.config.site.stations, now),
+            "keeping": keeping_summary(self.config, self.data_dir, now),
         }
 
     def _host_row(self, status, key_columns, now):

@@ -39,6 +39,7 @@ from affair import units
 from affair.errors import AffairError, StoreError
 from affair.hosts import host_matcher
 from affair.names import is_valid, rrd_file_name
+from affair.storage import archive_health
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import SEVERITY, STATUS_COLOURS
 
@@ -485,7 +486,25 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
     now = time.time() if now is None else now
     statuses = collect(config, data_dir, now)
     lines = render_table(by_severity(statuses, config.site.groups), now, colour, problems_only)
-    return lines, 1 if any(s.colour == "red" for s in statuses) else 0
+    keeping, keeping_colour = keeping_lines(config, data_dir, now, colour)
+    lines[-1:-1] = keeping  # the counts stay the last line, for scripts that read it
+    red = any(s.colour == "red" for s in statuses) or keeping_colour == "red"
+    return lines, 1 if red else 0
+
+
+def keeping_lines(config, data_dir, now, colour=False):
+    """``(lines, colour)``: the journal's and the archive's sizes, free space, days not archived."""
+    if not config.export.enabled:
+        return [], "green"
+    measure = archive_health.measure(config, data_dir, now)
+    health = archive_health.judge(measure, config, now)
+    shown = f"{_ANSI[health.colour]}{health.colour}{_RESET}" if colour else health.colour
+    lines = [
+        f"archive: {shown}: {units.format_value(measure.archive_bytes, 'B', trim=True)} in "
+        f"{config.export.directory}, journal {units.format_value(measure.journal_bytes, 'B', trim=True)}"
+    ]
+    lines += [f"  {problem}" for problem in health.problems]
+    return lines, health.colour
 
 
 _ANSI = {"red": "\033[1;31m", "yellow": "\033[1;33m", "grey": "\033[2m", "green": "\033[32m"}

@@ -470,11 +470,18 @@ class Journal:
     def day_files(self) -> list[Path]:
         return sorted(self.directory.glob(DAY_FILE_GLOB))
 
-    def remove_days_before(self, keep_from_day: str) -> list[str]:
-        """Delete day files older than ``keep_from_day`` (a 'YYYY-MM-DD' string)."""
+    def remove_days_before(
+        self, keep_from_day: str, may_remove: Callable[[str], bool] | None = None
+    ) -> list[str]:
+        """Delete day files older than ``keep_from_day`` (a 'YYYY-MM-DD' string).
+
+        ``may_remove(day)``, when given, must also say yes (the archive's guard).
+        """
         removed = []
         for path in self.day_files():
             if path.stem < keep_from_day and path.stem != self._day:
+                if may_remove is not None and not may_remove(path.stem):
+                    continue
                 self._earlier_paths.pop(path.stem, None)
                 earlier = self._earlier.pop(path.stem, None)
                 if earlier is not None:

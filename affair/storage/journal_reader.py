@@ -116,6 +116,16 @@ class DayReader:
     ) -> Iterator[Chunk]:
         """Rows with ``start <= ts < end`` of ``series_ids`` (None: all), in chunks."""
         where, parameters = _range_clause(start, end)
+        yield from self.select(where, parameters, series_ids=series_ids)
+
+    def select(
+        self,
+        where: str = "",
+        parameters: Collection[object] = (),
+        order: str = "ts",
+        series_ids: Collection[int] | None = None,
+    ) -> Iterator[Chunk]:
+        """Rows matching an SQL ``where`` clause (ours, never a user's), in chunks."""
         if series_ids is not None:
             if not series_ids:
                 return
@@ -124,7 +134,7 @@ class DayReader:
             listed = ",".join(str(int(i)) for i in sorted(series_ids))
             where += (" AND " if where else " WHERE ") + f"+series IN ({listed})"
         cursor = self.connection.execute(
-            f"SELECT series, ts, vals FROM samples{where} ORDER BY ts", parameters
+            f"SELECT series, ts, vals FROM samples{where} ORDER BY {order}", tuple(parameters)
         )
         while rows := cursor.fetchmany(CHUNK_ROWS):
             count = len(rows)
@@ -135,6 +145,14 @@ class DayReader:
                 blobs=blobs,
                 widths=np.fromiter(map(len, blobs), np.int64, count) // 8,
             )
+
+    def count_by_series(self, where: str = "", parameters: Collection[object] = ()) -> dict:
+        """``{series id: rows}`` of the rows matching ``where``."""
+        return dict(
+            self.connection.execute(
+                f"SELECT series, count(*) FROM samples{where} GROUP BY series", tuple(parameters)
+            )
+        )
 
 
 def _range_clause(start, end):
