@@ -137,7 +137,7 @@ def test_bad_input_is_rejected_counted_and_the_recorder_keeps_serving(recorder):
     assert counts["rej_future"] == 1
     assert not (process.data_dir.parent / "etc").exists()
     hosts = {p.name for p in process.data_dir.iterdir() if not p.name.startswith("_")}
-    assert hosts - {"affair"} == {
+    assert hosts - {"recorder"} == {
         "ldc02"
     }  # the recorder's own dir appears once it has sampled itself
     _, rows = fetch(process.data_dir / "ldc02" / "system.rrd", "AVERAGE", base, base + 20)
