@@ -90,6 +90,12 @@ def _add_demo(commands):
         "--port", type=int, default=8080, help="serve the pages here, or the next free port (8080)"
     )
     demo.add_argument(
+        "--telescopes",
+        type=int,
+        default=10,
+        help="telescopes of the simulated pipeline publishing its links (default 10; 0: none)",
+    )
+    demo.add_argument(
         "--forward",
         action="store_true",
         help="also start a local VictoriaMetrics and forward every sample to it ([[forward]])",
@@ -265,6 +271,21 @@ def _add_query(commands):
     query.set_defaults(handler=cmd_query)
 
 
+def _add_check(commands):
+    check = commands.add_parser(
+        "check",
+        help="run the [[criteria]] (SQL over the raw archive) and print what fails",
+        description="Run every [[criteria]] query of the config over the raw archive's views "
+        "(read-only, with the [query] time limit) and print each criterion, whether it passes, "
+        "and the rows that violate it. A query that fails at run time is reported and the "
+        "others still run. Exit 1 when a red criterion has violations or cannot run, 0 "
+        "otherwise, 2 on a config error.",
+    )
+    _common(check)
+    check.add_argument("--data-dir", help="where the journal lives (default: [recorder] data_dir)")
+    check.set_defaults(handler=cmd_check)
+
+
 SUBCOMMANDS = (
     _add_record,
     _add_check_config,
@@ -276,6 +297,7 @@ SUBCOMMANDS = (
     _add_schedule,
     _add_export,
     _add_query,
+    _add_check,
     _add_archive,
 )
 
@@ -384,8 +406,17 @@ def cmd_demo(args):
         backfill = parse_duration(args.backfill)
     except ValueError as error:
         raise SystemExit(f"affair demo: --backfill: {error}") from None
+    if args.telescopes < 0:
+        raise SystemExit("affair demo: --telescopes must be 0 or more")
     return run_demo(
-        args.config, args.workdir, args.seconds, args.nodes, backfill, args.port, args.forward
+        args.config,
+        args.workdir,
+        args.seconds,
+        args.nodes,
+        backfill,
+        args.port,
+        forward=args.forward,
+        telescopes=args.telescopes,
     )
 
 
@@ -444,6 +475,15 @@ def cmd_export(args):
             config, args.output, start, end, hosts, args.datasets, resolution, now=now
         )
     print(summary.describe())
+
+
+def cmd_check(args):
+    from affair.outputs.criteria import report, run_criteria
+
+    config = _load(args)
+    lines, code = report(run_criteria(config, args.data_dir))
+    print("\n".join(lines), flush=True)
+    return code
 
 
 def cmd_archive(args):

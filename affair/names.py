@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from affair.errors import InvalidName
+from affair.vocab import LINK_ENDS
 
 _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
@@ -125,3 +126,57 @@ def safe_name(kind, text):
         digest = hashlib.sha1(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:4]
         cleaned = f"{cleaned[: limit - 5].rstrip('_-')}_{digest}"
     return cleaned if is_valid(kind, cleaned) else None
+
+
+# --- daemons and links ---
+#
+# A daemon is ``host/daemon``; a link is (source daemon, target daemon), and
+# each end of it is one series of the ``links`` dataset under the reporting
+# daemon's host, instance ``<daemon>_<out|in>_<peer host>_<peer daemon>``. The
+# instance must parse back into the link exactly, so the parts a link names
+# use a narrower charset than hosts do: no ``_`` (the separator) and no ``.``
+# (instances cannot hold one). The whole instance is still an instance name:
+# at most 40 characters.
+_LINK_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
+_LINK_PART_RULE = "1-40 of A-Z a-z 0-9 -, starting with a letter or digit"
+
+
+def check_daemon(name):
+    """``'host/daemon'`` -> ``('host', 'daemon')``, or InvalidName saying why."""
+    if not isinstance(name, str):
+        raise InvalidName("daemon", name, "not a string")
+    host, slash, daemon = name.partition("/")
+    if not slash:
+        raise InvalidName("daemon", name, "must be 'host/daemon'")
+    for part in (host, daemon):
+        if not _LINK_PART.fullmatch(part):
+            raise InvalidName("daemon", name, f"each of host and daemon must be {_LINK_PART_RULE}")
+    return host, daemon
+
+
+def link_instance(daemon, end, peer_host, peer_daemon):
+    """The instance of one end of a link, as the daemon ``daemon`` on its host stores it.
+
+    ``end`` is "out" (this daemon is the source) or "in" (it is the target).
+    """
+    if end not in LINK_ENDS:
+        raise InvalidName("instance", end, "a link end must be 'out' or 'in'")
+    for part in (daemon, peer_host, peer_daemon):
+        if not isinstance(part, str) or not _LINK_PART.fullmatch(part):
+            raise InvalidName("daemon", part, f"must be {_LINK_PART_RULE}")
+    instance = f"{daemon}_{end}_{peer_host}_{peer_daemon}"
+    if len(instance) > 40:
+        raise InvalidName(
+            "instance", instance, "a link's names are too long: daemon + peer over 32 characters"
+        )
+    return instance
+
+
+def parse_link_instance(instance):
+    """Inverse of :func:`link_instance`: ``(daemon, end, peer_host, peer_daemon)`` or None."""
+    parts = instance.split("_") if isinstance(instance, str) else ()
+    if len(parts) != 4 or parts[1] not in LINK_ENDS:
+        return None
+    if not all(_LINK_PART.fullmatch(parts[i]) for i in (0, 2, 3)):
+        return None
+    return parts[0], parts[1], parts[2], parts[3]

@@ -64,3 +64,10 @@ GRAPHITE_LINE_REASONS = (
 )
 # ... parsing and mapping, then the recorder's own validation of the sample.
 GRAPHITE_REFUSALS = (*GRAPHITE_LINE_REASONS, "future", "past", "undeclared", "var_cap")
+
+# Links between daemons (``host/daemon`` -> ``host/daemon``): the dataset each
+# end is stored in (one RRD per link and end, under the reporting daemon's
+# host), the two ends, and the recorder's own name as a daemon.
+LINK_DATASET = "links"
+LINK_ENDS = ("out", "in")  # out: the source's view (sent), in: the target's (received)
+RECORDER_DAEMON = "recorder"  # affair record as a daemon: <recorder.self_host>/recorder

@@ -8,6 +8,12 @@
     daq.set(event_size=1.2e6, run_number=4711)   # levels: the latest value is sent
     daq.increment("events")                       # counters: the running total is sent
     daq.series("eb01").increment("bytes_out", 8192)   # one instance of the dataset
+    to_gdc = daq.link("gdc01/gdc")                # a link to another daemon (host/daemon)
+    to_gdc.sent(nbytes=8192)                      # counted on this end (the source)
+    to_gdc.latency(0.004)                         # one message's latency, in seconds
+    with to_gdc.timed():                          # or time a block
+        send_event()
+    daq.link("ldc01/ldc").received(nbytes=4096)   # the other way: this daemon is the target
     ...
     daq.close()                                   # sends what is still buffered
 
@@ -23,6 +29,15 @@ Counters are sent as raw running totals: declare them ``DERIVE`` with
 and a restart of the application (the total starts again at 0) is one
 unknown slot, not a spike.
 
+Links: this publisher is the daemon ``<host>/<daemon>`` (``daemon`` defaults
+to the dataset's name). Every interval each link end it used sends one
+sample of the ``links`` dataset (instance ``<daemon>_<out|in>_<peer host>_<peer
+daemon>``, see :func:`affair.names.link_instance`) with the interval's
+messages, bytes, errors, rate and latency count, mean, p50, p95 and max
+(:mod:`affair.collectors.linkstats`), then starts the next interval from zero;
+an end that saw nothing still sends its zeros, so a quiet link is told apart
+from a dead one.
+
 Import cost: zmq and msgpack only (no rrdtool, numpy or matplotlib).
 """
 
@@ -36,15 +51,18 @@ from collections.abc import Callable
 from typing import Any, Self, SupportsFloat
 
 import zmq
+from affair.collectors.linkstats import LinkEnd
 from affair.collectors.sender import Sender, SenderStats
 
-from affair.names import check_name
+from affair.names import check_daemon, check_name, link_instance
+from affair.vocab import LINK_DATASET
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5678"
 TICK_OFFSET = 0.05  # seconds after the grid line, as the collector does
 _NUMBERS = (int, float)
+_perf_counter = time.perf_counter  # Link.timed()'s clock (tests replace it)
 
 
 class Series:
@@ -100,6 +118,61 @@ class Series:
         self._kinds[name] = kind
 
 
+class Link:
+    """The link between this publisher's daemon and one peer; get one with :meth:`Publisher.link`.
+
+    ``sent()`` counts on the out end (this daemon -> peer), ``received()`` on the
+    in end (peer -> this daemon); ``error()``, ``latency()`` and ``timed()`` go to
+    the out end unless ``inbound=True``.
+    """
+
+    __slots__ = ("peer", "out", "inbound", "sent", "received", "latency")
+
+    def __init__(self, peer: str, out: LinkEnd, inbound: LinkEnd) -> None:
+        self.peer = peer
+        self.out = out
+        self.inbound = inbound
+        out.inbound_end = inbound
+        # The hot paths, no call in between (as Publisher.set): sent(nbytes=0, messages=1)
+        # and received(...) are the ends' own count(), and latency(seconds, inbound=False)
+        # the out end's observe(), which hands an inbound latency to the in end.
+        self.sent = out.count
+        self.received = inbound.count
+        self.latency = out.observe
+
+    def error(self, errors: int = 1, inbound: bool = False) -> None:
+        """A message that failed (a send that raised, a corrupt message received)."""
+        (self.inbound if inbound else self.out).fail(errors)
+
+    def timed(self, nbytes: int = 0, inbound: bool = False) -> "Timed":
+        """``with link.timed():`` times the block as one message's latency and counts it.
+
+        A block that raises counts as an error instead.
+        """
+        return Timed(self.inbound if inbound else self.out, nbytes)
+
+
+class Timed:
+    """The context manager of :meth:`Link.timed` (a class: a generator costs ~5x more)."""
+
+    __slots__ = ("end", "nbytes", "started")
+
+    def __init__(self, end: LinkEnd, nbytes: int) -> None:
+        self.end = end
+        self.nbytes = nbytes
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = _perf_counter()
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is not None:
+            self.end.fail()
+            return
+        self.end.observe(_perf_counter() - self.started)
+        self.end.count(self.nbytes)
+
+
 def _number(name, value):
     if value is None:
         return None
@@ -128,12 +201,14 @@ class Publisher:
         curve: tuple[bytes, bytes, bytes] | None = None,
         send_on_close: bool = True,
         context: zmq.Context | None = None,
+        daemon: str | None = None,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dataset = check_name("dataset", dataset)
         self.endpoint = endpoint or os.environ.get("AFFAIR_RECORDER") or DEFAULT_ENDPOINT
         self.host = check_name("host", host or socket.gethostname().split(".")[0])
+        self.daemon = check_name("dataset", daemon or dataset)  # links need it: see link()
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval!r}")
         self.interval = interval
@@ -149,6 +224,9 @@ class Publisher:
         self._lock = threading.Lock()
         self._series = {"": Series("", self._lock)}
         self._default = self._series[""]
+        self._links: dict[str, Link] = {}  # peer 'host/daemon' -> Link
+        # (instance, LinkEnd) of every end in use, in creation order
+        self._link_ends: list[tuple[str, LinkEnd]] = []
         # The hot path, one call shorter than the methods below (which document it and
         # give its types). Through the instance's dict, which Python looks in before the
         # class, because mypy refuses an assignment over a method.
@@ -185,6 +263,27 @@ class Publisher:
                 found = self._series.setdefault(instance, Series(instance, self._lock))
         return found
 
+    def link(self, peer: str) -> Link:
+        """The :class:`Link` between this daemon and ``peer`` (``'host/daemon'``), made on first use.
+
+        Raises InvalidName at once for a peer that is not
+        ``host/daemon``, or names too long for a link's series.
+        """
+        found = self._links.get(peer)
+        if found is not None:
+            return found
+        peer_host, peer_daemon = check_daemon(peer)
+        check_daemon(f"{self.host}/{self.daemon}")  # this daemon's own name must fit a link
+        out_name = link_instance(self.daemon, "out", peer_host, peer_daemon)
+        in_name = link_instance(self.daemon, "in", peer_host, peer_daemon)
+        with self._lock:
+            found = self._links.get(peer)
+            if found is None:
+                found = Link(peer, LinkEnd(self._lock), LinkEnd(self._lock))
+                self._link_ends += [(out_name, found.out), (in_name, found.inbound)]
+                self._links[peer] = found
+        return found
+
     def close(self, timeout: float = 5.0) -> bool:
         """Send the current values once more and wait up to ``timeout`` s for their acks.
 
@@ -212,7 +311,10 @@ class Publisher:
     def _run(self):
         try:
             sender = Sender(
-                self.endpoint, name=f"{self.host}.{self.dataset}", **self._sender_options
+                # host.daemon: the recorder's link from this daemon to it takes this name
+                self.endpoint,
+                name=f"{self.host}.{self.daemon}",
+                **self._sender_options,
             )
         except Exception as error:  # e.g. a malformed endpoint: raised in the constructor
             self._start_error = error
@@ -247,3 +349,9 @@ class Publisher:
             values = series.snapshot()
             if values is not None:
                 sender.submit(timestamp, self.host, self.dataset, series.instance, values)
+        with self._lock:
+            taken = [
+                (name, end.take(self.interval)) for name, end in self._link_ends if end.in_use()
+            ]
+        for instance, values in taken:
+            sender.submit(timestamp, self.host, LINK_DATASET, instance, values)

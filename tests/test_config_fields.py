@@ -28,11 +28,13 @@ from affair.config import (
     SiteConfig,
     StatusConfig,
     StatusRule,
+    TopologyConfig,
     load_config,
     parse_config,
 )
 from affair.config.archive import ArchiveSettings
 from affair.config.builtin import GRAPHITE_COUNTERS, RECORDER_COUNTERS, builtin_datasets
+from affair.config.criteria import Criterion
 from affair.config.datasets import Dataset, Variable
 from affair.config.fields import settings_of
 from affair.config.graphite import default_rules
@@ -79,6 +81,8 @@ def test_the_section_classes_are_found():
         "StatusConfig",
         "StatusRule",
         "Variable",
+        "TopologyConfig",
+        "Criterion",
     }
 
 
@@ -216,6 +220,20 @@ BAD_VALUES = [
         0,
     ),
     (NamedQuery, "[queries.q]\nsql = 1\n", "queries.q.sql", "an SQL SELECT statement", 1),
+    (
+        TopologyConfig,
+        "[topology]\nstale_steps = 0\n",
+        "topology.stale_steps",
+        "a positive whole number of steps",
+        0,
+    ),
+    (
+        Criterion,
+        "[[criteria]]\nname = 'c'\ncolour = 'green'\nsql = 'SELECT 1 AS host'\n",
+        "criteria[0].colour",
+        "'yellow', 'red' or 'grey'",
+        "green",
+    ),
     (
         Station,
         '[[site.stations]]\nstatus = "/s/status.json"\ntimeout = "soon"\n',

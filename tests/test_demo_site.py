@@ -99,7 +99,8 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     log_path = tmp_path / "demo.log"
     command = [sys.executable, "-m", "affair", "demo", "--workdir", str(workdir)]
     command += ["--config", str(demo_config(tmp_path))]
-    command += ["--seconds", "20", "--nodes", "5", "--backfill", "2h", "--port", "0"]
+    command += ["--seconds", "25", "--nodes", "5", "--backfill", "2h", "--port", "0"]
+    command += ["--telescopes", "3"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         try:
@@ -133,13 +134,30 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     assert re.search(r"site: sample->page latency over the run: p50 [\d.]+ s, p95 [\d.]+ s", text)
     assert "Traceback" not in text
 
-    # 5 simulated nodes, this machine (its collector and event builder) and the recorder's
-    # own host: each has its RRDs, and the last pass showed each
+    # 5 simulated nodes, this machine (its collector and event builder), the recorder's
+    # own host and the pipeline's (3 telescopes, 2 stereo hosts, the data recorder): each
+    # has its RRDs, and the last pass showed each
     data = workdir / "data"
     hosts = sorted(p.name for p in data.iterdir() if not p.name.startswith("_"))
     assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02", "recorder"} <= set(hosts)
-    assert len(hosts) == 7
-    assert len(json.loads((workdir / "site" / "status.json").read_text())["hosts"]) == 7
+    assert {"tel01", "tel02", "tel03", "stereo01", "stereo02", "datarec01"} <= set(hosts)
+    assert len(hosts) == 13
+    status = json.loads((workdir / "site" / "status.json").read_text())
+    assert len(status["hosts"]) == 13
+    # the pipeline's slow and lossy links are red, its dead one grey, on the tree too
+    problems = {  # the pipeline's (the delivery latency to the recorder depends on the load)
+        (p["source"], p["target"]): p["colour"]
+        for p in status["links"]["problems"]
+        if p["target"] != "recorder/recorder"  # the recorder's own daemon
+    }
+    assert problems == {
+        ("tel02/r0dl1", "tel02/dl1dl2"): "red",
+        ("tel03/dl1dl2", "stereo01/stereo"): "red",
+        ("tel01/camera", "tel01/r0dl1"): "grey",
+    }
+    tree = (workdir / "site" / "topology.html").read_text()
+    assert 'id="link&#45;tel02_r0dl1__tel02_dl1dl2" class="edge link red"' in tree
+    assert 'id="link&#45;tel01_camera__tel01_r0dl1" class="edge link grey"' in tree
 
     # the backfilled history, at 10 s and consolidated to 1 min, then live rows to the end:
     # more samples than the backfill's 720 (2 h at 10 s), and the RRD holds the newest

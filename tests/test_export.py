@@ -219,7 +219,8 @@ def test_export_names_an_unknown_dataset(tmp_path):
     config = make_config(tmp_path)
     journal_two_days(config)
     with pytest.raises(
-        ExportError, match="no dataset 'sytem'.*known: affair, delivery, disks, graphite, system"
+        ExportError,
+        match="no dataset 'sytem'.*known: affair, delivery, disks, graphite, links, system",
     ):
         export_root(config, tmp_path / "x.root", datasets=["sytem"], progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no x.root, no temporary

@@ -19,6 +19,8 @@ rebuilt) in its ``load_*`` function.
     status        [status] and its rules
     site          [schedule] and [site]
     export_query  [export], [query] and [queries.<name>]
+    topology      [topology]: expected links, levels, link health
+    criteria      [[criteria]]: verification criteria as read-only SQL
     forward       [[forward]]: targets every journaled sample is streamed to
     notify        [[notify]]: who is told of colour changes
 """
@@ -39,6 +41,7 @@ from affair.config.collector import (
     ProcessSelector,
     load_collector,
 )
+from affair.config.criteria import Criterion, load_criteria
 from affair.config.datasets import Dataset, Variable, load_datasets
 from affair.config.export_query import (
     ExportConfig,
@@ -55,6 +58,7 @@ from affair.config.notify import NotifyTarget, load_notify
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
+from affair.config.topology import TopologyConfig, load_topology
 from affair.errors import ConfigError
 
 __all__ = [
@@ -65,6 +69,7 @@ __all__ = [
     "Archive",
     "CollectorConfig",
     "Config",
+    "Criterion",
     "Dataset",
     "DiskSettings",
     "ExportConfig",
@@ -83,6 +88,7 @@ __all__ = [
     "SiteConfig",
     "StatusConfig",
     "StatusRule",
+    "TopologyConfig",
     "Variable",
     "load_config",
     "parse_config",
@@ -106,6 +112,8 @@ SECTIONS = (
     "queries",
     "graphite",
     "plot",
+    "topology",
+    "criteria",
     "forward",
     "notify",
 )
@@ -128,6 +136,8 @@ class Config:
     query: QueryConfig
     graphite: GraphiteConfig
     plot: PlotConfig
+    topology: TopologyConfig = TopologyConfig()
+    criteria: tuple[Criterion, ...] = ()
     forward: tuple[ForwardTarget, ...] = ()  # [[forward]] targets, in file order
     notify: tuple[NotifyTarget, ...] = ()
 
@@ -199,6 +209,8 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         query=load_query(raw.get("query", {}), raw.get("queries", {}), path),
         graphite=graphite,
         plot=plot,
+        topology=load_topology(raw.get("topology", {}), path),
+        criteria=load_criteria(raw.get("criteria", []), datasets, path),
         forward=forward,
         notify=load_notify(raw.get("notify", []), path),
     )

@@ -16,12 +16,16 @@ affair.ingest.selfmetrics and affair.ingest.graphite_server.
   it holds unacknowledged. ``affair`` carries their sums over the senders
   heard from since the recorder started (``sender_dropped``, ``sender_buffered``),
   so a collector's losses show on the recorder's own graphs.
+* ``links``: one instance per link between daemons and end of it
+  (:func:`affair.names.link_instance`), under the reporting daemon's host:
+  what the applications report through ``Publisher.link()`` and what the
+  recorder reports of every sender's link to it, per interval.
 * ``graphite``: the listener's lines, samples and connections, and its
   refusals by reason.
 """
 
 from affair.config.datasets import Dataset, Variable
-from affair.vocab import GRAPHITE_REFUSALS, REJECTION_REASONS
+from affair.vocab import GRAPHITE_REFUSALS, LINK_DATASET, REJECTION_REASONS
 
 # What the recorder counts (besides rej_<reason> for each rejection reason).
 RECORDER_COUNTERS = (
@@ -62,6 +66,7 @@ def builtin_datasets() -> dict[str, Dataset]:
         "affair": recorder_dataset(),
         "delivery": delivery_dataset(),
         "graphite": graphite_dataset(),
+        "links": links_dataset(),
     }
 
 
@@ -110,6 +115,22 @@ def graphite_dataset() -> Dataset:
         name = f"bad_{reason}"
         variables[name] = _counter(name, f"refused ({reason.replace('_', ' ')}) per second")
     return Dataset("graphite", "the Graphite plaintext listener", variables)
+
+
+def links_dataset() -> Dataset:
+    """One end of a link, per interval (affair.collectors.linkstats makes the values)."""
+    variables = (
+        _gauge("messages", "msgs", "messages in the interval"),
+        _gauge("bytes", "B", "bytes in the interval"),
+        _gauge("errors", "errors", "errors in the interval"),
+        _gauge("rate", "msg/s", "messages per second"),
+        _gauge("lat_count", "msgs", "latencies measured in the interval"),
+        _gauge("lat_mean", "s", "latency, mean"),
+        _gauge("lat_p50", "s", "latency, median"),
+        _gauge("lat_p95", "s", "latency, 95th percentile"),
+        _gauge("lat_max", "s", "latency, worst"),
+    )
+    return Dataset(LINK_DATASET, "links between daemons, per end", {v.name: v for v in variables})
 
 
 # What each forwarder counts (affair.ingest.forward), besides its lag.

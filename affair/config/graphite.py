@@ -46,6 +46,21 @@ COLLECTD_RULE = {
     "variable": "{type}_{type_instance}_{ds}",
 }
 
+# Links between daemons (the ``links`` dataset, see affair.names.link_instance):
+# links.<host>.<daemon>.<out|in>.<peer host>.<peer daemon>.<variable>, e.g.
+# links.tel01.r0dl1.out.tel01.dl1dl2.lat_p95 0.012 1733100000. Always tried, after the
+# configured rules (or the collectd one), so every agent can report links one way.
+LINKS_RULE = {
+    "pattern": (
+        r"links\.(?P<host>[^.]+)\.(?P<daemon>[^._]+)\.(?P<end>out|in)"
+        r"\.(?P<peer_host>[^._]+)\.(?P<peer_daemon>[^._]+)\.(?P<variable>[^.]+)"
+    ),
+    "host": "{host}",
+    "dataset": "links",
+    "instance": "{daemon}_{end}_{peer_host}_{peer_daemon}",
+    "variable": "{variable}",
+}
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -140,7 +155,7 @@ def compile_rule(pattern, host=None, dataset=None, instance=None, variable=None)
 
 
 def default_rules():
-    return (compile_rule(**COLLECTD_RULE),)
+    return (compile_rule(**COLLECTD_RULE), compile_rule(**LINKS_RULE))
 
 
 def listen_address(value):
@@ -190,5 +205,5 @@ def load_graphite(raw: Any, path) -> GraphiteConfig:
             rules.append(compile_rule(**rule))
         except ValueError as error:
             raise ConfigError(path, key, str(error), rule["pattern"]) from None
-    values["rules"] = tuple(rules) or default_rules()
+    values["rules"] = (*rules, compile_rule(**LINKS_RULE)) if rules else default_rules()
     return GraphiteConfig(**values)

@@ -2,8 +2,11 @@
 
 Starts a recorder process (also taking Graphite plaintext), this machine's
 real collector process, a simulated event builder that publishes its own
-``daq`` dataset through :mod:`affair.collectors.client`, and K simulated nodes (in this
-process, through the same Sender a collector uses); backfills a day of
+``daq`` dataset through :mod:`affair.collectors.client`, K simulated nodes (in this
+process, through the same Sender a collector uses) and a simulated telescope
+pipeline of N telescopes publishing its links (:mod:`affair.demo.pipeline`, in a
+thread of this process; its expected links are added to the config the demo
+writes into its workdir); backfills a day of
 history for the simulated nodes so the archives are not empty, then starts
 ``affair schedule`` (plot and site; red changes are appended to
 ``notifications.log`` in the workdir by a ``[[notify]]`` command) and serves the pages on
@@ -28,6 +31,7 @@ from affair.atomic import write_atomic
 from affair.collectors.sender import Sender
 from affair.config import DEFAULT_CONFIG, load_config
 from affair.daemon import stop_on_signals
+from affair.demo.pipeline import run_pipeline, topology_section
 from affair.demo.simulation import SimulatedNode, host_names
 from affair.demo.victoria import forward_config, start_victoria
 from affair.names import is_valid
@@ -50,10 +54,14 @@ def local_host_name():
     return name if is_valid("host", name) else "localhost"
 
 
-def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, forward=False):
+def run_demo(
+    config_path, workdir, seconds, nodes, backfill_seconds, port=8080, forward=False, telescopes=10
+):
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     config = load_config(config_path)  # the user's config is checked before anything starts
+    config_path = with_pipeline_topology(config_path, workdir, telescopes)
+    config = load_config(config_path)
     children = []
     victoria_url = None
     if forward:  # every sample also streamed to a local VictoriaMetrics (affair.demo.victoria)
@@ -75,11 +83,21 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, 
     step = config.recorder.step
     stop = stop_on_signals("demo")
     started = time.monotonic()
+    pipeline_stop = threading.Event()
+    pipeline = None
     try:
         for what, arguments, takes_config in recorder_and_sources(
             endpoint, graphite_port, data_dir, step
         ):
             children.append(_spawn(what, arguments, config_path if takes_config else None, workdir))
+        if telescopes:
+            pipeline = threading.Thread(
+                target=run_pipeline,
+                args=(endpoint, telescopes, step, pipeline_stop),
+                name="demo-pipeline",
+                daemon=True,
+            )
+            pipeline.start()
         simulated = [SimulatedNode(name) for name in host_names(nodes)]
         sender = Sender(
             endpoint, name="demo-simulator", per_series_limit=100_000, max_in_flight=2000
@@ -108,11 +126,38 @@ def run_demo(config_path, workdir, seconds, nodes, backfill_seconds, port=8080, 
         sender.flush(5.0)
         sender.close()
     finally:
+        pipeline_stop.set()
+        if pipeline is not None:
+            pipeline.join(timeout=30)
         if server is not None:
             server.shutdown()
             server.server_close()
         _stop_children(children)
     return 0
+
+
+def with_pipeline_topology(config_path, workdir, telescopes):
+    """The config the demo runs with: the given one, plus the pipeline's expected links.
+
+    Written to ``<workdir>/affair-demo.toml`` as the given file's text with ``levels`` and
+    ``expected`` under its ``[topology]`` (added when it has none); a config that already
+    expects links, or a demo without telescopes, is used as it is.
+    """
+    source = Path(config_path) if config_path else DEFAULT_CONFIG
+    if not telescopes or load_config(source).topology.expected:
+        return config_path
+    text = source.read_text()
+    keys = topology_section(telescopes)
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.strip().startswith("[topology]"):
+            lines.insert(index + 1, keys)
+            break
+    else:
+        lines.append(f"\n[topology]\n{keys}")
+    path = workdir / "affair-demo.toml"
+    path.write_text("".join(lines))
+    return str(path)
 
 
 def recorder_and_sources(endpoint, graphite_port, data_dir, step):

@@ -61,6 +61,7 @@ from affair.storage.archive_catalog import archived_guard
 from affair.storage.diskspace import DiskReserve, free_bytes, is_disk_full
 from affair.storage.journal import Journal, Watermark
 from affair.storage.rrd_store import RrdStore
+from affair.vocab import LINK_DATASET
 
 if TYPE_CHECKING:  # imported when [graphite] listen is set: it loads asyncio
     from affair.ingest.graphite_server import GraphiteListener
@@ -604,7 +605,10 @@ class Recorder:
 
     def _record_self(self, now, write_calls_before, write_seconds_before):
         values, per_sender = self.metrics.self_samples(
-            self.queue_depth(), write_calls_before, write_seconds_before
+            self.queue_depth(),
+            write_calls_before,
+            write_seconds_before,
+            self.config.recorder.self_interval,
         )
         values["disk_full"] = 0.0 if self._disk_full_since is None else 1.0
         values["refused_hosts"] = float(self.host_cap.refused_count)
@@ -612,6 +616,8 @@ class Recorder:
         host = self.config.recorder.self_host
         samples = [Sample(0, now, host, "affair", "", values)]
         samples += [Sample(0, now, host, "delivery", name, v) for name, v in per_sender.items()]
+        links = self.metrics.take_links()
+        samples += [Sample(0, now, host, LINK_DATASET, name, v) for name, v in links.items()]
         forwarded = self.forwarders.self_samples().items()
         samples += [Sample(0, now, host, "forward", name, v) for name, v in forwarded]
         self._write_metrics_file()

@@ -10,9 +10,14 @@ import re
 import threading
 from collections import defaultdict
 
+from affair.collectors.linkstats import bucket_of, quantile
 from affair.config.builtin import RECORDER_COUNTERS
+from affair.errors import InvalidName
 from affair.ingest.senders import SenderReports
-from affair.vocab import REJECTION_REASONS
+from affair.names import link_instance
+from affair.vocab import RECORDER_DAEMON, REJECTION_REASONS
+
+COLLECTOR_DAEMON = "collector"  # a sender named by its host alone is that host's collector
 
 
 def sender_instance(sender):
@@ -40,7 +45,8 @@ class Metrics:
         for name in (*RECORDER_COUNTERS, *(f"rej_{reason}" for reason in REJECTION_REASONS)):
             self.counts[name] = 0.0
         self._lock = threading.Lock()
-        self._delivery: dict[str, list[float]] = {}  # sender -> [count, total, worst]
+        # sender -> [count, total, worst, {latency bucket: count}]
+        self._delivery: dict[str, list] = {}
         # each sender's latest status, bounded (affair.ingest.senders)
         self.senders = senders or SenderReports(max_senders=MAX_REPORTING_SENDERS)
 
@@ -68,19 +74,26 @@ class Metrics:
                     sender in self._delivery or len(self._delivery) <= MAX_REPORTING_SENDERS
                 )
                 for key in ("", sender) if keep else ("",):
-                    entry = self._delivery.setdefault(key, [0, 0.0, 0.0])
+                    entry = self._delivery.setdefault(key, [0, 0.0, 0.0, {}])
                     entry[0] += len(latencies)
                     entry[1] += sum(latencies)
                     entry[2] = max(entry[2], max(latencies))
+                    if key:  # the histogram feeds the sender's link; the overall row needs none
+                        buckets = entry[3]
+                        for seconds in latencies:
+                            bucket = bucket_of(max(0.0, seconds))
+                            buckets[bucket] = buckets.get(bucket, 0) + 1
 
     def merge_delivery(self, delivery):
         """Add another process's ``take_interval()`` result to ours."""
         with self._lock:
-            for sender, (count, total, worst) in delivery.items():
-                entry = self._delivery.setdefault(sender, [0, 0.0, 0.0])
+            for sender, (count, total, worst, *histogram) in delivery.items():
+                entry = self._delivery.setdefault(sender, [0, 0.0, 0.0, {}])
                 entry[0] += count
                 entry[1] += total
                 entry[2] = max(entry[2], worst)
+                for bucket, n in (histogram[0] if histogram else {}).items():
+                    entry[3][int(bucket)] = entry[3].get(int(bucket), 0) + n
 
     def take_interval(self):
         """Return and reset the per-interval delivery statistics."""
@@ -88,8 +101,12 @@ class Metrics:
             delivery, self._delivery = self._delivery, {}
         return delivery
 
-    def self_samples(self, queue_depth, write_calls_before, write_seconds_before):
-        """Values for the ``affair`` and ``delivery`` datasets; see :class:`~affair.ingest.recorder.Recorder`."""
+    def self_samples(self, queue_depth, write_calls_before, write_seconds_before, interval=10):
+        """Values for the ``affair`` and ``delivery`` datasets; see :class:`~affair.ingest.recorder.Recorder`.
+
+        The senders' links of the same interval (``{links instance: values}``) are
+        left for :meth:`take_links`; ``interval``: seconds since the last call.
+        """
         counts = self.counts
         values = {name: counts[name] for name in RECORDER_COUNTERS}
         for reason in REJECTION_REASONS:
@@ -110,10 +127,54 @@ class Metrics:
         # latest own report; a sender heard from but not written (all refused,
         # or all resends) still counts in the totals above.
         per_sender = {}
-        for sender, (count, total, worst) in delivery.items():
+        links = {}
+        for sender, (count, total, worst, buckets) in delivery.items():
             row = {"latency_avg": total / count, "latency_max": worst, "samples": float(count)}
             report = self.senders.get(sender)
             if report is not None:
                 row["dropped"], row["buffered"] = (float(n) for n in report)
             per_sender[sender_instance(sender)] = row
+            instance = sender_link_instance(sender)
+            if instance is not None:
+                links[instance] = link_values(count, total, worst, buckets, interval)
+        self._links = links
         return values, per_sender
+
+    _links: dict = {}
+
+    def take_links(self):
+        """The ``links`` rows of the interval :meth:`self_samples` just closed."""
+        links, self._links = self._links, {}
+        return links
+
+
+def sender_link_instance(sender):
+    """The recorder's end of the link from ``sender`` to it, or None if its name cannot be a link.
+
+    A sender is named ``host`` (a collector) or ``host.dataset`` (a Publisher, whose
+    daemon is named after its dataset unless it says otherwise); a host name with dots
+    cannot be part of a link, so such a sender has none.
+    """
+    host, _, daemon = sender.rpartition(".") if "." in sender else (sender, "", COLLECTOR_DAEMON)
+    try:
+        return link_instance(RECORDER_DAEMON, "in", host, daemon)
+    except InvalidName:  # a host with dots or underscores, names too long: no link
+        return None
+
+
+def link_values(count, total, worst, buckets, interval):
+    """The ``links`` values of the samples one sender had written in an interval.
+
+    Latency here is the delivery latency: the sample's own time to its RRD write.
+    """
+    return {
+        "messages": float(count),
+        "bytes": None,
+        "errors": 0.0,
+        "rate": count / interval,
+        "lat_count": float(count),
+        "lat_mean": total / count,
+        "lat_p50": min(worst, quantile(buckets, count, 0.50)),
+        "lat_p95": min(worst, quantile(buckets, count, 0.95)),
+        "lat_max": worst,
+    }

@@ -8,6 +8,9 @@ attached days):
     latest_<dataset>   the newest sample of each (host, instance) of the dataset
     latest             host, dataset, instance, ts, variable, value: the newest
                        value of every variable of every series
+    link_ends          the links dataset with each end's link spelled out: source,
+                       target, side ('out' or 'in'), and the link variables
+                       (affair.config.criteria defines it)
 
 e.g. ``SELECT count(DISTINCT host) FROM system WHERE cpu_user > 90 AND
 ts > unixepoch('now', '-1 hour')``. Times are Unix seconds (UTC);
@@ -35,10 +38,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from affair.config.criteria import LINK_COLUMNS, link_ends_view, link_part
 from affair.errors import QueryError
 from affair.storage.journal import DayCatalog, open_day_readonly
 from affair.storage.journal_reader import day_spans
 from affair.times import parse_duration, parse_time
+from affair.vocab import LINK_DATASET
 
 RESERVED_COLUMNS = ("ts", "host", "instance", "received")
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
@@ -144,6 +149,7 @@ def open_journal(config, start=None, end=None):
             f"(from {spans[0].day}); use --from/--to for others"
         )
     connection.create_function("value_at", 2, value_at, deterministic=True)
+    connection.create_function("link_part", 2, link_part, deterministic=True)
     files = []  # (schema name, catalog)
     for index, span in enumerate(spans):
         schema = f"d{index}"
@@ -216,6 +222,9 @@ def _create_views(journal, config, files):
                     f" FROM {_identifier(latest_view)}"
                     for variable, column in columns.items()
                 ]
+            if dataset == LINK_DATASET:
+                ends = ["ts", "host", "instance", "received", "source", "target", "side"]
+                _create_view(journal, "link_ends", link_ends_view(), ends + list(LINK_COLUMNS))
     if latest_arms:
         _create_view(
             journal,

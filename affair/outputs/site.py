@@ -45,6 +45,7 @@ from affair.atomic import write_atomic
 from affair.hosts import host_matcher
 from affair.outputs import graph_paths as layout
 from affair.outputs.app_pages import APP_FOLDER, application_series
+from affair.outputs.criteria import run_criteria
 from affair.outputs.forward_status import forward_rows
 from affair.outputs.notify import Notifier
 from affair.outputs.stations import station_views
@@ -57,7 +58,9 @@ from affair.outputs.status import (
     format_clock,
     format_value,
     percentile,
+    with_criteria,
 )
+from affair.outputs.topology_pages import Hrefs, write_topology
 from affair.storage import archive_health
 from affair.vocab import SEVERITY, STATUS_COLOURS, WINDOW_NAMES
 
@@ -79,6 +82,8 @@ class SiteSummary:
     seconds: float
     counts: dict
     latencies: tuple = ()  # seconds from a sample's time to the pass that first showed it
+    links: dict | None = None  # links per colour, when there are links
+    failing: tuple = ()  # names of the [[criteria]] that failed or could not run
 
     def latency(self, percent):
         """The given percentile of this pass's latencies, or None when there were none."""
@@ -88,6 +93,13 @@ class SiteSummary:
         text = f"{self.hosts} hosts, {self.pages} pages in {self.seconds:.2f} s; " + ", ".join(
             f"{self.counts[c]} {c}" for c in STATUS_COLOURS
         )
+        if self.links:
+            text += f"; {sum(self.links.values())} links, " + ", ".join(
+                f"{self.links[c]} {c}" for c in ("red", "grey") if self.links.get(c)
+            )
+            text = text.rstrip(", ")
+        if self.failing:
+            text += f"; criteria failing: {', '.join(self.failing)}"
         if self.latencies:
             text += (
                 f"; sample->page latency p50 {self.latency(50):.1f} s, "
@@ -140,6 +152,8 @@ class SiteBuilder:
         self.clock = clock
         self.environment = make_environment()
         self._graphs_urls = {}
+        self.topology = None  # this pass's TopologyResult, once written
+        self.criteria = []  # this pass's [[criteria]] results (CriterionResult)
         self._matchers = {}
 
     def build(self):
@@ -147,12 +161,15 @@ class SiteBuilder:
         started = time.monotonic()
         now = self.clock()
         statuses = collect(self.config, self.data_dir, now)
+        self.criteria = run_criteria(self.config, self.data_dir)
+        statuses = with_criteria(statuses, self.criteria)
         previous = self._previous_last_samples()
         written = self.write_pages(statuses, now)
         pages_written_at = self.clock()
         latencies = _latencies(statuses, previous, pages_written_at)
         counts = count_colours(statuses)
-        write_atomic(self.out_dir / "status.json", _status_json(statuses, counts, now, latencies))
+        document = _status_json(statuses, counts, now, latencies, self.topology, self.criteria)
+        write_atomic(self.out_dir / "status.json", document)
         # After the pages: a slow or dead notify target never holds them back.
         Notifier(self.config, self.out_dir).notify(statuses, now)
         return SiteSummary(
@@ -161,6 +178,10 @@ class SiteBuilder:
             seconds=time.monotonic() - started,
             counts=counts,
             latencies=tuple(latencies),
+            links=self.topology.topology.counts()
+            if self.topology and self.topology.pages
+            else None,
+            failing=tuple(r.criterion.name for r in self.criteria if r.colour != "green"),
         )
 
     def write_pages(self, statuses, now):
@@ -168,6 +189,7 @@ class SiteBuilder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
         written = {"host": set(), "graph": set(), APP_FOLDER: set()}
+        self.topology = write_topology(self, statuses, now, common)  # host pages list daemons
         statuses = index_order(statuses, self.config.site.groups)  # previous/next as listed
         problems = [i for i, status in enumerate(statuses) if status.colour != "green"]
         for index, status in enumerate(statuses):
@@ -198,7 +220,7 @@ class SiteBuilder:
         html = self.render("index.html", common, self._index(statuses, now))
         write_atomic(self.out_dir / "index.html", html)
         self._remove_stale_pages(written)
-        return 1 + sum(len(names) for names in written.values())
+        return 1 + sum(len(names) for names in written.values()) + self.topology.pages
 
     def render_index(self, statuses, now):
         """The index page as a string (what write_pages writes)."""
@@ -270,6 +292,7 @@ class SiteBuilder:
             groups.setdefault(status.group, []).append(self._host_row(status, key_columns, now))
         # statuses come in natural host order; the sort is stable
         problems = by_severity([s for s in statuses if s.colour != "green"], groups)
+        link_problems = self.topology.status()["problems"] if self.topology else []
         return {
             "root": "",
             "data_dir": str(self.data_dir),
@@ -297,6 +320,19 @@ class SiteBuilder:
                 {"title": graph.title, "file": page_href(graph.name)}
                 for graph in self.config.graphs.values()
                 if graph.mode in PAGE_GRAPH_MODES
+            ],
+            # red and grey links of the topology (affair.outputs.topology_pages)
+            "link_problems": link_problems[:ATTENTION_LIMIT],
+            "link_problems_more": max(0, len(link_problems) - ATTENTION_LIMIT),
+            "links_total": len(self.topology.topology.links) if self.topology else 0,
+            "criteria": [
+                {
+                    "name": r.criterion.name,
+                    "description": r.criterion.description,
+                    "colour": r.colour,
+                    "summary": r.summary,
+                }
+                for r in self.criteria
             ],
             "forwarding": forward_rows(self.config, self.data_dir, now),
             "stations": station_views(self.config.site.stations, now),
@@ -349,6 +385,12 @@ class SiteBuilder:
             "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir)
             + self._configured_node_sections(status.host, snapshot, page_dir),
             "member_of": self._member_of(status.host, snapshot),
+            # its daemons in the topology (links reported from or to this host)
+            "daemons": [
+                {"name": d.name, "colour": d.colour, "href": Hrefs(1).daemon(d.name)}
+                for d in (self.topology.topology.daemons.values() if self.topology else ())
+                if d.host == status.host
+            ],
             "values": [self._latest_values(series, now) for series in snapshot.series],
         }
 
@@ -628,7 +670,7 @@ def _latencies(statuses, previous, written_at):
     return latencies
 
 
-def _status_json(statuses, counts, now, latencies):
+def _status_json(statuses, counts, now, latencies, topology=None, criteria=()):
     def rounded(percent):
         value = percentile(latencies, percent)
         return None if value is None else round(value, 2)
@@ -652,4 +694,23 @@ def _status_json(statuses, counts, now, latencies):
             for s in statuses
         },
     }
+    if topology is not None:
+        document["links"] = topology.status()
+    if criteria:
+        document["criteria"] = {
+            r.criterion.name: {
+                "colour": r.colour,
+                "summary": r.summary,
+                "error": r.error,
+                "violations": [
+                    {
+                        "kind": v.kind,
+                        "subject": " -> ".join(v.subject) if v.kind == "link" else v.subject,
+                        "why": v.why,
+                    }
+                    for v in r.violations
+                ],
+            }
+            for r in criteria
+        }
     return json.dumps(document, indent=1) + "\n"

@@ -32,13 +32,15 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from affair import units
 from affair.errors import AffairError, StoreError
 from affair.hosts import host_matcher
 from affair.names import is_valid, rrd_file_name
+from affair.outputs.criteria import apply_to_links, host_violations, run_criteria
+from affair.outputs.topology import gather
 from affair.storage import archive_health
 from affair.storage.rrd_store import RrdStore
 from affair.vocab import SEVERITY, STATUS_COLOURS
@@ -485,11 +487,67 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
         raise AffairError(f"no data directory at {data_dir}")
     now = time.time() if now is None else now
     statuses = collect(config, data_dir, now)
+    criteria = run_criteria(config, data_dir)
+    statuses = with_criteria(statuses, criteria)
     lines = render_table(by_severity(statuses, config.site.groups), now, colour, problems_only)
     keeping, keeping_colour = keeping_lines(config, data_dir, now, colour)
-    lines[-1:-1] = keeping  # the counts stay the last line, for scripts that read it
-    red = any(s.colour == "red" for s in statuses) or keeping_colour == "red"
+    topology = gather((s.snapshot for s in statuses), config, now)
+    apply_to_links(topology, criteria)
+    failing = [
+        f"criterion {r.criterion.name}: {r.summary}" for r in criteria if r.colour != "green"
+    ]
+    # the host counts stay the last line, for scripts that read it
+    lines[-1:-1] = keeping + render_links(topology, colour) + failing
+    red = (
+        any(s.colour == "red" for s in statuses)
+        or keeping_colour == "red"
+        or topology.counts()["red"] > 0
+    )
     return lines, 1 if red else 0
+
+
+def with_criteria(statuses, results):
+    """The statuses with every ``[[criteria]]`` violation naming a host added as a result.
+
+    A violation colours its host like a failing rule, grey hosts staying grey.
+    """
+    found = host_violations(results)
+    if not found:
+        return statuses
+    changed = []
+    for status in statuses:
+        extra = tuple(
+            RuleResult(rule, colour, detail=why) for rule, colour, why in found.get(status.host, ())
+        )
+        if not extra:
+            changed.append(status)
+            continue
+        colour = status.colour
+        if not status.stale:
+            colour = max((colour, *(r.colour for r in extra)), key=SEVERITY.get)
+        changed.append(replace(status, colour=colour, results=status.results + extra))
+    return changed
+
+
+def render_links(topology, colour=False):
+    """The red and grey links under the host table (nothing when there are no links)."""
+    if not topology.links:
+        return []
+    problems = topology.problems()
+    lines = []
+    if problems:
+        width = max(len(link.name) for link in problems)
+        lines.append(f"{'LINK'.ljust(width)}  STATUS  WHY")
+        for link in problems:
+            shown = link.colour.ljust(6)
+            if colour:
+                shown = f"{_ANSI[link.colour]}{shown}{_RESET}"
+            lines.append(f"{link.name.ljust(width)}  {shown}  {link.why}")
+    counts = topology.counts()
+    lines.append(
+        f"{len(topology.links)} links: " + ", ".join(f"{counts[c]} {c}" for c in STATUS_COLOURS)
+    )
+    return lines
 
 
 def keeping_lines(config, data_dir, now, colour=False):
