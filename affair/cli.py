@@ -37,6 +37,31 @@ def _site_dirs(parser):
     parser.add_argument("--out", help="where the pages go (default: [site] out_dir)")
 
 
+def _eager(parser):
+    parser.add_argument(
+        "--eager",
+        metavar="WINDOWS",
+        help="override [plot] eager: 'all', or comma-separated windows drawn for every host "
+        "(e.g. 1h; other per-node graphs are left to `affair serve`)",
+    )
+
+
+def _with_eager(config, eager):
+    """``config`` with ``[plot] eager`` replaced by the --eager flag, if given."""
+    if eager is None:
+        return config
+    import dataclasses
+
+    from affair.config.graphs import eager_windows
+
+    value = eager if eager == "all" else [w.strip() for w in eager.split(",") if w.strip()]
+    try:
+        value = eager_windows(value)
+    except ValueError:
+        raise SystemExit(f"affair: --eager: 'all' or windows like 1h,6h, got {eager!r}") from None
+    return dataclasses.replace(config, plot=dataclasses.replace(config.plot, eager=value))
+
+
 def _add_record(commands):
     record = commands.add_parser(
         "record",
@@ -73,7 +98,8 @@ def _add_demo(commands):
         help="run a recorder, simulated nodes, this machine's collector and the status pages",
         description="Start a recorder, K simulated nodes with a day of backfilled history and "
         "this machine's real collector, all on loopback, then the scheduler (plot and site) and "
-        "a web server for the pages on http://127.0.0.1:8080; run for --seconds or until Ctrl-C.",
+        "`affair serve` for the pages on http://127.0.0.1:8080, drawing per-node graphs other "
+        "than the 1 h ones when they are viewed; run for --seconds or until Ctrl-C.",
     )
     _common(demo)
     demo.add_argument(
@@ -147,6 +173,7 @@ def _add_plot(commands):
         metavar="K",
         help="processes drawing at once (default: [plot] workers)",
     )
+    _eager(plot)
     plot.set_defaults(handler=cmd_plot)
 
 
@@ -195,6 +222,7 @@ def _add_schedule(commands):
     _common(schedule)
     _site_dirs(schedule)
     schedule.add_argument("--seconds", type=float, help="stop after this many seconds")
+    _eager(schedule)
     schedule.set_defaults(handler=cmd_schedule)
 
 
@@ -271,6 +299,44 @@ def _add_query(commands):
     query.set_defaults(handler=cmd_query)
 
 
+def _add_serve(commands):
+    serve = commands.add_parser(
+        "serve",
+        help="serve the pages over HTTP, drawing per-node graphs when they are requested",
+        description="Serve the site (pages, graphs, status.json) over HTTP and draw a per-node "
+        "graph when it is requested and missing or older than its archive's newest row, caching "
+        "it under the plotter's file name. Read-only: only files under the site and graphs "
+        "directories, only graphs of existing hosts, datasets and windows; anything else is 404. "
+        "Renders run in a bounded pool; when it is full a request gets the old PNG, else 503.",
+    )
+    _common(serve)
+    serve.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
+    serve.add_argument(
+        "--graphs", help="where graphs are cached (default: [site] graphs_dir, else [plot] out_dir)"
+    )
+    serve.add_argument("--site", help="the pages to serve (default: [site] out_dir)")
+    serve.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="address to listen on (default 127.0.0.1:8080, loopback only; port 0: any free one)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=2, metavar="K", help="processes drawing graphs (default 2)"
+    )
+    serve.add_argument(
+        "--queue",
+        type=int,
+        default=16,
+        metavar="N",
+        help="graphs waiting or drawing at most; beyond it: the old PNG or 503 (default 16)",
+    )
+    serve.add_argument(
+        "--threads", type=int, default=8, help="requests answered at once (default 8)"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
 def _add_check(commands):
     check = commands.add_parser(
         "check",
@@ -299,6 +365,7 @@ SUBCOMMANDS = (
     _add_query,
     _add_check,
     _add_archive,
+    _add_serve,
 )
 
 
@@ -375,7 +442,7 @@ def cmd_plot(args):
     from affair.outputs.plot.plan import parse_shard
     from affair.outputs.plot.run import run_plot
 
-    config = _load(args)
+    config = _with_eager(_load(args), args.eager)
     try:
         shard = parse_shard(args.shard)
     except ValueError as error:
@@ -447,9 +514,37 @@ def cmd_schedule(args):
     from affair.daemon import stop_on_signals
     from affair.outputs.schedule import schedule_forever
 
-    config = _load(args)
+    config = _with_eager(_load(args), args.eager)
     stop = stop_on_signals("scheduler")
     schedule_forever(config, args.data_dir, args.graphs, args.out, args.seconds, stop)
+
+
+def cmd_serve(args):
+    from affair.daemon import stop_on_signals
+    from affair.errors import ServeError
+    from affair.outputs.serve import run_serve
+
+    for flag, value in (
+        ("--workers", args.workers),
+        ("--queue", args.queue),
+        ("--threads", args.threads),
+    ):
+        if value < 1:
+            raise ServeError(f"{flag} must be 1 or more, got {value}")
+    config = _load(args)
+    stop = stop_on_signals("server")
+    run_serve(
+        config,
+        data_dir=args.data_dir,
+        graphs_dir=args.graphs,
+        site_dir=args.site,
+        listen=args.listen,
+        workers=args.workers,
+        queue_limit=args.queue,
+        threads=args.threads,
+        stop=stop,
+        ready=lambda url: print(f"affair serve: serving on {url}", flush=True),
+    )
 
 
 def cmd_export(args):

@@ -86,6 +86,14 @@ class ResolutionMismatch(PlotError):
         super().__init__(f"{path}: rows of {got}s where the graph needs {wanted}s")
 
 
+class ServeError(AffairError):
+    """``affair serve`` cannot start: a bad --listen, a busy port, no site directory."""
+
+
+class RequestError(AffairError):
+    """A URL ``affair serve`` cannot read or will not follow (answered 400, nothing opened)."""
+
+
 class JournalError(AffairError):
     """A journal day file that cannot be used; carries its path."""
 

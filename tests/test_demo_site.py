@@ -16,10 +16,11 @@ from affair import cli
 from affair.config import DEFAULT_CONFIG
 from affair.demo import eventbuilder
 from affair.demo.launcher import (
+    free_port,
     local_host_name,
     recorder_and_sources,
     scheduler_arguments,
-    serve_site,
+    server_arguments,
 )
 from affair.storage.journal import read_after
 
@@ -54,31 +55,40 @@ def test_the_demo_starts_each_process_with_arguments_its_own_parser_takes(tmp_pa
     scheduler = cli.build_parser().parse_args(
         scheduler_arguments(tmp_path / "data", tmp_path / "site" / "graphs", tmp_path / "site")[2:]
     )
-    assert (scheduler.handler, scheduler.data_dir, scheduler.graphs, scheduler.out) == (
+    assert (
+        scheduler.handler,
+        scheduler.data_dir,
+        scheduler.graphs,
+        scheduler.out,
+        scheduler.eager,
+    ) == (
         cli.cmd_schedule,
         str(tmp_path / "data"),
         str(tmp_path / "site" / "graphs"),
         str(tmp_path / "site"),
+        "1h",  # the other per-node graphs are drawn by affair serve when viewed
     )
 
 
-@pytest.mark.integration
-def test_serve_site_falls_back_to_the_next_free_port(tmp_path):
-    (tmp_path / "index.html").write_text("<p>hello</p>\n")
+def test_the_demo_serves_on_the_next_free_port_on_loopback(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        server, url = serve_site(tmp_path, taken)
-        try:
-            port = server.server_address[1]
-            assert port != taken
-            assert url == f"http://127.0.0.1:{port}/"
-            assert server.server_address[0] == "127.0.0.1"  # loopback only
-            assert fetch(url + "index.html") == "<p>hello</p>\n"
-        finally:
-            server.shutdown()
-            server.server_close()
+        port = free_port(taken)
+        assert port != taken
+    server = cli.build_parser().parse_args(
+        server_arguments(tmp_path / "data", tmp_path / "site" / "graphs", tmp_path / "site", port)[
+            2:
+        ]
+    )
+    assert (server.handler, server.data_dir, server.graphs, server.site, server.listen) == (
+        cli.cmd_serve,
+        str(tmp_path / "data"),
+        str(tmp_path / "site" / "graphs"),
+        str(tmp_path / "site"),
+        f"127.0.0.1:{port}",  # loopback only
+    )
 
 
 def demo_config(directory):
@@ -120,7 +130,13 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
             assert status["hosts"]["ldc03"]["group"] == "ldc"
             for host, info in status["hosts"].items():
                 assert f'<td class="h s-{info["colour"]}"><a href="host/{host}.html">' in index
-            assert "ldc01" in fetch(url + "host/ldc01.html")
+            page = fetch(url + "host/ldc01.html")
+            assert "ldc01" in page
+            # a 6 h graph: not drawn by the schedule (--eager 1h), drawn by affair serve on view
+            assert 'data-w6h="../graphs/node/ldc01/system.6h.png' in page
+            with urllib.request.urlopen(url + "graphs/node/ldc01/system.6h.png", timeout=60) as png:
+                assert png.headers["Content-Type"] == "image/png"
+                assert png.read(8) == b"\x89PNG\r\n\x1a\n"
             assert process.wait(timeout=90) == 0  # --seconds ends it
         finally:
             if process.poll() is None:

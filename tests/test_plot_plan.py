@@ -10,6 +10,7 @@ from affair.errors import ConfigError
 from affair.outputs.graph_paths import graph_path, node_graph_path
 from affair.outputs.plot.plan import (
     STAGGER_SECONDS,
+    eager_jobs,
     in_shard,
     is_stale,
     parse_shard,
@@ -87,6 +88,9 @@ def test_an_overlay_takes_exactly_one_variable():
         ({"refresh": {"1h": "soon"}}, "plot.refresh"),
         ({"refresh": {"5h": "1min"}}, "plot.refresh"),
         ({"widht": 700}, "plot.widht"),
+        ({"eager": "some"}, "plot.eager"),
+        ({"eager": ["1h", "2h"]}, "plot.eager"),
+        ({"eager": "1h"}, "plot.eager"),  # a list of windows, or "all"
     ],
 )
 def test_plot_section_is_validated(plot, key):
@@ -264,3 +268,73 @@ def test_graphs_of_one_window_fall_due_spread_over_its_period():
     assert len(per_minute) == 4 and all(200 <= count <= 300 for count in per_minute)
     # a long period spreads over STAGGER_SECONDS only: the 1 y graphs follow midnight
     assert max(period_offset(key, 86400) for key in keys) < STAGGER_SECONDS
+
+
+# --- what a pass draws ahead of time ([plot] eager) ---
+
+
+def test_eager_is_all_unless_set_and_reads_a_list_of_windows():
+    assert config_with().plot.eager == "all"
+    assert config_with(plot={"eager": ["1h"]}).plot.eager == ("1h",)
+    assert config_with(plot={"eager": []}).plot.eager == ()
+
+
+def test_eager_keeps_shared_graphs_its_windows_for_all_and_every_window_of_problem_hosts():
+    config = config_with(
+        graphs={
+            "load": {"dataset": "system", "variables": ["load1"], "windows": ["1h", "1d"]},
+            "net": {"dataset": "system", "variables": ["net_in"], "mode": "aggregate"},
+        },
+        plot={"node_windows": ["1h", "6h", "1d"]},
+    )
+    store = FakeStore({"ok1": [("system", "")], "ok2": [("system", "")], "bad": [("system", "")]})
+    jobs = plan_jobs(config, store)
+    assert eager_jobs(jobs, "all", set()) == jobs
+    kept = {job.key for job in eager_jobs(jobs, ("1h",), {"bad"})}
+    assert kept == {
+        "node/ok1/system.1h.png",
+        "node/ok2/system.1h.png",
+        "node/bad/system.1h.png",
+        "node/bad/system.6h.png",
+        "node/bad/system.1d.png",
+        "load.node.ok1.1h.png",
+        "load.node.ok2.1h.png",
+        "load.node.bad.1h.png",
+        "load.node.bad.1d.png",
+        "net.aggregate.1h.png",
+        "net.aggregate.6h.png",
+        "net.aggregate.1d.png",
+        "net.aggregate.1w.png",
+    }
+    nothing_per_node = {job.key for job in eager_jobs(jobs, (), set())}
+    assert nothing_per_node == {key for key in kept if key.startswith("net.")}
+
+
+def test_problem_hosts_come_from_a_recent_status_json_else_from_the_rrds(tmp_path):
+    import json
+
+    from affair.outputs.plot.run import STATUS_FRESH_SECONDS, problem_hosts
+
+    config = config_with()
+    status = tmp_path / "status.json"
+    hosts = {"a": {"colour": "green"}, "b": {"colour": "red"}, "c": {"colour": "grey"}}
+    status.write_text(json.dumps({"built": 1000, "hosts": hosts}))
+    assert problem_hosts(config, tmp_path / "data", 1000 + 60, status) == {"b", "c"}
+    # too old, missing or garbled: the RRDs are read (none here)
+    assert (
+        problem_hosts(config, tmp_path / "data", 1000 + STATUS_FRESH_SECONDS + 1, status) == set()
+    )
+    assert problem_hosts(config, tmp_path / "data", 1000, tmp_path / "none.json") == set()
+    status.write_text("{not json")
+    assert problem_hosts(config, tmp_path / "data", 1000, status) == set()
+
+
+def test_the_eager_flag_overrides_the_config():
+    from affair.cli import _with_eager
+
+    config = config_with(plot={"eager": ["1h"]})
+    assert _with_eager(config, None) is config
+    assert _with_eager(config, "all").plot.eager == "all"
+    assert _with_eager(config, "1h, 6h").plot.eager == ("1h", "6h")
+    with pytest.raises(SystemExit, match="--eager"):
+        _with_eager(config, "1h,2h")

@@ -1,6 +1,7 @@
 """Whole passes over real RRDs: what is drawn, what is skipped, shards, workers, the CLI,
 and a reader that must never see half a PNG."""
 
+import dataclasses
 import io
 import os
 import re
@@ -16,6 +17,7 @@ from conftest import REPO
 from PIL import Image
 from plot_helpers import PLOT_CONFIG, T_END, make_store, plot_config, write_series
 
+from affair.config import parse_config
 from affair.outputs.plot.plan import period_offset, plan_jobs
 from affair.outputs.plot.run import run_plot
 
@@ -228,3 +230,38 @@ def test_a_reader_never_sees_a_partial_png(tmp_path):
     assert process.returncode == 0  # the writer finished its passes by itself
     assert reads > 50 and len(versions) > 5  # we really read while it was being replaced
     assert not [path for path in out.rglob(".*.tmp")]
+
+
+def test_an_eager_pass_draws_shared_graphs_1h_graphs_and_every_window_of_problem_hosts(world):
+    config, store, tmp_path = world
+    # h3 CPU is over its red line: all its windows are drawn ahead of time
+    config = dataclasses.replace(
+        config,
+        plot=dataclasses.replace(config.plot, eager=("1h",)),
+        status=parse_config(
+            {
+                "datasets": {"system": {"variables": {"cpu_user": {}}}},
+                "status": {"rules": [{"variable": "system.cpu_user", "red": 10, "hosts": "h3"}]},
+            }
+        ).status,
+    )
+    out = tmp_path / "graphs"
+    summary = run_plot(config, store.data_dir, out, now=T_END + 5)
+    assert drawn_files(out) == {
+        "node/h1/system.1h.png",
+        "node/h2/system.1h.png",
+        "node/h3/system.1h.png",
+        "node/h3/system.6h.png",
+        "node/h3/system.1d.png",
+        "net_sum.aggregate.1h.png",
+        "net_sum.aggregate.6h.png",
+        "net_avg.aggregate.1h.png",
+        "net_avg.aggregate.6h.png",
+        "cpu_all.overlay.1h.png",
+    }
+    assert (summary.drawn, summary.on_request) == (10, 4)
+    assert summary.line().startswith(
+        "drew 10 graphs, skipped 0 up to date, left 4 to draw on request"
+    )
+    # --all still draws everything
+    assert run_plot(config, store.data_dir, out, all_graphs=True, now=T_END + 6).drawn == 14

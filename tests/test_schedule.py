@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import pytest
 from conftest import REPO, wait_for
@@ -89,8 +90,19 @@ def test_default_jobs_are_plot_and_site_on_their_intervals(tmp_path):
 def test_default_jobs_call_the_plotter(monkeypatch, tmp_path):
     calls = []
 
-    def run_plot(config, data_dir=None, out_dir=None, all_graphs=False, shard=(0, 1), workers=1):
+    status_files = []
+
+    def run_plot(
+        config,
+        data_dir=None,
+        out_dir=None,
+        all_graphs=False,
+        shard=(0, 1),
+        workers=1,
+        status_file=None,
+    ):
         calls.append((config, data_dir, out_dir))
+        status_files.append(status_file)
         return types.SimpleNamespace(drawn=12, skipped=3, seconds=0.25)
 
     monkeypatch.setattr(schedule, "run_plot", run_plot)
@@ -99,6 +111,7 @@ def test_default_jobs_call_the_plotter(monkeypatch, tmp_path):
     assert [(j.name, j.interval) for j in jobs] == [("plot", 120)]
     assert jobs[0].run() == "12 graphs drawn, 3 skipped in 0.25 s"
     assert calls == [(config, "data-x", "graphs-x")]
+    assert status_files == [Path("site-x") / "status.json"]  # the site pass's: who is not green
     # without --graphs, plotter and site share the configured graphs dir
     default_jobs(config, "data-x")[0].run()
     assert calls[-1] == (config, "data-x", "graphs")

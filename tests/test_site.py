@@ -340,3 +340,20 @@ def test_a_thousand_hosts_render_into_a_small_index(tmp_path):
     assert set(cells.values()) <= {"green", "yellow", "red"}
     assert cells["ldc01"] in ("green", "yellow", "red")
     assert Path(tmp_path / "site" / "host" / "gdc400.html").is_file()
+
+
+def test_with_graphs_drawn_on_request_pages_link_every_window_drawn_or_not(cluster):
+    """[plot] eager not "all": the pages link each per-node graph by the plotter's name,
+    versioned when drawn, plain when `affair serve` is to draw it on request."""
+    _config, data, graphs, out = cluster
+    config = site_config(SITE_CONFIG + '\n[plot]\nnode_windows = ["1h", "6h", "1d"]\neager = []\n')
+    build_site(config, data, graphs, out, clock=at(NOW + 5))
+    page = (out / "host" / "ldc01.html").read_text()
+    figures = re.findall(r"<figure[^>]*>", page)
+    links = [dict(re.findall(r'data-w(\w+)="([^"]+)"', figure)) for figure in figures]
+    assert links[0]["1d"] == "../../graphs/node/ldc01/system.1d.png"  # not drawn yet
+    assert re.fullmatch(r"\.\./\.\./graphs/node/ldc01/system\.1h\.png\?v=\d+", links[0]["1h"])
+    assert links[1] == {
+        window: f"../../graphs/node/ldc01/daq.{window}.png" for window in ("1h", "6h", "1d")
+    }
+    assert '<div class="placeholder">' not in page

@@ -63,6 +63,22 @@ def refresh_table(value):
     return {window: seconds(period) for window, period in value.items()}
 
 
+EAGER_ALL = "all"
+EAGER_EXPECTED = (
+    "'all', or a list of windows every host's graphs are drawn in ahead of time, like ['1h']"
+)
+
+
+def eager_windows(value):
+    """``"all"``, or the windows drawn for every host (the rest are left to ``affair serve``)."""
+    if value == EAGER_ALL:
+        return EAGER_ALL
+    windows = string_list(value)
+    if any(window not in WINDOW_NAMES for window in windows):
+        raise ValueError
+    return windows
+
+
 @dataclass(frozen=True)
 class PlotConfig:
     """``[plot]``: where graphs go and how often each window is redrawn (see affair.outputs.plot)."""
@@ -77,6 +93,10 @@ class PlotConfig:
     refresh: dict[str, int] = setting(
         {}, refresh_table, "a table of window = duration, like { 1h = '1min', 1y = '1d' }"
     )
+    # What a pass draws ahead of time: "all" (a site on a plain web server), or a list of
+    # windows drawn for every host, every window of hosts that are not green, and every
+    # aggregate and overlay; `affair serve` draws the other per-node graphs when requested.
+    eager: str | tuple[str, ...] = setting(EAGER_ALL, eager_windows, EAGER_EXPECTED)
 
 
 def load_graphs(raw: Any, datasets: dict[str, Dataset], path) -> dict[str, Graph]:

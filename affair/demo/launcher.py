@@ -8,16 +8,16 @@ pipeline of N telescopes publishing its links (:mod:`affair.demo.pipeline`, in a
 thread of this process; its expected links are added to the config the demo
 writes into its workdir); backfills a day of
 history for the simulated nodes so the archives are not empty, then starts
-``affair schedule`` (plot and site; red changes are appended to
-``notifications.log`` in the workdir by a ``[[notify]]`` command) and serves the pages on
-http://127.0.0.1:8080 (or the next free port), and runs live until
+``affair schedule`` (plot and site, drawing the 1 h graphs of every host
+ahead of time: ``--eager 1h``; red changes are appended to ``notifications.log``
+in the workdir by a ``[[notify]]`` command) and ``affair serve`` for the pages on
+http://127.0.0.1:8080 (or the next free port), which draws the other
+per-node graphs when someone looks at them, and runs live until
 --seconds pass or Ctrl-C. One simulated node goes quiet 30 s into the live run,
 as a node whose collector died, so the pages show grey too.
 """
 
 import errno
-import functools
-import http.server
 import logging
 import signal
 import socket
@@ -77,7 +77,6 @@ def run_demo(
     site_dir = workdir / "site"
     graphs_dir = site_dir / "graphs"  # inside the served directory, so pages reach the PNGs
     site_dir.mkdir(exist_ok=True)
-    server = None
     endpoint = free_tcp_endpoint()
     graphite_port = int(free_tcp_endpoint().rsplit(":", 1)[1])
     step = config.recorder.step
@@ -113,7 +112,8 @@ def run_demo(
                 workdir,
             )
         )
-        server, url = serve_site(site_dir, port)
+        url, server = start_server(data_dir, graphs_dir, site_dir, port, config_path, workdir)
+        children.append(server)
         quiet = simulated[-1] if len(simulated) >= 4 else None
         _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, quiet)
         if victoria_url is not None:
@@ -129,9 +129,6 @@ def run_demo(
         pipeline_stop.set()
         if pipeline is not None:
             pipeline.join(timeout=30)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
         _stop_children(children)
     return 0
 
@@ -207,7 +204,13 @@ def with_demo_notify(config_path, workdir):
 def scheduler_arguments(data_dir, graphs_dir, site_dir):
     """``affair schedule`` drawing into the served directory, started once the backfill is in."""
     arguments = ["-m", "affair", "schedule", "--data-dir", str(data_dir)]
-    return arguments + ["--graphs", str(graphs_dir), "--out", str(site_dir)]
+    return arguments + ["--graphs", str(graphs_dir), "--out", str(site_dir), "--eager", "1h"]
+
+
+def server_arguments(data_dir, graphs_dir, site_dir, port):
+    """``affair serve`` of the site and graphs, on loopback."""
+    arguments = ["-m", "affair", "serve", "--data-dir", str(data_dir), "--graphs", str(graphs_dir)]
+    return arguments + ["--site", str(site_dir), "--listen", f"127.0.0.1:{port}"]
 
 
 def _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, quiet):
@@ -237,26 +240,39 @@ def _announce(config, endpoint, graphite_port, data_dir, nodes, simulated, url, 
         )
 
 
-def serve_site(directory, port, attempts=10):
-    """Serve ``directory`` on 127.0.0.1 from a thread: ``port``, the next free one, or any."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+def free_port(port, attempts=10):
+    """``port`` on 127.0.0.1 if free, else the next free one of ``attempts``, else any free one."""
     candidates = [*range(port, port + attempts), 0] if port else [0]
     for candidate in candidates:
-        try:
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", candidate), handler)
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise
-            continue
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name="demo-http", daemon=True).start()
-        return server, f"http://127.0.0.1:{server.server_address[1]}/"
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                continue
+            return probe.getsockname()[1]
     raise RuntimeError("no free port to serve the site on")  # unreachable: port 0 always binds
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        log.debug("http: " + format, *args)
+def start_server(data_dir, graphs_dir, site_dir, port, config_path, workdir, timeout=60.0):
+    """Start ``affair serve`` on a free port; ``(url, process)`` once it accepts connections."""
+    chosen = free_port(port)
+    process = _spawn(
+        "server", server_arguments(data_dir, graphs_dir, site_dir, chosen), config_path, workdir
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"affair serve exited at start (code {process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", chosen), timeout=1):
+                return f"http://127.0.0.1:{chosen}/", process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"affair serve did not start listening within {timeout:g} s")
 
 
 def _spawn(what, arguments, config_path, workdir):

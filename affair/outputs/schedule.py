@@ -87,7 +87,11 @@ def default_jobs(config, data_dir=None, graphs_dir=None, site_dir=None):
     if config.schedule.plot:
 
         def plot_pass():
-            summary = run_plot(config, data_dir=data_dir, out_dir=graphs_dir)
+            # The site pass's status.json says which hosts [plot] eager draws in full.
+            status_file = Path(site_dir or config.site.out_dir) / "status.json"
+            summary = run_plot(
+                config, data_dir=data_dir, out_dir=graphs_dir, status_file=status_file
+            )
             return (
                 f"{summary.drawn} graphs drawn, {summary.skipped} skipped "
                 f"in {summary.seconds:.2f} s"

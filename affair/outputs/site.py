@@ -467,13 +467,16 @@ class SiteBuilder:
         gets one placeholder slot.
         """
         found = discover_node_graphs(self.graphs_dir, host)
+        if _drawn_on_request(self.config):
+            add_on_request_graphs(found, host, snapshot, self.config.plot.node_windows)
         base = self._graphs_url(page_dir)
         labels = sorted((s.label for s in snapshot.series), key=len, reverse=True)
         sections = {s.label: [] for s in snapshot.series}
         for stem in sorted(found):
             owner = next((lb for lb in labels if stem == lb or stem.startswith(lb + ".")), stem)
             urls = {
-                window: f"{base}/node/{quote(host)}/{quote(file_name)}?v={version}"
+                window: f"{base}/node/{quote(host)}/{quote(file_name)}"
+                + ("" if version is None else f"?v={version}")
                 for window, (file_name, version) in sorted(
                     found[stem].items(), key=lambda item: WINDOW_NAMES.index(item[0])
                 )
@@ -625,6 +628,26 @@ def discover_node_graphs(graphs_dir, host):
                 continue  # replaced or removed under us
             found.setdefault(stem, {})[window] = (name, version)
     return found
+
+
+def _drawn_on_request(config):
+    """Whether ``[plot] eager`` leaves per-node graphs to ``affair serve`` (not "all")."""
+    plot = getattr(config, "plot", None)
+    return getattr(plot, "eager", "all") != "all"
+
+
+def add_on_request_graphs(found, host, snapshot, windows):
+    """Add every per-node graph ``affair serve`` draws on request, as not drawn yet (version None).
+
+    Pages link the same PNG names whether the plotter or the server draws
+    them, so a static server in front can send the files that exist and
+    pass only the missing ones on.
+    """
+    for series in snapshot.series:
+        for window in windows:
+            name = layout.node_graph_path("", host, series.dataset, series.instance, window).name
+            stem = name[: -len(f".{window}.png")]
+            found.setdefault(stem, {}).setdefault(window, (name, None))
 
 
 def _relative_url(target, page_dir):

@@ -62,8 +62,12 @@ def select_hosts(patterns, hosts):
     return HostMatcher(patterns).select(hosts)
 
 
-def plan_jobs(config, store):
-    """Every graph of the config and the data directory, in an order that keeps shapes together."""
+def plan_jobs(config, store, keep=None):
+    """Every graph of the config and the data directory, in an order that keeps shapes together.
+
+    ``keep(host, window)``, when given, decides whether a per-node graph is
+    planned at all (an :class:`EagerFilter`).
+    """
     series = {
         host: store.series(host) for host in store.hosts() if is_valid("host", host)
     }  # host -> [(dataset, instance), ...]
@@ -71,6 +75,8 @@ def plan_jobs(config, store):
     for host, held in series.items():
         for dataset, instance in held:
             for window in config.plot.node_windows:
+                if keep is not None and not keep(host, window):
+                    continue
                 key = node_graph_path(Path(), host, dataset, instance, window)
                 jobs.append(GraphJob(str(key), "node", window, dataset, instance, (host,)))
     for graph in config.graphs.values():
@@ -79,6 +85,8 @@ def plan_jobs(config, store):
         for window in graph.windows:
             if graph.mode == "node":
                 for host in hosts:
+                    if keep is not None and not keep(host, window):
+                        continue
                     key = graph_path(Path(), graph.name, "node", window, host=host)
                     jobs.append(
                         GraphJob(
@@ -106,6 +114,37 @@ def plan_jobs(config, store):
                 )
     jobs.sort(key=lambda job: (job.graph, job.dataset, job.instance, job.window, job.key))
     return jobs
+
+
+class EagerFilter:
+    """Which per-node graphs a pass draws ahead of time under ``[plot] eager``.
+
+    ``eager`` is "all" (every graph) or the windows drawn for every host; the
+    per-node graphs of other windows are drawn only for ``problem_hosts``
+    (those not green: the red host's page is ready when someone is called
+    at 3 a.m.) and otherwise left to ``affair serve``, which draws them
+    under the same names when someone looks (``left`` counts them).
+    Aggregates and overlays read every host's files, too dear to draw while
+    a viewer waits: always drawn. Asked before a job is made, since at
+    10,000 hosts most jobs are not.
+    """
+
+    def __init__(self, eager, problem_hosts):
+        self.eager = eager
+        self.problem_hosts = problem_hosts
+        self.left = 0
+
+    def __call__(self, host, window):
+        if self.eager == "all" or window in self.eager or host in self.problem_hosts:
+            return True
+        self.left += 1
+        return False
+
+
+def eager_jobs(jobs, eager, problem_hosts):
+    """The ``jobs`` an :class:`EagerFilter` keeps (plan_jobs asks it before making them)."""
+    keep = EagerFilter(eager, problem_hosts)
+    return [job for job in jobs if job.mode != "node" or keep(job.hosts[0], job.window)]
 
 
 def in_shard(key, index, count):

@@ -6,6 +6,7 @@ cooperate), a failed graph does not stop the others, and the summary says
 what happened in one line.
 """
 
+import json
 import logging
 import multiprocessing
 import threading
@@ -14,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affair.atomic import write_atomic
+from affair.config.graphs import EAGER_ALL
 from affair.errors import AffairError, PlotError
 from affair.outputs.plot.chart import build_chart
-from affair.outputs.plot.plan import Staleness, in_shard, plan_jobs
+from affair.outputs.plot.plan import EagerFilter, Staleness, in_shard, plan_jobs
+from affair.outputs.status import collect
 from affair.storage.rrd_store import RrdStore
 
 log = logging.getLogger("affair.outputs.plot")
 
 _ERRORS_KEPT = 5
+# A status.json older than this (or two site passes) is not trusted for [plot] eager.
+STATUS_FRESH_SECONDS = 120
 _BATCH = 32  # jobs per message to a worker: neighbours share a shape, so a canvas is reused
 
 
@@ -32,9 +37,12 @@ class PlotSummary:
     seconds: float
     failed: int = 0
     errors: tuple = ()  # the first few failures, "graph: reason"
+    on_request: int = 0  # per-node graphs [plot] eager leaves to `affair serve`
 
     def line(self):
         text = f"drew {self.drawn} graphs, skipped {self.skipped} up to date"
+        if self.on_request:
+            text += f", left {self.on_request} to draw on request"
         if self.failed:
             text += f", {self.failed} failed"
         return f"{text} in {self.seconds:.1f} s"
@@ -48,17 +56,21 @@ def run_plot(
     shard=(0, 1),
     workers=None,
     now=None,
+    status_file=None,
 ):
     """Draw this shard's graphs that are due (all of them with ``all_graphs``).
 
     ``data_dir`` and ``out_dir`` default to ``[recorder] data_dir`` and
     ``[plot] out_dir``; ``workers`` to ``[plot] workers`` (1 unless set);
+    ``status_file`` (the site's status.json, default in ``[site] out_dir``)
+    names the hosts that are not green when ``[plot] eager`` is not "all";
     ``now`` (seconds since the epoch) is injectable for tests. Raises
     PlotError when the pass cannot start (no data directory, a bad shard);
     a graph that fails is counted in the summary and the pass goes on.
     """
     started = time.monotonic()
     now = time.time() if now is None else float(now)
+    status_file = status_file or Path(config.site.out_dir) / "status.json"
     index, count = shard
     if count < 1 or not 0 <= index < count:
         raise PlotError(f"shard {index}/{count}: need 0 <= i < N")
@@ -74,7 +86,11 @@ def run_plot(
     except OSError as error:
         raise PlotError(f"cannot create the output directory {out}: {error}") from None
 
-    jobs = [job for job in plan_jobs(config, store) if in_shard(job.key, index, count)]
+    keep = None
+    if not all_graphs and config.plot.eager != EAGER_ALL:
+        problems = problem_hosts(config, store.data_dir, now, status_file)
+        keep = EagerFilter(config.plot.eager, problems)
+    jobs = [job for job in plan_jobs(config, store, keep) if in_shard(job.key, index, count)]
     if all_graphs:
         due = jobs
     else:
@@ -87,7 +103,27 @@ def run_plot(
         seconds=time.monotonic() - started,
         failed=len(failures),
         errors=tuple(failures[:_ERRORS_KEPT]),
+        on_request=keep.left if keep else 0,
     )
+
+
+def problem_hosts(config, data_dir, now, status_file=None):
+    """Hosts that are not green: ``[plot] eager`` draws all their windows.
+
+    Read from the site's status.json when it is recent: the site pass reads
+    every host's newest rows every ``[schedule] site`` seconds anyway, and
+    doing it again here would be most of an eager pass at 10,000 hosts
+    (benchmarks/RESULTS.md). A host that turned red since is drawn in full
+    by the first pass after the next site pass. Otherwise read them now.
+    """
+    fresh_for = max(STATUS_FRESH_SECONDS, 2 * config.schedule.site)
+    try:
+        document = json.loads(Path(status_file).read_text())
+        if now - document["built"] <= fresh_for:
+            return {h for h, info in document["hosts"].items() if info["colour"] != "green"}
+    except (OSError, TypeError, ValueError, KeyError, AttributeError):
+        pass  # none, unreadable or from another layout: read the RRDs
+    return {status.host for status in collect(config, data_dir, now) if status.colour != "green"}
 
 
 class Drawer:
