@@ -36,6 +36,10 @@ from affair.outputs.graph_paths import graph_path, node_graph_path
 from affair.storage.ladder import archive_for_window
 from affair.vocab import WINDOWS
 
+# How far a silent host's graph must slide before it is redrawn, as a fraction of its
+# width: 0, it is redrawn at the next row of its window like any other (is_stale);
+# affair serve reads the same rule (serve_routes.graph_is_current).
+SILENT_REDRAW_FRACTION = 0.0
 # Graphs of one window fall due spread over their period, at most this long (see is_stale).
 STAGGER_SECONDS = 900
 
