@@ -191,3 +191,7 @@ class DiskFull(AffairError):
     def __init__(self, path, cause):
         self.path = str(path)
         super().__init__(f"the disk holding {path} is full ({cause})")
+
+
+class NotifyError(AffairError):
+    """A notification could not be delivered to a ``[[notify]]`` target (kept for a retry)."""

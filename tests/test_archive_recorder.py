@@ -94,7 +94,7 @@ def test_known_samples_go_through_the_recorder_and_out_to_root_exactly(recorder,
             arrays = root[dataset].arrays(library="np")
             for i in range(len(arrays["time"])):
                 host = hosts[arrays["host"][i]]
-                if host == "affair":
+                if host == "recorder":
                     continue  # the recorder's own samples
                 values = {
                     name: float(arrays[name][i])

@@ -185,12 +185,12 @@ def test_only_a_collector_with_an_allowed_key_gets_samples_recorded(recorder, tm
     assert process.terminate() == 0
     data = process.data_dir
     hosts = {p.name for p in data.iterdir() if not p.name.startswith("_")}
-    assert hosts - {"affair"} == {"good"}  # (the recorder's own host, if it has sampled yet)
+    assert hosts - {"recorder"} == {"good"}  # (the recorder's own host, if it has sampled yet)
     journaled = set()
     for day in (data / "_journal").glob("*.sqlite"):
         with sqlite3.connect(day) as connection:
             journaled |= {row[0] for row in connection.execute("SELECT DISTINCT host FROM series")}
-    assert journaled - {"affair"} == {"good"}
+    assert journaled - {"recorder"} == {"good"}
     counts = json.loads((data / "_state" / "metrics.json").read_text())
     assert counts["rej_auth"] >= 1  # the stranger's key is not on the allow-list
     assert counts["rej_handshake"] >= 2  # no CURVE at all; the wrong recorder key
@@ -380,7 +380,7 @@ def journaled_hosts(data_dir):
     for day in (data_dir / "_journal").glob("*.sqlite"):
         with sqlite3.connect(day) as connection:
             hosts |= {row[0] for row in connection.execute("SELECT DISTINCT host FROM series")}
-    return hosts - {"affair"}  # the recorder's own
+    return hosts - {"recorder"}  # the recorder's own
 
 
 @pytest.mark.integration

@@ -19,6 +19,7 @@ from affair.config import (
     GraphiteRule,
     NamedQuery,
     NetSettings,
+    NotifyTarget,
     PlotConfig,
     ProcessSelector,
     QueryConfig,
@@ -71,6 +72,7 @@ def test_the_section_classes_are_found():
         "JobsConfig",
         "NamedQuery",
         "NetSettings",
+        "NotifyTarget",
         "PlotConfig",
         "ProcessSelector",
         "QueryConfig",
@@ -254,6 +256,13 @@ BAD_VALUES = [
         "forward[0].url",
         "an http(s) URL like 'http://127.0.0.1:8428/write'",
         "ftp://vm/write",
+    ),
+    (
+        NotifyTarget,
+        "[[notify]]\ncommand = ['true']\ntimeout = 'soon'\n",
+        "notify[0].timeout",
+        "a duration in seconds or like '10s', '5min', '1h'",
+        "soon",
     ),
 ]
 

@@ -259,8 +259,8 @@ def test_a_collector_past_its_buffer_drops_the_oldest_and_the_recorder_hears_of_
     # the recorder's own metrics carry the collector's final count, and so do its own
     # samples (RRDs): the total in `affair`, and per sender in `delivery`
     metrics_file = process.data_dir / "_state" / "metrics.json"
-    affair_rrd = process.data_dir / "affair" / "affair.rrd"
-    delivery_rrd = process.data_dir / "affair" / "delivery.node01.rrd"
+    affair_rrd = process.data_dir / "recorder" / "affair.rrd"
+    delivery_rrd = process.data_dir / "recorder" / "delivery.node01.rrd"
 
     def final_count_recorded():
         if not metrics_file.exists():  # written at the first self sample (then replaced)

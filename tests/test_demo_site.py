@@ -155,7 +155,7 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     # has its RRDs, and the last pass showed each
     data = workdir / "data"
     hosts = sorted(p.name for p in data.iterdir() if not p.name.startswith("_"))
-    assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02", "affair"} <= set(hosts)
+    assert {"ldc01", "ldc02", "ldc03", "gdc01", "gdc02", "recorder"} <= set(hosts)
     assert {"tel01", "tel02", "tel03", "stereo01", "stereo02", "datarec01"} <= set(hosts)
     assert len(hosts) == 13
     status = json.loads((workdir / "site" / "status.json").read_text())
@@ -164,7 +164,7 @@ def test_the_demo_backfills_history_records_live_rows_and_serves_live_pages(tmp_
     problems = {  # the pipeline's (the delivery latency to the recorder depends on the load)
         (p["source"], p["target"]): p["colour"]
         for p in status["links"]["problems"]
-        if p["target"] != "affair/recorder"
+        if p["target"] != "recorder/recorder"  # the recorder's own daemon
     }
     assert problems == {
         ("tel02/r0dl1", "tel02/dl1dl2"): "red",

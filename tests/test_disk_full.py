@@ -92,7 +92,7 @@ def test_a_full_disk_pauses_acks_and_loses_nothing_once_space_is_back(recorder, 
         wait_for(
             lambda: (
                 (data_dir / "good" / "system.rrd").exists()
-                and (data_dir / "affair" / "affair.rrd").exists()
+                and (data_dir / "recorder" / "affair.rrd").exists()
             ),
             what="the RRDs",
         )
@@ -109,7 +109,9 @@ def test_a_full_disk_pauses_acks_and_loses_nothing_once_space_is_back(recorder, 
         def own_host_is_red():
             lines, code = status_report(config, data_dir)
             return code == 1 and any(
-                line.startswith("affair ") and "red" in line and "data disk full" in line
+                line.startswith(f"{config.recorder.self_host} ")
+                and "red" in line
+                and "data disk full" in line
                 for line in lines
             )
 

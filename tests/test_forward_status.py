@@ -27,7 +27,8 @@ def config(tmp_path):
 def test_the_recorders_host_turns_yellow_then_red_as_a_target_falls_behind(tmp_path, lag, colour):
     times = tuple(NOW - 10 * i for i in range(2, -1, -1))
     series = SeriesSnapshot("forward", "vm", NOW, 10, times, {"lag_seconds": (0.0, 5.0, lag)})
-    status = evaluate_host(HostSnapshot("affair", (series,)), config(tmp_path), NOW)
+    cfg = config(tmp_path)  # the rule judges the recorder's own host, by its configured name
+    status = evaluate_host(HostSnapshot(cfg.recorder.self_host, (series,)), cfg, NOW)
     assert status.colour == colour
     if colour != "green":
         assert status.summary(NOW).startswith("forwarding behind: forward.vm.lag_seconds")

@@ -124,8 +124,8 @@ def test_every_hostile_cause_is_counted_exactly(recorder):
     log = process.log()
     assert "CURVE" not in log and "handshake" not in log
     assert sorted(p.name for p in process.data_dir.iterdir() if not p.name.startswith("_")) == [
-        "affair",
         "host1",
         "host2",
         "host3",
+        "recorder",
     ]

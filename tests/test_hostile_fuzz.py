@@ -343,7 +343,7 @@ def test_labelled_fuzz_of_both_ports_moves_each_counter_by_what_was_sent(recorde
         ["data", process.log_path.name, "affair-0.toml"]
     )
     hosts = {p.name for p in data_dir.iterdir() if not p.name.startswith("_")}
-    assert hosts == {*FUZZ_HOSTS, "goodnode", "gf01", "affair"}
+    assert hosts == {*FUZZ_HOSTS, "goodnode", "gf01", "recorder"}
     for host in hosts:
         assert all(p.suffix == ".rrd" for p in (data_dir / host).iterdir())
     log = process.log()

@@ -172,10 +172,10 @@ def test_both_ends_of_a_link_are_recorded_with_exact_statistics(recorder):
     assert journaled(process.data_dir, "ldc01", "links", "ldc_in_gdc01_gdc") == []
     # the recorder's own end of each sender's link to it, from the delivery latency
     wait_for(
-        lambda: journaled(process.data_dir, "affair", "links", "recorder_in_ldc01_ldc"),
+        lambda: journaled(process.data_dir, "recorder", "links", "recorder_in_ldc01_ldc"),
         what="the recorder's link from ldc01/ldc",
     )
-    own = journaled(process.data_dir, "affair", "links", "recorder_in_ldc01_ldc")[0][1]
+    own = journaled(process.data_dir, "recorder", "links", "recorder_in_ldc01_ldc")[0][1]
     assert own["messages"] >= 1 and own["lat_max"] >= own["lat_p95"] >= own["lat_p50"] > 0
     # and every end reaches its RRD, like any dataset
     wait_for(

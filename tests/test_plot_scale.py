@@ -26,7 +26,7 @@ ZURICH = ZoneInfo("Europe/Zurich")
         (3.4e6, "B/s", 2, "MB/s"),
         (999.0, "B/s", 0, "B/s"),
         (1000.0, "B/s", 1, "kB/s"),
-        (2.5e9, "B", 3, "GB"),
+        (2.5e9, "B", 3, "GiB"),  # amounts of bytes: binary, as df says them
         (0.004, "s", -1, "ms"),
         (0.004, "B/s", 0, "B/s"),  # no millibytes
         (5e6, "%", 0, "%"),  # never a prefix on a percentage

@@ -137,7 +137,7 @@ def test_bad_input_is_rejected_counted_and_the_recorder_keeps_serving(recorder):
     assert counts["rej_future"] == 1
     assert not (process.data_dir.parent / "etc").exists()
     hosts = {p.name for p in process.data_dir.iterdir() if not p.name.startswith("_")}
-    assert hosts - {"affair"} == {
+    assert hosts - {"recorder"} == {
         "ldc02"
     }  # the recorder's own dir appears once it has sampled itself
     _, rows = fetch(process.data_dir / "ldc02" / "system.rrd", "AVERAGE", base, base + 20)
@@ -230,10 +230,10 @@ def test_the_recorder_records_its_own_health(recorder):
         process.endpoint,
         [(float(base + 10 * i), "ldc01", "system", "", {"cpu_user": 1.0}) for i in range(1, 4)],
     )
-    path = process.data_dir / "affair" / "affair.rrd"
+    path = process.data_dir / "recorder" / "affair.rrd"
     wait_for(path.exists, what="the recorder's own RRD")
     wait_for(
-        lambda: (process.data_dir / "affair" / "delivery.test-sender.rrd").exists(),
+        lambda: (process.data_dir / "recorder" / "delivery.test-sender.rrd").exists(),
         what="the per-sender delivery RRD",
     )
     process.terminate()
@@ -252,6 +252,6 @@ def test_the_recorder_records_its_own_health(recorder):
     ):
         assert f"ds[{name}].type" in info, name
     assert info["ds[received].type"] == "DERIVE"
-    last = rrdtool.lastupdate(str(process.data_dir / "affair" / "delivery.test-sender.rrd"))["ds"]
+    last = rrdtool.lastupdate(str(process.data_dir / "recorder" / "delivery.test-sender.rrd"))["ds"]
     assert last["samples"] == 3.0
     assert last["latency_avg"] > 60  # the samples were stamped minutes ago

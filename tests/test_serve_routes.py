@@ -149,10 +149,12 @@ def test_a_coarser_window_waits_for_its_own_archives_row():
     assert not graph_is_current(1000, 1000, newest_update=1201, now=1201, **args)  # row 1200
 
 
-def test_a_silent_hosts_graph_is_redrawn_once_it_slid_a_tenth_of_its_width():
+def test_a_silent_hosts_graph_is_redrawn_at_the_next_row_of_its_window():
+    # no new data, yet the window moved on: its gap grows up to now (the plotter's rule)
     args = {"step": STEP, "window_seconds": HOUR}
-    assert graph_is_current(500, 1000, newest_update=500, now=1000 + 359, **args)
-    assert not graph_is_current(500, 1000, newest_update=500, now=1000 + 360, **args)
+    last_row_end = (1000 // STEP + 1) * STEP - 1  # still the row it was rendered in
+    assert graph_is_current(500, 1000, newest_update=500, now=last_row_end, **args)
+    assert not graph_is_current(500, 1000, newest_update=500, now=last_row_end + 1, **args)
 
 
 def test_a_config_change_after_the_render_makes_it_out_of_date():

@@ -89,7 +89,7 @@ def test_site_shows_every_host_in_its_colour_grouped(cluster):
     # key variables as columns, formatted with units, raw values for sorting
     assert '<th data-sort="num" title="system.cpu_user">CPU user</th>' in index
     assert '<td data-v="97">97 %</td>' in index
-    assert '<td data-v="2.68435e+09">2.68 GB</td>' in index
+    assert '<td data-v="2.68435e+09">2.5 GiB</td>' in index
     # the attention list, worst first, says why
     assert "Every host is silent" not in index
     attention = index[index.index("Needs attention") : index.index('id="filter"')]

@@ -396,7 +396,8 @@ def test_groups_with_exclusions():
 @pytest.mark.parametrize(
     ("value", "unit", "text"),
     [
-        (2.04 * 1024**3, "B", "2.19 GB"),  # decimal SI, as the graphs say it
+        (2.04 * 1024**3, "B", "2.04 GiB"),  # binary, as df and a limit written in GiB say it
+        (2.5e9, "B/s", "2.5 GB/s"),  # rates stay decimal
         (0.0, "B", "0 B"),
         (1234567, "B/s", "1.23 MB/s"),
         (87.43, "%", "87.4 %"),

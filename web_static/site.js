@@ -27,6 +27,10 @@
       if (!label) { label = document.createElement("i"); element.appendChild(label); }
       label.textContent = age(now - t) + " ago";
     });
+    // A silent host's "no sample for ..." counts on with its "... ago", so the two agree.
+    document.querySelectorAll("[data-silent-since]").forEach(function (element) {
+      element.textContent = "no sample for " + age(now - Number(element.dataset.silentSince));
+    });
     var banner = document.getElementById("stale-page");
     var late = now - built;
     if (banner && late > Math.max(3 * refresh, 300)) {
@@ -44,6 +48,8 @@
       var url = figure.dataset["w" + name];
       var img = figure.querySelector("img");
       var placeholder = figure.querySelector(".placeholder");
+      var full = figure.querySelector("a.full");
+      if (full) full.setAttribute("href", url || "");
       if (url) {
         if (img.getAttribute("src") !== url) img.setAttribute("src", url);
         img.hidden = false;
@@ -92,7 +98,7 @@
       var shown = 0;
       section.querySelectorAll("tbody tr").forEach(function (row) {
         var host = row.cells[0].textContent;
-        var colour = row.className.slice(2);
+        var colour = (row.className.match(/\br-(\w+)/) || ["", ""])[1];
         var ok = (!patterns.length || patterns.some(function (p) { return p.test(host); })) &&
           (!wantedColours.length || wantedColours.indexOf(colour) >= 0);
         row.hidden = !ok;
@@ -123,30 +129,49 @@
     if (filter.value || Object.keys(colours).length) applyFilter();
   }
 
-  // --- index: sortable columns (numbers by data-v, text naturally) ---
+  // --- index: sortable columns (numbers by data-v, text naturally), kept across reloads ---
   var collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+  var sorts = {};
+  try { sorts = JSON.parse(store.getItem("affair.sort") || "{}") || {}; } catch (e) { sorts = {}; }
+
+  function sortBy(th, descending) {
+    var table = th.closest("table");
+    var index = Array.prototype.indexOf.call(th.parentNode.children, th);
+    table.querySelectorAll("th[aria-sort]").forEach(function (other) { other.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    var numeric = th.dataset.sort === "num";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[index], y = b.cells[index], order;
+      if (numeric) {
+        var u = x.dataset.v === "" ? -Infinity : Number(x.dataset.v);
+        var v = y.dataset.v === "" ? -Infinity : Number(y.dataset.v);
+        order = u - v;
+      } else {
+        order = collator.compare(x.textContent, y.textContent);
+      }
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    // The 30 s reload must not undo it: remembered per group, by column title.
+    var group = table.closest("[data-group]");
+    if (group) {
+      sorts[group.dataset.group] = { column: th.textContent, descending: descending };
+      store.setItem("affair.sort", JSON.stringify(sorts));
+    }
+  }
+
   document.querySelectorAll("th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () {
-      var table = th.closest("table");
-      var index = Array.prototype.indexOf.call(th.parentNode.children, th);
-      var descending = th.getAttribute("aria-sort") === "ascending";
-      table.querySelectorAll("th[aria-sort]").forEach(function (other) { other.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", descending ? "descending" : "ascending");
-      var numeric = th.dataset.sort === "num";
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[index], y = b.cells[index], order;
-        if (numeric) {
-          var u = x.dataset.v === "" ? -Infinity : Number(x.dataset.v);
-          var v = y.dataset.v === "" ? -Infinity : Number(y.dataset.v);
-          order = u - v;
-        } else {
-          order = collator.compare(x.textContent, y.textContent);
-        }
-        return descending ? -order : order;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
+      sortBy(th, th.getAttribute("aria-sort") === "ascending");
+    });
+  });
+  document.querySelectorAll("section.group[data-group]").forEach(function (section) {
+    var saved = sorts[section.dataset.group];
+    if (!saved) return;
+    section.querySelectorAll("th[data-sort]").forEach(function (th) {
+      if (th.textContent === saved.column) sortBy(th, !!saved.descending);
     });
   });
 

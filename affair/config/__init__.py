@@ -23,6 +23,7 @@ rebuilt) in its ``load_*`` function.
     topology      [topology]: expected links, levels, link health
     criteria      [[criteria]]: verification criteria as read-only SQL
     forward       [[forward]]: targets every journaled sample is streamed to
+    notify        [[notify]]: who is told of colour changes
 """
 
 import dataclasses
@@ -55,6 +56,7 @@ from affair.config.forward import ForwardTarget, load_forward, with_forward_rule
 from affair.config.graphite import GraphiteConfig, GraphiteRule, load_graphite
 from affair.config.graphs import Graph, PlotConfig, load_graphs
 from affair.config.jobs import JobsConfig, load_jobs
+from affair.config.notify import NotifyTarget, load_notify
 from affair.config.recorder import RecorderConfig, load_recorder
 from affair.config.site import ScheduleConfig, SiteConfig, load_site
 from affair.config.status import StatusConfig, StatusRule, load_status
@@ -80,6 +82,7 @@ __all__ = [
     "JobsConfig",
     "NamedQuery",
     "NetSettings",
+    "NotifyTarget",
     "PlotConfig",
     "ProcessSelector",
     "QueryConfig",
@@ -116,6 +119,7 @@ SECTIONS = (
     "topology",
     "criteria",
     "forward",
+    "notify",
 )
 
 
@@ -140,6 +144,7 @@ class Config:
     topology: TopologyConfig = TopologyConfig()
     criteria: tuple[Criterion, ...] = ()
     forward: tuple[ForwardTarget, ...] = ()  # [[forward]] targets, in file order
+    notify: tuple[NotifyTarget, ...] = ()
 
     def variable(self, dataset, name):
         """The declared variable, or the default GAUGE definition for an undeclared one."""
@@ -213,4 +218,5 @@ def parse_config(raw: dict[str, Any], path: Any = "<config>") -> Config:
         topology=load_topology(raw.get("topology", {}), path),
         criteria=load_criteria(raw.get("criteria", []), datasets, path),
         forward=forward,
+        notify=load_notify(raw.get("notify", []), path),
     )

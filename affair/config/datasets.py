@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from affair.config.fields import (
+    TRUE_OR_FALSE,
+    boolean,
     check_name_at,
     computed,
     load_values,
@@ -25,10 +27,29 @@ class Variable:
     label: str = setting("", string, "a human-readable label")
     min: float | None = setting(None, optional_number, "a number or 'U'")
     max: float | None = setting(None, optional_number, "a number or 'U'")
+    # Which panel of its dataset's default graph it is drawn in, with others of the same
+    # panel and unit (e.g. "disk", "network"); "" groups it by unit alone.
+    panel: str = setting("", string, "a panel name like 'network'")
+    # A number that names something (a run number): printed whole, never '375 k'.
+    identifier: bool = setting(False, boolean, TRUE_OR_FALSE)
 
     @property
     def title(self):
         return self.label or self.name
+
+    @property
+    def is_flag(self):
+        """A 0/1 state ("data taking", "link up"): its own small panel by default."""
+        return self.unit == "" and self.min == 0 and self.max == 1
+
+    @property
+    def panel_name(self):
+        """The panel it is drawn in: its ``panel``, else 'flags'/'identifiers' by meaning."""
+        if self.panel:
+            return self.panel
+        if self.identifier:
+            return "identifiers"
+        return "flags" if self.is_flag else ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,9 @@ class Dataset:
     name: str = computed("its key under [datasets]")
     description: str = setting("", string, "a string")
     variables: dict[str, Variable] = setting({}, table, "a table of variables")
+    # An application's own dataset (published with affair.collectors.client): it gets a
+    # page per host and instance, linked from the top of the host's page.
+    application: bool = setting(False, boolean, TRUE_OR_FALSE)
 
 
 def load_datasets(raw: Any, path) -> dict[str, Dataset]:

@@ -68,7 +68,8 @@ class RecorderConfig:
     max_sender_rate: int = setting(100_000, positive, POSITIVE)
     max_future_skew: int = setting(300, seconds, DURATION)
     max_sample_age: int = setting(7 * 86400, seconds, DURATION)
-    self_host: str = setting("affair", string, "a host name for the recorder's own metrics")
+    # Not "affair": a host named like the tool read "affair › other › affair" on its page.
+    self_host: str = setting("recorder", string, "a host name for the recorder's own metrics")
     self_interval: int = setting(10, seconds, DURATION)
     write_delay: float = setting(0, non_negative, "a number of seconds >= 0")
     queue_limit: int = setting(200_000, positive, POSITIVE)

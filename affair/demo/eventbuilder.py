@@ -8,7 +8,10 @@ is on (runs follow :func:`affair.demo.simulation.in_run`), and publishes the
     events      counter, running total (the recorder stores events/s)
     bytes_out   counter, bytes recorded (B/s)
     event_size  level, mean event size over the last interval
-    buffer_pct  level, occupancy of its output buffer
+    buffer_pct  level, occupancy of its output buffer: it fills while a run
+                is on (the builders write slower than they build: the demo's
+                own application problem, red on its page within about two
+                minutes of a run's start) and drains between runs
     run_number  level
     running     level, 1 while data taking
 
@@ -26,6 +29,8 @@ from affair.daemon import setup_logging, stop_on_signals
 from affair.demo.simulation import RUN_PERIOD, in_run
 
 MB = 1024**2
+FILL_PER_SECOND = 1.0  # buffer occupancy gained per second of a run, in %
+BUFFER_CEILING = 99.5  # where a full buffer sits (the builder throttles just below 100 %)
 
 
 class EventBuilder:
@@ -49,7 +54,9 @@ class EventBuilder:
             size = max(0.2 * MB, rnd.gauss(2.0 * MB, 0.3 * MB))
             self._size_sum += size * events
             self._size_count += events
-            self.buffer = min(100.0, max(0.0, self.buffer + rnd.gauss(0, 3)))
+            # Filling at about 1 %/s and stuck near full: the disk behind it is too slow.
+            step = seconds * FILL_PER_SECOND + rnd.gauss(0, 0.3 * seconds**0.5)
+            self.buffer = min(BUFFER_CEILING + rnd.uniform(-0.3, 0.0), max(0.0, self.buffer + step))
         else:
             self.buffer = max(0.0, self.buffer - 10 * seconds)
         # counted between runs too, so the graph shows 0 events/s there, not unknown

@@ -9,7 +9,8 @@ thread of this process; its expected links are added to the config the demo
 writes into its workdir); backfills a day of
 history for the simulated nodes so the archives are not empty, then starts
 ``affair schedule`` (plot and site, drawing the 1 h graphs of every host
-ahead of time: ``--eager 1h``) and ``affair serve`` for the pages on
+ahead of time: ``--eager 1h``; red changes are appended to ``notifications.log``
+in the workdir by a ``[[notify]]`` command) and ``affair serve`` for the pages on
 http://127.0.0.1:8080 (or the next free port), which draws the other
 per-node graphs when someone looks at them, and runs live until
 --seconds pass or Ctrl-C. One simulated node goes quiet 30 s into the live run,
@@ -29,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from affair.atomic import write_atomic
 from affair.collectors.job_hook import send_job_event
 from affair.collectors.sender import Sender
 from affair.config import DEFAULT_CONFIG, load_config
@@ -120,7 +122,7 @@ def run_demo(
             _spawn(
                 "scheduler",
                 scheduler_arguments(data_dir, graphs_dir, site_dir),
-                config_path,
+                with_demo_notify(config_path, workdir),
                 workdir,
             )
         )
@@ -204,6 +206,25 @@ def recorder_and_sources(endpoint, graphite_port, data_dir, step):
             False,
         ),
     ]
+
+
+# What the demo's scheduler adds to the config: every red change (and its end)
+# appended as a JSON line to notifications.log in the workdir, its cwd.
+DEMO_NOTIFY = """
+[[notify]]
+name = "demo-log"
+command = ["sh", "-c", "cat >> notifications.log"]
+colours = ["red"]
+repeat = "1h"
+"""
+
+
+def with_demo_notify(config_path, workdir):
+    """A copy of the config in the workdir with the demo's ``[[notify]]`` target added."""
+    source = Path(config_path) if config_path else DEFAULT_CONFIG
+    copy = Path(workdir) / "affair-demo.toml"
+    write_atomic(copy, source.read_text() + DEMO_NOTIFY)
+    return copy
 
 
 def scheduler_arguments(data_dir, graphs_dir, site_dir):

@@ -24,8 +24,8 @@ and clamps at the root, so ``../../graphs/x.png`` from ``/host/a.html`` is
 
 A graph is current (:func:`graph_is_current`) when it shows its archive's
 newest row: the server redraws it when it is missing, when a row came in
-since, when the config changed, or when a silent host's graph has slid by
-a tenth of its width, the plotter's rule (plan.SILENT_REDRAW_FRACTION).
+since, when the config changed, or when a silent host's graph is due a new
+row of its window, the plotter's rule (plan.SILENT_REDRAW_FRACTION, now 0).
 """
 
 import os

@@ -7,7 +7,10 @@ from ``web_static/``:
     <out>/index.html           counts per colour, what needs attention, every host by group
     <out>/host/<host>.html     one per host: rules, graphs with window tabs, latest values
     <out>/graph/<name>.html    one per configured aggregate or overlay graph
+    <out>/app/<host>@<dataset>[.<instance>].html   one per application dataset series
+                               (affair.outputs.app_pages), linked from its host's page
     <out>/status.json          the same status for other tooling
+    <out>/notify-state.json    what [[notify]] targets were last told (affair.outputs.notify)
     <out>/style.css, site.js   copied from web_static/
 
 Every file is replaced atomically (temp file + rename), so a browser or a
@@ -22,6 +25,7 @@ first time; its latency is the time the pages were written minus its
 timestamp. Samples are on the step grid, so a row's time is its sample's.
 """
 
+import bisect
 import json
 import logging
 import math
@@ -38,13 +42,17 @@ import jinja2
 
 from affair import units
 from affair.atomic import write_atomic
+from affair.hosts import host_matcher
 from affair.outputs import graph_paths as layout
+from affair.outputs.app_pages import APP_FOLDER, application_series
 from affair.outputs.criteria import run_criteria
 from affair.outputs.forward_status import forward_rows
 from affair.outputs.jobs.pages import JobPages, jobs_exist, recent_jobs_by_host
+from affair.outputs.notify import Notifier
 from affair.outputs.stations import station_views
 from affair.outputs.status import (
     HostSnapshot,
+    by_severity,
     collect,
     count_colours,
     format_age,
@@ -149,6 +157,7 @@ class SiteBuilder:
         self._host_jobs = {}  # host -> the jobs that ran on it recently (affair.outputs.jobs)
         self.topology = None  # this pass's TopologyResult, once written
         self.criteria = []  # this pass's [[criteria]] results (CriterionResult)
+        self._matchers = {}
 
     def build(self):
         """One pass: read the RRDs, write every page, return a SiteSummary."""
@@ -164,6 +173,8 @@ class SiteBuilder:
         counts = count_colours(statuses)
         document = _status_json(statuses, counts, now, latencies, self.topology, self.criteria)
         write_atomic(self.out_dir / "status.json", document)
+        # After the pages: a slow or dead notify target never holds them back.
+        Notifier(self.config, self.out_dir).notify(statuses, now)
         return SiteSummary(
             hosts=len(statuses),
             pages=written,
@@ -180,7 +191,6 @@ class SiteBuilder:
         """Write the index, the host and graph pages and the assets; return the page count."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         common = self._common(now, self._write_assets())
-        written = {"host": set(), "graph": set()}
         jobs_pages = 0
         if jobs_exist(self.config):
             self._host_jobs = recent_jobs_by_host(self.config, now - self.config.jobs.host_recent)
@@ -189,15 +199,30 @@ class SiteBuilder:
                 .write(now)
                 .pages
             )
+        written = {"host": set(), "graph": set(), APP_FOLDER: set()}
         self.topology = write_topology(self, statuses, now, common)  # host pages list daemons
+        statuses = index_order(statuses, self.config.site.groups)  # previous/next as listed
+        problems = [i for i, status in enumerate(statuses) if status.colour != "green"]
         for index, status in enumerate(statuses):
             neighbours = (
                 statuses[index - 1] if index > 0 else None,
                 statuses[index + 1] if index + 1 < len(statuses) else None,
             )
-            html = self.render("host.html", common, self._host_page(status, neighbours, now))
+            apps = application_series(status, self.config, now)
+            page = self._host_page(status, neighbours, now)
+            problem = next_problem(statuses, problems, index)
+            page["next_problem"] = problem and {
+                "host": problem.host,
+                "file": page_href(problem.host),
+                "colour": problem.colour,
+            }
+            html = self.render("host.html", common, {**page, "applications": apps})
             write_atomic(self.out_dir / "host" / page_file(status.host), html)
             written["host"].add(page_file(status.host))
+            for app in apps:
+                html = self.render("app.html", common, self._app_page(status, app, now))
+                write_atomic(self.out_dir / APP_FOLDER / app.file, html)
+                written[APP_FOLDER].add(app.file)
         for graph in self.config.graphs.values():
             if graph.mode in PAGE_GRAPH_MODES:
                 html = self.render("graph.html", common, self._graph_page(graph))
@@ -213,9 +238,38 @@ class SiteBuilder:
         return self.render("index.html", self._common(now, 0), self._index(statuses, now))
 
     def render_host(self, status, now):
-        return self.render(
-            "host.html", self._common(now, 0), self._host_page(status, (None, None), now)
+        page = self._host_page(status, (None, None), now)
+        apps = application_series(status, self.config, now)
+        page.update(applications=apps, next_problem=None)
+        return self.render("host.html", self._common(now, 0), page)
+
+    def _app_page(self, status, app, now):
+        """An application series' page: its colour, its rules, its graphs, its latest values."""
+        series = next(
+            s
+            for s in status.snapshot.series
+            if (s.dataset, s.instance) == (app.dataset, app.instance)
         )
+        sections = self._node_graph_sections(
+            status.host, HostSnapshot(status.host, (series,)), self.out_dir / APP_FOLDER
+        )
+        dataset = self.config.datasets[app.dataset]
+        return {
+            "root": "../",
+            "host": status.host,
+            "host_file": page_href(status.host),
+            "group": status.group,
+            "app": app,
+            "description": dataset.description,
+            "age": format_age(now - app.last_update) if app.last_update else "",
+            "clock": format_clock(app.last_update, now) if app.last_update else "never",
+            "rules": [
+                {"colour": r.colour, "name": _rule_name(r), "detail": r.detail}
+                for r in sorted(app.results, key=lambda r: -SEVERITY[r.colour])
+            ],
+            "graph_sections": [s for s in sections if s["label"] == app.label],
+            "values": [self._latest_values(series, now)],
+        }
 
     # --- page models ---
 
@@ -247,11 +301,8 @@ class SiteBuilder:
         groups = {name: [] for name in self.config.site.groups}
         for status in statuses:
             groups.setdefault(status.group, []).append(self._host_row(status, key_columns, now))
-        group_rank = {name: rank for rank, name in enumerate(groups)}
-        problems = sorted(  # statuses come in natural host order; the sort is stable
-            (s for s in statuses if s.colour != "green"),
-            key=lambda s: (-SEVERITY[s.colour], group_rank.get(s.group, len(group_rank))),
-        )
+        # statuses come in natural host order; the sort is stable
+        problems = by_severity([s for s in statuses if s.colour != "green"], groups)
         link_problems = self.topology.status()["problems"] if self.topology else []
         return {
             "root": "",
@@ -319,6 +370,7 @@ class SiteBuilder:
             "clock": format_clock(status.last_sample, now) if status.last_sample else "never",
             "age": format_age(now - status.last_sample) if status.last_sample else "",
             "cells": values,
+            "stale": status.stale,  # its values are its last ones: grey ink, "as of"
             "why": "" if status.colour == "green" else status.summary(now),
         }
 
@@ -342,7 +394,9 @@ class SiteBuilder:
                 {"colour": r.colour, "name": _rule_name(r), "detail": r.detail}
                 for r in sorted(status.results, key=lambda r: -SEVERITY[r.colour])
             ],
-            "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir),
+            "graph_sections": self._node_graph_sections(status.host, snapshot, page_dir)
+            + self._configured_node_sections(status.host, snapshot, page_dir),
+            "member_of": self._member_of(status.host, snapshot),
             # its daemons in the topology (links reported from or to this host)
             "daemons": [
                 {"name": d.name, "colour": d.colour, "href": Hrefs(1).daemon(d.name)}
@@ -352,6 +406,45 @@ class SiteBuilder:
             "values": [self._latest_values(series, now) for series in snapshot.series],
             "jobs": self._host_jobs.get(status.host, [])[:HOST_JOBS],
         }
+
+    def _configured_node_sections(self, host, snapshot, page_dir):
+        """``[graphs.<name>] mode = "node"`` graphs drawn for this host, one section each."""
+        held = {(s.dataset, s.instance) for s in snapshot.series}
+        base = self._graphs_url(page_dir)
+        sections = []
+        for graph in self.config.graphs.values():
+            if graph.mode != "node" or (graph.dataset, graph.instance) not in held:
+                continue
+            if not self._matcher(graph.hosts)(host):
+                continue
+            urls = {}
+            for window in graph.windows:
+                path = layout.graph_path(self.graphs_dir, graph.name, "node", window, host=host)
+                try:
+                    version = path.stat().st_mtime_ns // 1_000_000
+                except FileNotFoundError:
+                    continue
+                urls[window] = f"{base}/{quote(path.name)}?v={version}"
+            slot = {"title": graph.title, "caption": "", "urls": urls}
+            sections.append({"label": graph.name, "title": graph.title, "slots": [slot]})
+        return sections
+
+    def _member_of(self, host, snapshot):
+        """The aggregate and overlay graphs that draw this host: linked from its page."""
+        held = {(s.dataset, s.instance) for s in snapshot.series}
+        return [
+            {"title": graph.title, "file": page_href(graph.name)}
+            for graph in self.config.graphs.values()
+            if graph.mode in PAGE_GRAPH_MODES
+            and (graph.dataset, graph.instance) in held
+            and self._matcher(graph.hosts)(host)
+        ]
+
+    def _matcher(self, patterns):
+        """One compiled host matcher per graph's globs, not one per host page."""
+        if patterns not in self._matchers:
+            self._matchers[patterns] = host_matcher(patterns)
+        return self._matchers[patterns]
 
     def _in_config_order(self, snapshot):
         """Series in the order the config declares their datasets (undeclared ones last)."""
@@ -371,9 +464,11 @@ class SiteBuilder:
             rows.append(
                 {"name": name, "label": variable.title, "text": format_value(value, variable.unit)}
             )
+        stale_after = self.config.status.stale_steps * self.config.recorder.step
         return {
             "label": series.label,
             "time_text": format_clock(newest, now) if newest else "",
+            "stale": bool(stale_after) and now - series.last_update > stale_after,
             "rows": rows,
         }
 
@@ -403,6 +498,7 @@ class SiteBuilder:
             sections.setdefault(owner, []).append({"title": stem, "caption": caption, "urls": urls})
         return [
             {
+                "label": label,
                 "title": self._graph_title(label),
                 "slots": slots or [{"title": label, "caption": "", "urls": {}}],
             }
@@ -481,6 +577,27 @@ class SiteBuilder:
             for entry in directory.iterdir():
                 if entry.suffix == ".html" and entry.name not in keep:
                     entry.unlink(missing_ok=True)
+
+
+def index_order(statuses, group_names):
+    """Hosts in the order the index lists them: by group (the config's order, then the
+    others as they come), each group in the order given (natural host order)."""
+    rank = {name: index for index, name in enumerate(group_names)}
+    for status in statuses:
+        rank.setdefault(status.group, len(rank))
+    return sorted(statuses, key=lambda s: rank[s.group])
+
+
+def next_problem(statuses, problems, index):
+    """The next host after ``index`` (wrapping round) that is not green, or None.
+
+    ``problems`` are the indexes of the hosts that are not green, ascending:
+    a bisection, so 10,000 hosts' pages cost no more than their count.
+    """
+    if not problems:
+        return None
+    after = problems[bisect.bisect_right(problems, index) % len(problems)]
+    return None if after == index else statuses[after]
 
 
 def make_environment():

@@ -189,17 +189,115 @@ def evaluate_rule(rule, snapshot, config, now):
 
 
 def _threshold(rule, series, config, now):
+    """The rule's colour from the series' recent rows: hysteresis replayed, then ``for`` held.
+
+    No state is kept between passes: the rows themselves say how long a
+    condition has held and which side of a clear level a value came from, so
+    a restart (or a second station) judges exactly as a long-running one.
+    """
     name = _series_variable(series, rule.variable)
     unit = config.variable(rule.dataset, rule.variable).unit
-    _time, value = series.latest(rule.variable)
-    if value is None:
+    rows, gated = _judged_rows(rule, series)
+    if not rows:
+        if rule.when and series.latest(rule.variable)[1] is not None:
+            return RuleResult(rule, "green", series.instance, None, _not_judged(series, rule))
         return RuleResult(rule, "unknown", series.instance, None, f"{name}: no value")
+    levels = threshold_levels(rule, [value for _time, value in rows])
+    last_time, value = rows[-1]
+    held = _held_colour(rule, rows, levels, gated, series.step)
     shown = format_value(value, unit)
-    for colour, limit in (("red", rule.red), ("yellow", rule.yellow)):
-        if limit is not None and _compare(value, rule.op, limit):
-            detail = f"{name} {shown} {rule.op} {format_value(limit, unit)}"
-            return RuleResult(rule, colour, series.instance, value, detail)
-    return RuleResult(rule, "green", series.instance, value, f"{name} {shown}")
+    limit = {"red": rule.red, "yellow": rule.yellow}
+    if held == "green":
+        detail = f"{name} {shown}"
+    elif _compare(value, rule.op, limit[held]):
+        detail = f"{name} {shown} {rule.op} {format_value(limit[held], unit)}"
+    else:  # kept by its clear level
+        clear = rule.clear[held] if held in (rule.clear or {}) else rule.clear["yellow"]
+        back = _OPPOSITE[rule.op]
+        detail = f"{name} {shown}, {held} until {back} {format_value(clear, unit)}"
+    if rule.hold and held != "green":
+        detail += f" for {format_age(_held_for(levels, rows, held, series.step))}"
+    pending = levels[-1]
+    if SEVERITY[pending] > SEVERITY[held]:
+        detail += f" ({pending} if it holds {format_age(rule.hold)})"
+    return RuleResult(rule, held, series.instance, value, detail)
+
+
+_OPPOSITE = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+
+
+def threshold_levels(rule, values):
+    """The colour of each value in turn, each given the colour before it (hysteresis).
+
+    A value past a limit takes that colour; a value between a limit and its
+    clear level keeps the colour it had; the first value has no past.
+    """
+    clear = rule.clear or {}
+    levels = []
+    previous = "green"
+    for value in values:
+        level = "green"
+        for colour, limit in (("red", rule.red), ("yellow", rule.yellow)):
+            crossed = limit is not None and _compare(value, rule.op, limit)
+            kept = (
+                SEVERITY[previous] >= SEVERITY[colour]
+                and colour in clear
+                and _compare(value, rule.op, clear[colour])
+            )
+            if crossed or kept:
+                level = colour
+                break
+        levels.append(level)
+        previous = level
+    return levels
+
+
+def _held_colour(rule, rows, levels, gated, step):
+    """The worst colour every judged row of the last ``for`` seconds reached.
+
+    A row in that span where ``when`` was 0 breaks the hold (the condition
+    stopped applying); unknown rows are passed over, but at least half the
+    span's rows must be known, so a host just back from silence is not judged
+    on one row.
+    """
+    if not rule.hold:
+        return levels[-1]
+    start = rows[-1][0] - rule.hold
+    span = [level for (when, _value), level in zip(rows, levels, strict=True) if when > start]
+    if any(when > start for when in gated) or len(span) < max(1, rule.hold // step // 2):
+        return "green"
+    return min(span, key=SEVERITY.get)
+
+
+def _held_for(levels, rows, colour, step):
+    """How long the newest rows have been at least ``colour`` (consecutive, in seconds)."""
+    count = 0
+    for level in reversed(levels):
+        if SEVERITY[level] < SEVERITY[colour]:
+            break
+        count += 1
+    return count * step
+
+
+def _judged_rows(rule, series):
+    """``[(time, value)]`` of the rows with a known value and a non-zero ``when``, and the
+    times of the rows left out for their ``when`` (a known value while it was 0).
+    """
+    values = series.columns.get(rule.variable, ())
+    gates = series.columns.get(rule.when, ()) if rule.when else None
+    rows, gated = [], []
+    for index, value in enumerate(values):
+        if not _known(value):
+            continue
+        if gates is not None and not (index < len(gates) and _known(gates[index]) and gates[index]):
+            gated.append(series.times[index])
+            continue
+        rows.append((series.times[index], value))
+    return rows, gated
+
+
+def _not_judged(series, rule):
+    return f"{_series_variable(series, rule.variable)}: not judged, {rule.when} is 0"
 
 
 def _stalled(rule, series, config, now):
@@ -207,17 +305,33 @@ def _stalled(rule, series, config, now):
     step = config.recorder.step
     end = now // step * step
     start = end - rule.steps * step
-    if config.variable(rule.dataset, rule.variable).type == "GAUGE":
+    gauge = config.variable(rule.dataset, rule.variable).type == "GAUGE"
+    # A gauge needs the row before the window to see the first one grow.
+    values = series.window(rule.variable, start - step if gauge else start, end)
+    if rule.when:
+        gates = series.window(rule.when, start - step if gauge else start, end)
+        if not any(gates[1:] if gauge else gates):
+            _time, value = series.latest(rule.variable)
+            return RuleResult(rule, "green", series.instance, value, _not_judged(series, rule))
+        # Only rows while the gate is on (a gauge: and the row just before one) are judged.
+        values = [
+            v
+            for index, v in enumerate(values)
+            if gates[index] or (gauge and index + 1 < len(gates) and gates[index + 1])
+        ]
+    if gauge:
         # A gauge holding a running total: did any known value exceed the one before it?
-        values = [v for v in series.window(rule.variable, start - step, end) if v is not None]
-        grew = any(later > earlier for earlier, later in zip(values, values[1:], strict=False))
+        known = [v for v in values if v is not None]
+        grew = any(later > earlier for earlier, later in zip(known, known[1:], strict=False))
     else:
         # Counters are stored as rates per second: did any row have a positive rate?
-        grew = any(v is not None and v > 0 for v in series.window(rule.variable, start, end))
+        grew = any(v is not None and v > 0 for v in values)
     _time, value = series.latest(rule.variable)
     if grew:
         return RuleResult(rule, "green", series.instance, value, f"{name} increasing")
     detail = f"{name} not increasing for {format_age(rule.steps * step)}"
+    if rule.when:
+        detail += f" while {rule.when} is on"
     return RuleResult(rule, rule.colour, series.instance, value, detail)
 
 
@@ -284,6 +398,12 @@ def history_rows(config):
     """How many base steps of history to read per series: enough for every rule."""
     steps = [config.status.stale_steps, HISTORY_SECONDS // config.recorder.step]
     steps += [rule.steps + 1 for rule in config.status.rules if rule.kind == "stalled"]
+    # A held threshold needs its span plus rows before it to replay its hysteresis from.
+    steps += [
+        (rule.hold + HISTORY_SECONDS) // config.recorder.step
+        for rule in config.status.rules
+        if rule.kind == "threshold" and rule.hold
+    ]
     return max(steps)
 
 
@@ -339,6 +459,13 @@ def collect(config, data_dir=None, now=None):
     return statuses
 
 
+def by_severity(statuses, group_names=()):
+    """Worst colour first (red, yellow, grey, green), then the config's group order
+    (groups it does not name last), then the order given (natural host order)."""
+    rank = {name: index for index, name in enumerate(group_names)}
+    return sorted(statuses, key=lambda s: (-SEVERITY[s.colour], rank.get(s.group, len(rank))))
+
+
 def natural_sorted(names):
     """ldc2 before ldc10."""
 
@@ -362,7 +489,7 @@ def status_report(config, data_dir=None, colour=False, problems_only=False, now=
     statuses = collect(config, data_dir, now)
     criteria = run_criteria(config, data_dir)
     statuses = with_criteria(statuses, criteria)
-    lines = render_table(statuses, now, colour, problems_only)
+    lines = render_table(by_severity(statuses, config.site.groups), now, colour, problems_only)
     keeping, keeping_colour = keeping_lines(config, data_dir, now, colour)
     topology = gather((s.snapshot for s in statuses), config, now)
     apply_to_links(topology, criteria)

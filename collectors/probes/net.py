@@ -15,6 +15,11 @@ import psutil
 from affair.names import safe_name
 
 
+def is_excluded(interface, patterns):
+    """Whether ``[collector.net] exclude`` leaves ``interface`` out (the system totals too)."""
+    return any(fnmatch.fnmatchcase(interface, pattern) for pattern in patterns)
+
+
 class NetProbe:
     name = "net"
     variables = (
@@ -46,7 +51,7 @@ class NetProbe:
             link = {}
         result = {}
         for interface, io in counters.items():
-            if any(fnmatch.fnmatchcase(interface, pattern) for pattern in self.exclude):
+            if is_excluded(interface, self.exclude):
                 continue
             instance = safe_name("instance", interface)
             if instance is None or instance in result:

@@ -3,11 +3,17 @@
 Counters (disk bytes, network bytes and packets) are sent raw; the config
 declares them DERIVE with min 0, so librrd stores them as rates per second
 and a counter reset (reboot, wrap) is an unknown slot, not a spike.
+
+The network totals are the sum over the interfaces the ``net`` probe
+reports: ``[collector.net] exclude`` (default ``lo``, ``veth*``) leaves the
+same ones out of both, so a node's total is not its loopback traffic while
+every interface shows 0 B/s.
 """
 
 import os
 
 import psutil
+from affair.collectors.probes.net import is_excluded
 
 
 class SystemProbe:
@@ -30,9 +36,14 @@ class SystemProbe:
         "net_pkts_out",
     )
 
-    def __init__(self, psutil_module=psutil):
+    def __init__(self, settings=None, psutil_module=psutil):
         self.psutil = psutil_module
+        self.exclude = tuple(settings.exclude) if settings else ()
         self.psutil.cpu_times_percent(interval=None)  # the first call only sets the baseline
+
+    @classmethod
+    def from_config(cls, collector_config):
+        return cls(collector_config.net)
 
     def sample(self):
         ps = self.psutil
@@ -55,10 +66,11 @@ class SystemProbe:
         if disk is not None:
             values["disk_read"] = float(disk.read_bytes)
             values["disk_write"] = float(disk.write_bytes)
-        net = ps.net_io_counters()
-        if net is not None:
-            values["net_in"] = float(net.bytes_recv)
-            values["net_out"] = float(net.bytes_sent)
-            values["net_pkts_in"] = float(net.packets_recv)
-            values["net_pkts_out"] = float(net.packets_sent)
+        interfaces = ps.net_io_counters(pernic=True)
+        if interfaces:
+            counted = [io for name, io in interfaces.items() if not is_excluded(name, self.exclude)]
+            values["net_in"] = float(sum(io.bytes_recv for io in counted))
+            values["net_out"] = float(sum(io.bytes_sent for io in counted))
+            values["net_pkts_in"] = float(sum(io.packets_recv for io in counted))
+            values["net_pkts_out"] = float(sum(io.packets_sent for io in counted))
         return {"": values}

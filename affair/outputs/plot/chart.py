@@ -3,12 +3,17 @@
 Looks, decided once for every graph:
 
 * consolidations: AVERAGE a full line, MAX dashed, MIN dotted, in the
-  variable's colour; at the finest archive (one sample per row, where
-  the three are equal) only the AVERAGE is fetched and drawn;
-* a default per-node graph has one panel per unit (CPU % in one, bytes/s in
-  another ...), since variables of different units cannot share an axis,
-  all in one PNG so the site's contract stays one file per series and
-  window; a unit with more than 8 variables gets more panels;
+  variable's colour; a per-node graph with all three draws MIN to MAX as a
+  light band under the AVERAGE line instead (three lines of one hue read as
+  hatching); at the finest archive (one sample per row, where the three
+  are equal) only the AVERAGE is fetched and drawn;
+* a default per-node graph has one panel per meaning and unit (CPU % in
+  one, disk B/s in another, network B/s in a third: a variable's ``panel``
+  in the config), since variables of different units cannot share an axis
+  and a busy disk must not hide behind a busy network, all in one PNG so
+  the site's contract stays one file per series and window; a unit with
+  more than 8 variables gets more panels; 0/1 flags and identifiers (a run
+  number) get small panels of their own, identifiers printed whole;
 * an aggregate shades the band between its MIN and MAX lines; for a sum,
   the MAX line is the sum of each host's maximum, an upper bound of the
   total's peak within a row (hosts need not peak together), and MIN the
@@ -17,7 +22,9 @@ Looks, decided once for every graph:
   colours fixed by the host's place in the sorted selection, so a host
   keeps its colour across windows; its legend, in columns, names up to 60
   hosts (then "and N more"), so the PNG stays a sensible size;
-* legends give last / min / avg / max over the window (overlays: last).
+* legends give now / min / avg / max over the window (overlays: now), "now"
+  being the newest known value at the finest step, not a long window's last
+  consolidated row.
 """
 
 from dataclasses import dataclass, field
@@ -25,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from affair.errors import AffairError, PlotError
-from affair.outputs.plot.data import Grid, aggregate, fetch_rows
+from affair.outputs.plot.data import Grid, aggregate, fetch_rows, latest_values
 from affair.outputs.plot.scale import format_value
 from affair.outputs.plot.timeaxis import describe_end
 from affair.storage.ladder import archive_for_window
@@ -100,6 +107,7 @@ class LegendEntry:
     color: str
     style: str = "solid"
     values: tuple = ()  # formatted numbers, one per stat column (or one for a compact legend)
+    stale: bool = False  # its newest value is old (a silent host): drawn in grey ink
 
 
 @dataclass
@@ -113,6 +121,8 @@ class Panel:
     floor: float | None = None  # declared minimum: the axis starts there when data allow
     ceiling: float | None = None  # declared maximum: the axis stops there when data allow
     note: str = ""  # said in the middle of an empty plot, e.g. "no data"
+    small: bool = False  # flags and identifiers: a low panel, their values matter, not shape
+    integer: bool = False  # identifiers: axis and legend in whole numbers, no SI prefix
 
 
 @dataclass
@@ -169,19 +179,29 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         groups = _unit_groups(config, job.dataset, rows.names)
         title = f"{host} · {series}"
     panels = []
+    nows = _nows(store, path, config, grid, rows.last_update)
+    silent = _is_silent(rows.last_update, config, grid)
+    # With MIN, MAX and AVERAGE of a variable, three lines of one hue read as hatching.
+    band = {"MIN", "MAX", "AVERAGE"} <= set(cfs)
     for unit, label, names in groups:
+        meaning = {config.variable(job.dataset, name).panel_name for name in names}
         panel = Panel(unit, label, **_bounds(config, job.dataset, names))
+        panel.small = bool(meaning & {"flags", "identifiers"}) and not graph
+        panel.integer = all(config.variable(job.dataset, name).identifier for name in names)
         for index, name in enumerate(names):
             column = rows.names.index(name)
             color = PALETTE[index % len(PALETTE)]
             by_cf = {cf: rows.values[cf][:, column] for cf in cfs}
-            for cf in cfs:
+            if band:  # min to max as a light band under the average, not lines like hatching
+                panel.bands.append(Band(by_cf["MIN"], by_cf["MAX"], color))
+            for cf in cfs if not band else [cf for cf in cfs if cf not in ("MIN", "MAX")]:
                 panel.lines.append(Line(by_cf[cf], color, CONSOLIDATION_STYLES[cf]))
             panel.legend.append(
                 LegendEntry(
                     config.variable(job.dataset, name).title,
                     color,
-                    values=_stats(by_cf, unit),
+                    values=_stats(by_cf, unit, panel.integer, nows.get(name)),
+                    stale=silent,
                 )
             )
         if not _has_data(panel):
@@ -189,23 +209,28 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         panels.append(panel)
     if not panels:
         panels.append(Panel(unit="", note="no variables"))
+    if band:
+        return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, band=True)
     return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, _styles(cfs))
 
 
 def _unit_groups(config, dataset, names):
-    """``[(unit, label, [names])]``: variables grouped by unit, in the file's order.
+    """``[(unit, label, [names])]``: variables grouped by panel and unit, in the file's order.
 
-    A unit with more variables than the palette has colours is cut into
+    A variable's panel is its meaning (:attr:`Variable.panel_name`: its
+    ``panel``, or flags and identifiers apart), the label above the axis. A
+    group with more variables than the palette has colours is cut into
     several panels, so no two lines of a panel share a colour.
     """
-    by_unit = {}
+    by_panel = {}
     for name in names:
-        by_unit.setdefault(config.variable(dataset, name).unit, []).append(name)
-    groups = {}
-    for unit, members in by_unit.items():
+        variable = config.variable(dataset, name)
+        by_panel.setdefault((variable.panel_name, variable.unit), []).append(name)
+    groups = []
+    for (panel, unit), members in by_panel.items():
         for first in range(0, len(members), PANEL_VARIABLES):
-            groups[(unit, first)] = members[first : first + PANEL_VARIABLES]
-    return [(unit, "", members) for (unit, _first), members in groups.items()]
+            groups.append((unit, panel, members[first : first + PANEL_VARIABLES]))
+    return groups
 
 
 # --- across hosts ---
@@ -247,15 +272,22 @@ def _aggregate_chart(job, config, store, graph, grid, span, cfs):
         if cf == "AVERAGE" or reporting is None:
             reporting = counts
     panel = Panel(graph.unit, graph.label, **_bounds(config, job.dataset, variables))
+    host_nows = [
+        _nows(store, store.path(host, job.dataset, job.instance), config, grid) for host in hosts
+    ]
     for index, name in enumerate(variables):
         color = PALETTE[index % len(PALETTE)]
         by_cf = {cf: combined[cf][:, index] for cf in cfs}
+        known = [now[name] for now in host_nows if name in now]
+        now = None
+        if known:
+            now = sum(known) if graph.aggregate == "sum" else sum(known) / len(known)
         if "MIN" in by_cf and "MAX" in by_cf:
             panel.bands.append(Band(by_cf["MIN"], by_cf["MAX"], color))
         for cf in cfs:
             panel.lines.append(Line(by_cf[cf], color, CONSOLIDATION_STYLES[cf]))
         label = config.variable(job.dataset, name).title
-        panel.legend.append(LegendEntry(label, color, values=_stats(by_cf, graph.unit)))
+        panel.legend.append(LegendEntry(label, color, values=_stats(by_cf, graph.unit, now=now)))
     if not _has_data(panel):
         panel.note = "no hosts match" if not job.hosts else "no data in this window"
     now_reporting = _last_count(reporting)
@@ -290,8 +322,10 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
         style = styles[(positions[host] // len(HOST_PALETTE)) % len(styles)]
         panel.lines.append(Line(values, colors[host], style))
         if len(panel.legend) < OVERLAY_LEGEND_MAX - 1 or len(hosts) == OVERLAY_LEGEND_MAX:
-            value = (format_value(_last(values), graph.unit),)
-            panel.legend.append(LegendEntry(host, colors[host], style, value))
+            now = _nows(store, store.path(host, job.dataset, job.instance), config, grid)
+            value = (format_value(now.get(variable, _last(values)), graph.unit),)
+            silent = _is_silent(_last_time(values, grid), config, grid)
+            panel.legend.append(LegendEntry(host, colors[host], style, value, silent))
     if len(hosts) > len(panel.legend):
         more = len(hosts) - len(panel.legend)
         panel.legend.append(LegendEntry(f"and {more} more", "#ffffff", values=("",)))
@@ -312,13 +346,49 @@ def _overlay_chart(job, config, store, graph, grid, span, cfs):
 # --- small pieces ---
 
 
-def _stats(by_cf, unit):
-    """Formatted last, min, avg and max of one variable over the window."""
+def _is_silent(last_time, config, grid):
+    """Whether a series' newest data is older than a host may be silent before it is grey."""
+    stale_after = config.status.stale_steps * config.recorder.step
+    if not stale_after or last_time is None:
+        return last_time is None
+    return grid.end - last_time > max(stale_after, grid.step)
+
+
+def _last_time(values, grid):
+    """When the last known row of ``values`` (on ``grid``) ends, or None."""
+    known = np.flatnonzero(np.isfinite(values))
+    return int(grid.start + grid.step * (known[-1] + 1)) if len(known) else None
+
+
+def _nows(store, path, config, grid, last_update=None):
+    """The newest base-step values ("now") when the grid is coarser than the base step.
+
+    At the base step the last row is already now: nothing more is read.
+    """
+    if grid.step == config.recorder.step:
+        return {}
+    if last_update is None:
+        try:
+            last_update = store.last_update(path)
+        except AffairError:
+            return {}
+    return latest_values(store, path, config.recorder.step, last_update)
+
+
+def _stats(by_cf, unit, integer=False, now=None):
+    """Formatted now, min, avg and max of one variable over the window (whole: identifiers).
+
+    ``now`` is the newest value at the finest step when the caller read it;
+    else the window's last known row is.
+    """
     average = by_cf.get("AVERAGE")
     main = average if average is not None else next(iter(by_cf.values()))
     low = by_cf.get("MIN", main)
     high = by_cf.get("MAX", main)
-    values = (_last(main), _known(np.fmin.reduce(low)), _mean(main), _known(np.fmax.reduce(high)))
+    latest = now if now is not None else _last(main)
+    values = (latest, _known(np.fmin.reduce(low)), _mean(main), _known(np.fmax.reduce(high)))
+    if integer:
+        return tuple("" if value is None else f"{value:.0f}" for value in values)
     return tuple(format_value(value, unit) for value in values)
 
 

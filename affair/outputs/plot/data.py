@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affair.errors import ResolutionMismatch
+from affair.errors import AffairError, ResolutionMismatch
 from affair.storage.ladder import align
 
 
@@ -120,3 +120,25 @@ def aggregate(stack, how):
         raise ValueError(f"unknown aggregate {how!r}: use 'sum' or 'average'")
     values = np.where(reporting > 0, values, np.nan)
     return values, reporting
+
+
+def latest_values(store, path, base_step, last_update, rows=6):
+    """``{variable: value}`` of the newest known base-step row of each variable: "now".
+
+    A long window's rows are consolidated (a 1 w graph's last row averages
+    30 min), so its last row is not what the host does now; the finest
+    archive's newest rows are. Unknown stays out; an unreadable file gives {}.
+    """
+    end = align(last_update, base_step)
+    try:
+        _step, _first, names, values = store.fetch_array(
+            path, "AVERAGE", end - rows * base_step, end, base_step
+        )
+    except AffairError:
+        return {}
+    found = {}
+    for column, name in enumerate(names):
+        known = np.flatnonzero(np.isfinite(values[:, column]))
+        if len(known):
+            found[name] = float(values[known[-1], column])
+    return found

@@ -9,9 +9,11 @@ directory (from :mod:`affair.outputs.graph_paths`, the contract with the site). 
 * each ``[graphs.<name>]`` for each of its windows: once per matching host
   in ``node`` mode, once in all in ``aggregate`` and ``overlay`` mode.
 
-A graph is due (:func:`is_stale`) when its data moved by at least one row
-of the archive it is drawn from: the 1 h graph every 10 s step, the 1 year
-graph once a day. ``[plot] refresh`` can slow a window down further.
+A graph is due (:func:`is_stale`) when its window moved on by at least one
+row of the archive it is drawn from, new data or not: the 1 h graph every
+10 s step, the 1 year graph once a day. A silent host's graph thus shows its
+gap growing up to now, and its "to HH:MM" is when it was drawn, not when the
+host stopped. ``[plot] refresh`` can slow a window down further.
 
 Each graph's period (if over a minute) starts at its own offset (a hash of its name), so the
 1 d graphs of 1,000 hosts are not all due on the same minute: a cron pass
@@ -34,9 +36,10 @@ from affair.outputs.graph_paths import graph_path, node_graph_path
 from affair.storage.ladder import archive_for_window
 from affair.vocab import WINDOWS
 
-# Without new data a graph still moves left as time passes: redraw it when it
-# has moved by this fraction of its width, so a silent host's gap is seen growing.
-SILENT_REDRAW_FRACTION = 0.1
+# How far a silent host's graph must slide before it is redrawn, as a fraction of its
+# width: 0, it is redrawn at the next row of its window like any other (is_stale);
+# affair serve reads the same rule (serve_routes.graph_is_current).
+SILENT_REDRAW_FRACTION = 0.0
 # Graphs of one window fall due spread over their period, at most this long (see is_stale).
 STAGGER_SECONDS = 900
 
@@ -181,16 +184,14 @@ def is_stale(drawn_at, now, period, data_changed_at, config_changed_at, window_s
 
     It must when its config changed since, or when a new row is due
     (``now`` is in a later ``period`` than ``drawn_at``, periods starting
-    ``offset`` seconds after multiples of ``period``) and either its data
-    changed since or, with silent inputs, it has slid by a tenth of its width.
+    ``offset`` seconds after multiples of ``period``), whether or not its data
+    changed (``data_changed_at``, ``window_seconds``): a graph that waited for
+    new data froze at a dead host's last row and hid the silence an operator
+    needs to see (a 1 h graph that ended at 04:05 at 04:09 said "to 04:05").
     """
     if drawn_at is None or config_changed_at > drawn_at:
         return True
-    if (now - offset) // period <= (drawn_at - offset) // period:
-        return False
-    if data_changed_at > drawn_at:
-        return True
-    return now - drawn_at >= window_seconds * SILENT_REDRAW_FRACTION
+    return (now - offset) // period > (drawn_at - offset) // period
 
 
 def period_offset(key, period):

@@ -39,6 +39,7 @@ from affair.outputs.plot.scale import (
 )
 from affair.outputs.plot.text import TextPainter, TextStyle
 from affair.outputs.plot.timeaxis import time_ticks
+from affair.units import BINARY_UNITS, prefix_base
 from affair.vocab import CONSOLIDATION_STYLES
 
 DPI = 72  # one point is one pixel: sizes below are pixels
@@ -64,6 +65,7 @@ TITLE_HEIGHT = 30
 HEADER_HEIGHT = 16  # the axis label above each plot
 PLOT_HEIGHT = 170  # a graph of one panel
 PANEL_PLOT_HEIGHT = 120  # each panel of a many-panel graph
+SMALL_PLOT_HEIGHT = 50  # a panel of 0/1 flags or identifiers
 TICKS_HEIGHT = 18
 ROW = 16  # a legend line
 PANEL_GAP = 10
@@ -75,7 +77,7 @@ COMPACT_NAME = 68  # room for a host name in an overlay legend, left of its valu
 LINE_WIDTH = {"solid": 1.6, "dashed": 1.0, "dotted": 1.2}
 LINE_ALPHA = {"solid": 1.0, "dashed": 0.8, "dotted": 0.8}  # the average stands out
 DASHES = {"solid": (0, None), "dashed": (0, (5, 3)), "dotted": (0, (1.2, 2.6))}
-STAT_NAMES = ("last", "min", "avg", "max")
+STAT_NAMES = ("now", "min", "avg", "max")  # now: the newest value, not the last row
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,11 @@ class Shape:
 
 
 def shape_of(chart, width):
-    plot_height = PLOT_HEIGHT if len(chart.panels) == 1 else PANEL_PLOT_HEIGHT
     panels = []
     for panel in chart.panels:
+        plot_height = PLOT_HEIGHT if len(chart.panels) == 1 else PANEL_PLOT_HEIGHT
+        if panel.small and len(chart.panels) > 1:
+            plot_height = SMALL_PLOT_HEIGHT
         legend = tuple((entry.label, entry.color, entry.style) for entry in panel.legend)
         if panel.compact_legend:
             columns = _compact_columns(width)
@@ -225,11 +229,15 @@ class Renderer:
             *(band.lower for band in panel.bands),
             *(band.upper for band in panel.bands),
         )
-        bottom, top, ticks = value_axis(
-            low, high, panel.floor, panel.ceiling, max_ticks=_max_ticks(box)
-        )
-        power = prefix_power(max(abs(bottom), abs(top)), panel.unit)
-        labels = tick_labels(ticks, 1000.0**power)
+        if panel.unit in BINARY_UNITS:
+            bottom, top, ticks, power = _binary_axis(low, high, panel, _max_ticks(box))
+        else:
+            bottom, top, ticks = value_axis(
+                low, high, panel.floor, panel.ceiling, max_ticks=_max_ticks(box)
+            )
+            # Identifiers (a run number) are read, not measured: no "k", no decimals.
+            power = 0 if panel.integer else prefix_power(max(abs(bottom), abs(top)), panel.unit)
+        labels = tick_labels(ticks, float(prefix_base(panel.unit)) ** power)
 
         def to_y(values):
             return box.bottom - (values - bottom) * ((box.bottom - box.top) / (top - bottom))
@@ -297,9 +305,10 @@ class Renderer:
     def _table_legend(self, renderer, gc, panel, box):
         for row, entry in enumerate(panel.legend):
             baseline = box.legend_top + ROW * (row + 1) + 12
+            ink = FAINT if entry.stale else INK  # a silent host's values are old news
             for index, value in enumerate(reversed(entry.values)):
                 x = box.right - index * STAT_COLUMN
-                self.text.draw(renderer, gc, x, baseline, value, LEGEND, INK, "right")
+                self.text.draw(renderer, gc, x, baseline, value, LEGEND, ink, "right")
 
     def _compact_cells(self, box, count):
         """``(x, baseline)`` of each compact legend entry, filling down the columns."""
@@ -309,6 +318,8 @@ class Renderer:
             yield box.left + column * COMPACT_COLUMN, box.legend_top + ROW * row + 12
 
     def _compact_legend_labels(self, renderer, gc, box):
+        # The values of a compact legend need their column's name too.
+        self.text.draw(renderer, gc, box.right, box.header, "values: now", HEADING, FAINT, "right")
         cells = self._compact_cells(box, len(box.shape.legend))
         for (x, baseline), (label, color, style) in zip(cells, box.shape.legend, strict=True):
             self._stroke_sample(renderer, x, baseline - 4, 14, color, style)
@@ -320,7 +331,8 @@ class Renderer:
         for (x, baseline), entry in zip(cells, panel.legend, strict=True):
             value = entry.values[0] if entry.values else ""
             right = x + COMPACT_COLUMN - 10
-            self.text.draw(renderer, gc, right, baseline, value, LEGEND, MUTED, "right")
+            ink = FAINT if entry.stale else INK  # a silent host's value is old news
+            self.text.draw(renderer, gc, right, baseline, value, LEGEND, ink, "right")
 
     def _key_baseline(self, shape):
         return shape.height - MARGIN - 4
@@ -487,6 +499,25 @@ class _Canvas:
     boxes: list
     background: object
     key_end: float = PLOT_LEFT  # where the static key row ends: room for a footnote
+
+
+def _binary_axis(low, high, panel, max_ticks):
+    """:func:`value_axis` in the prefix's own units (GiB), so ticks fall on 1, 2, 4 GiB."""
+    base = prefix_base(panel.unit)
+    power = prefix_power(max(abs(low or 0.0), abs(high or 0.0)), panel.unit)
+    scale = float(base) ** power
+
+    def scaled(value):
+        return None if value is None else value / scale
+
+    bottom, top, ticks = value_axis(
+        scaled(low),
+        scaled(high),
+        scaled(panel.floor),
+        scaled(panel.ceiling),
+        max_ticks=max_ticks,
+    )
+    return bottom * scale, top * scale, [tick * scale for tick in ticks], power
 
 
 def _legend_height(panel):
