@@ -180,3 +180,21 @@ def parse_link_instance(instance):
     if not all(_LINK_PART.fullmatch(parts[i]) for i in (0, 2, 3)):
         return None
     return parts[0], parts[1], parts[2], parts[3]
+
+
+# --- columns of the SQL views over the journal (affair.outputs.query) ---
+
+VIEW_FIXED_COLUMNS = ("ts", "host", "instance", "received")  # every dataset view has these
+
+
+def view_columns(variables):
+    """``{variable: column}``: a variable named like a fixed column gets ``v_`` in front."""
+    taken = set(VIEW_FIXED_COLUMNS)
+    mapping = {}
+    for variable in variables:
+        column = variable
+        while column in taken:
+            column = f"v_{column}"
+        taken.add(column)
+        mapping[variable] = column
+    return mapping

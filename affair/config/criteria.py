@@ -32,11 +32,10 @@ from typing import Any
 from affair.config.datasets import Dataset
 from affair.config.fields import check_name_at, load_values, one_of, setting, string, table_list
 from affair.errors import ConfigError
-from affair.names import parse_link_instance
+from affair.names import VIEW_FIXED_COLUMNS, parse_link_instance, view_columns
 from affair.vocab import LINK_DATASET, RULE_COLOURS
 
 SUBJECT_COLUMNS = ("host", "link", "source", "target", "daemon")
-RESERVED_COLUMNS = ("ts", "host", "instance", "received")  # the views' own columns
 LINK_COLUMNS = (
     "messages",
     "bytes",
@@ -116,19 +115,6 @@ def _short(sql):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def view_columns(variables):
-    """``{variable: column}`` as affair.outputs.query names them (``v_`` before a reserved name)."""
-    taken = set(RESERVED_COLUMNS)
-    mapping = {}
-    for variable in variables:
-        column = variable
-        while column in taken:
-            column = f"v_{column}"
-        taken.add(column)
-        mapping[variable] = column
-    return mapping
-
-
 def _quote(name):
     return '"' + name.replace('"', '""') + '"'
 
@@ -139,7 +125,7 @@ def empty_views(datasets: dict[str, Dataset]) -> sqlite3.Connection:
     connection.create_function("link_part", 2, link_part, deterministic=True)
     for name, dataset in datasets.items():
         columns = ", ".join(
-            _quote(c) for c in [*RESERVED_COLUMNS, *view_columns(dataset.variables).values()]
+            _quote(c) for c in [*VIEW_FIXED_COLUMNS, *view_columns(dataset.variables).values()]
         )
         connection.execute(f"CREATE TABLE {_quote(name)} ({columns})")
         latest = ", ".join(

@@ -43,7 +43,7 @@ import uproot
 from affair.atomic import atomic_path
 from affair.errors import ArchiveError, ExportError
 from affair.hosts import HostMatcher
-from affair.outputs.export import _export, _Found, _read_day
+from affair.outputs.export import RawRowSource, _export, _Found, _read_day
 from affair.storage.archive_catalog import (
     ArchiveCatalog,
     ArchiveFile,
@@ -249,13 +249,8 @@ class _Checksumming:
 # --- one day's file: the journal's pieces as an export source ---
 
 
-class _Pieces:
+class _Pieces(RawRowSource):
     """The rows of ``pieces`` (one sample day), as a row source of :func:`export._export`."""
-
-    resolution = "raw"
-    suffixes = ("",)
-    consolidations = ()
-    unit = "samples"
 
     def __init__(self, config, day, pieces):
         self.step = config.recorder.step

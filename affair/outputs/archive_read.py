@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from affair.outputs.export import _Found, _read_day, export_root
+from affair.outputs.export import RawRowSource, _Found, _read_day, export_root
 from affair.storage.archive_catalog import ArchiveCatalog
 from affair.storage.journal import DAY_FILE_GLOB, day_start, open_day_readonly
 from affair.storage.journal_reader import DayReader
@@ -44,13 +44,8 @@ def _overlaps(day, start, end):
     return (start is None or first + DAY > start) and (end is None or first < end)
 
 
-class ArchivedSamples:
+class ArchivedSamples(RawRowSource):
     """A row source of :func:`affair.outputs.export._export`: archive files, then the journal."""
-
-    resolution = "raw"
-    suffixes = ("",)
-    consolidations = ()
-    unit = "samples"
 
     def __init__(self, config, start, end):
         self.step = config.recorder.step

@@ -293,13 +293,17 @@ def _export(sink, config, source, host_globs, wanted, progress):
 # --- raw: the journal's samples ---
 
 
-class _RawSamples:
-    """Every sample of the journal in ``[start, end)``, as recorded."""
+class RawRowSource:
+    """What every source of raw samples (journal, archive files, one day's pieces) says of itself."""
 
     resolution = "raw"
     suffixes = ("",)
     consolidations = ()
     unit = "samples"
+
+
+class _RawSamples(RawRowSource):
+    """Every sample of the journal in ``[start, end)``, as recorded."""
 
     def __init__(self, config, start, end):
         self.step = config.recorder.step

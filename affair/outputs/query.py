@@ -43,13 +43,13 @@ from pathlib import Path
 
 from affair.config.criteria import LINK_COLUMNS, link_ends_view, link_part
 from affair.errors import QueryError
+from affair.names import view_columns
 from affair.storage.jobs import jobs_path
 from affair.storage.journal import DayCatalog, open_day_readonly
 from affair.storage.journal_reader import day_spans
 from affair.times import parse_duration, parse_time
 from affair.vocab import LINK_DATASET
 
-RESERVED_COLUMNS = ("ts", "host", "instance", "received")
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
 _ALLOWED.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
 _INFO_PRAGMAS = {"table_info", "table_xinfo", "table_list", "function_list", "database_list"}
@@ -108,19 +108,6 @@ def _identifier(name):
 
 def _literal(text):
     return "'" + text.replace("'", "''") + "'"
-
-
-def column_names(variables):
-    """``{variable: column}``: a variable named like a fixed column gets ``v_`` in front."""
-    taken = set(RESERVED_COLUMNS)
-    mapping = {}
-    for variable in variables:
-        column = variable
-        while column in taken:
-            column = f"v_{column}"
-        taken.add(column)
-        mapping[variable] = column
-    return mapping
 
 
 @dataclass
@@ -186,7 +173,7 @@ def _create_views(journal, config, files):
             known += [name for name in names if name not in known]
     latest_arms = []
     for dataset in sorted(datasets):
-        columns = column_names(datasets[dataset])
+        columns = view_columns(datasets[dataset])
         arms, latest = [], []
         for schema, catalog in files:
             positions = {n: p for p, n in enumerate(catalog.variables.get(dataset, []))}
