@@ -276,13 +276,8 @@ class _Pieces(RawRowSource):
                 for series_id, count in counts.items():
                     host, dataset, instance = reader.catalog.series_of(series_id)
                     self.counts[(dataset, host, instance)] += count
-                    found.present.add(dataset)
-                    found.hosts.add(host)
-                    found.instances.add(instance)
-                    found.variables.setdefault(dataset, [])
-                for dataset, names in reader.catalog.variables.items():
-                    if dataset in found.variables:
-                        found.add_variables(dataset, names)
+                    found.add_series(host, dataset, instance)
+                found.add_day_variables(reader.catalog)
         self.widest = max(map(len, found.variables.values()), default=0)
         return found
 

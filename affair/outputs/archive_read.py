@@ -82,14 +82,8 @@ class ArchivedSamples(RawRowSource):
                 counts = reader.count_by_series(where, parameters)
                 for series_id in counts:
                     host, dataset, instance = reader.catalog.series_of(series_id)
-                    found.present.add(dataset)
-                    if matches(host) and (not wanted or dataset in wanted):
-                        found.hosts.add(host)
-                        found.instances.add(instance)
-                        found.variables.setdefault(dataset, [])
-                for dataset, names in reader.catalog.variables.items():
-                    if dataset in found.variables:
-                        found.add_variables(dataset, names)
+                    found.add_series(host, dataset, instance, matches, wanted)
+                found.add_day_variables(reader.catalog)
         return found
 
     def total(self):

@@ -264,6 +264,20 @@ class _Found:
         known = self.variables.setdefault(dataset, [])
         known += [name for name in names if name not in known]
 
+    def add_series(self, host, dataset, instance, matches=None, wanted=()):
+        """Note one series of a journal day: kept when its host matches and its dataset is wanted."""
+        self.present.add(dataset)
+        if (matches is None or matches(host)) and (not wanted or dataset in wanted):
+            self.hosts.add(host)
+            self.instances.add(instance)
+            self.variables.setdefault(dataset, [])
+
+    def add_day_variables(self, catalog):
+        """A journal day's variable names, for the datasets kept so far."""
+        for dataset, names in catalog.variables.items():
+            if dataset in self.variables:
+                self.add_variables(dataset, names)
+
 
 def _export(sink, config, source, host_globs, wanted, progress):
     """Plan the trees from what ``source`` holds, copy its rows into them, then the catalog."""
@@ -316,14 +330,8 @@ class _RawSamples(RawRowSource):
         for span in self.spans:
             with DayReader(span.path) as reader:
                 for host, dataset, instance in reader.catalog.series.values():
-                    found.present.add(dataset)
-                    if matches(host) and (not wanted or dataset in wanted):
-                        found.hosts.add(host)
-                        found.instances.add(instance)
-                        found.variables.setdefault(dataset, [])
-                for dataset, names in reader.catalog.variables.items():
-                    if dataset in found.variables:
-                        found.add_variables(dataset, names)
+                    found.add_series(host, dataset, instance, matches, wanted)
+                found.add_day_variables(reader.catalog)
         return found
 
     def total(self):
