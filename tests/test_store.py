@@ -95,9 +95,7 @@ def test_gauge_rows_land_in_their_columns_in_any_order_with_gaps(store):
     ]
     store.update_many(series, rows)
     fetched = store.fetch(series.path, "AVERAGE", T0, T0 + 40)
-    got = {
-        name: dict(zip(fetched.times, fetched.columns[name], strict=True)) for name in "abc"
-    }
+    got = {name: dict(zip(fetched.times, fetched.columns[name], strict=True)) for name in "abc"}
     assert [got["a"][T0 + 10 * i] for i in range(1, 5)] == [1.5, 10.0, 4.0, 7.0]
     assert [got["b"][T0 + 10 * i] for i in range(1, 5)] == [2.5, 20.0, None, None]
     assert [got["c"][T0 + 10 * i] for i in range(1, 5)] == [3.5, 30.0, 6.0, 9.0]

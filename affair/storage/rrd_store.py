@@ -188,7 +188,9 @@ class RrdStore:
         for timestamp, values in rows:
             if counters:
                 fields = [_format_value(values.get(name), name in counters) for name in names]
-            elif len(values) == len(names) and list(values) == names and None not in values.values():
+            elif (
+                len(values) == len(names) and list(values) == names and None not in values.values()
+            ):
                 # The common row: every variable known, in the file's order. Gauges
                 # take any float as written; one join in C, no call a value.
                 lines.append(f"{int(timestamp)}:{':'.join(map(repr, values.values()))}")
