@@ -172,16 +172,22 @@ def decode_values(chunk, rows, columns, width):
     ``columns[p]`` is the output column of the file's variable position
     ``p`` (-1: not exported). Cells a BLOB does not reach are NaN, and so is
     every unknown or absent value: ROOT and numpy know one kind of missing.
+    The matrix may be a read-only view of the BLOBs (the usual case below).
     """
-    matrix = np.full((len(rows), width), np.nan)
     widths = chunk.widths[rows]
     blobs = chunk.blobs
     every_row = len(rows) == len(chunk)  # rows are distinct indices, so they are all of them
+    if _in_order(columns, width) and (widths == width).all():
+        # The usual case: every BLOB holds the output's columns, in order, so
+        # the BLOBs end to end are the matrix (a third of an export's decoding).
+        joined = b"".join(blobs if every_row else [blobs[i] for i in rows])
+        return np.frombuffer(joined, "<f8").reshape(len(rows), width)
+    matrix = np.full((len(rows), width), np.nan)
     for count in np.unique(widths):
         if count == 0:
             continue
         where = np.flatnonzero(widths == count)
-        if every_row and len(where) == len(rows):  # the usual case: one dataset, one width
+        if every_row and len(where) == len(rows):  # one dataset, one width
             joined = b"".join(blobs)
         else:
             joined = b"".join([blobs[i] for i in rows[where]])
@@ -191,3 +197,8 @@ def decode_values(chunk, rows, columns, width):
             if column >= 0:
                 matrix[where, column] = data[:, position]
     return matrix
+
+
+def _in_order(columns, width):
+    """Whether the file's positions 0..width-1 are the output's columns 0..width-1."""
+    return width > 0 and len(columns) >= width and bool((columns[:width] == np.arange(width)).all())
