@@ -103,15 +103,40 @@ def check_writable(directory: Path) -> None:
 
 @dataclass(frozen=True)
 class Piece:
-    """Rows of one journal file for one sample day: an SQL clause and where it leaves off."""
+    """Rows of one journal file for one sample day: ``after < id <= upto``, the time in the day."""
 
     journal_day: str
     path: Path
-    where: str
-    parameters: tuple
-    order: str
+    sample_day: str
+    after: int  # 0: from the file's first row
     upto: int  # the (journal day, sample day) pair is covered to this row id once written
-    count_where: str  # the same rows, for counting by series (the same parameters)
+
+    @property
+    def parameters(self):
+        start = day_start(self.sample_day)
+        if self.after == 0:
+            return (start, start + DAY, self.upto)
+        return (self.after, self.upto, start, start + DAY)
+
+    @property
+    def where(self):
+        if self.after == 0:  # the ts index finds the day's rows
+            return " WHERE ts >= ? AND ts < ? AND +id <= ?"
+        return " WHERE id > ? AND id <= ? AND +ts >= ? AND +ts < ?"  # rows added since
+
+    @property
+    def order(self):
+        return "ts" if self.after == 0 else "id"
+
+    @property
+    def count_where(self):
+        """The same rows, for counting by series (the same parameters)."""
+        if self.after == 0:
+            # Counted off the (series, ts) index alone, which holds every
+            # column asked: a third of the CPU of the ts index's walk through
+            # the rows and their BLOBs (0.65 s against 2-3 s for 8.64 M rows).
+            return " WHERE +ts >= ? AND +ts < ? AND +id <= ?"
+        return self.where
 
 
 def plan_pass(journal_dir, coverage, today, finished_before):
@@ -143,27 +168,7 @@ def plan_pass(journal_dir, coverage, today, finished_before):
         for sample_day, rowid in sorted(cover.days.items()):
             if sample_day >= today or rowid >= cover.scanned:
                 continue
-            start = day_start(sample_day)
-            if rowid == 0:  # the ts index finds the day's rows
-                where, parameters, order = (
-                    " WHERE ts >= ? AND ts < ? AND +id <= ?",
-                    (start, start + DAY, cover.scanned),
-                    "ts",
-                )
-                # Counted off the (series, ts) index alone, which holds every
-                # column asked: a third of the CPU of the ts index's walk through
-                # the rows and their BLOBs (0.65 s against 2-3 s for 8.64 M rows).
-                count_where = " WHERE +ts >= ? AND +ts < ? AND +id <= ?"
-            else:  # the rows added since, in id order, filtered by time
-                where, parameters, order = (
-                    " WHERE id > ? AND id <= ? AND +ts >= ? AND +ts < ?",
-                    (rowid, cover.scanned, start, start + DAY),
-                    "id",
-                )
-                count_where = where
-            pieces[sample_day].append(
-                Piece(journal_day, path, where, parameters, order, cover.scanned, count_where)
-            )
+            pieces[sample_day].append(Piece(journal_day, path, sample_day, rowid, cover.scanned))
     return dict(sorted(pieces.items())), scanned, finished
 
 
@@ -433,8 +438,6 @@ def run_archive(config, now=None):
             return summary
         catalog = ArchiveCatalog(directory)
         journal_dir = Path(config.recorder.data_dir) / "_journal"
-        if not journal_dir.is_dir():
-            return summary
         today = day_name(now - SETTLE)  # the first day not archived yet
         pieces, coverage, finished = plan_pass(
             journal_dir, catalog.coverage(), today, day_name(now - FINISH_GRACE)
@@ -450,12 +453,120 @@ def run_archive(config, now=None):
                 summary.failed[day] = problem
                 catalog.record_failure(day, problem, now)
                 log.error("archive of %s failed: %s (its journal rows are kept)", day, problem)
+        held = _rebuild_damaged(config, catalog, directory, journal_dir, now, summary)
         for journal_day, cover in coverage.items():
-            cover.complete = journal_day in finished and all(
-                rowid >= cover.scanned for rowid in cover.days.values()
+            cover.complete = (
+                journal_day in finished
+                and journal_day not in held
+                and all(rowid >= cover.scanned for rowid in cover.days.values())
             )
             catalog.set_coverage(journal_day, cover)
     return summary
+
+
+# --- files found damaged by verify: written again from the journal ---
+
+
+class _NotTheSameRows(Exception):
+    """The journal's rows for a damaged file are not the ones it held: nothing to rebuild from."""
+
+
+def _rebuild_damaged(config, catalog, directory, journal_dir, now, summary):
+    """Write again every file ``verify`` found damaged; the journal days still needed.
+
+    A journal day that fed a damaged file not rebuilt yet is returned, and
+    so not complete: retention keeps it until its rows are in a good file.
+    """
+    held = set()
+    files = {(entry.day, entry.part): entry for entry in catalog.files()}
+    for rebuild in catalog.rebuilds():
+        entry = files.get((rebuild.day, rebuild.part))
+        if entry is None or not rebuild.pending or rebuild.problem:
+            continue  # rebuilt, or known not to be possible
+        problem = _rebuild(config, catalog, directory, journal_dir, entry, now, summary)
+        if problem is not None:
+            held.update(entry.expected.get("sources", []))
+            summary.failed[entry.day] = problem
+            catalog.record_failure(entry.day, f"{entry.file}: {problem}", now)
+            log.error("rebuilding the damaged %s failed: %s", entry.file, problem)
+    return held
+
+
+def _rebuild(config, catalog, directory, journal_dir, entry, now, summary):
+    """The damaged file ``entry`` put aside and its rows written to a new file; None, or why not."""
+    _reject(directory / entry.file)  # kept to look at, out of the way of affair-*.root
+    ranges = _rows_of(catalog, entry)
+    if ranges is None:
+        return _cannot_rebuild(
+            catalog, entry, "the catalog does not say which journal rows it held"
+        )
+    gone = sorted(j for j in ranges if not (journal_dir / f"{j}.sqlite").exists())
+    if gone:
+        reason = f"journal day {', '.join(gone)} is gone: nothing to rebuild from"
+        return _cannot_rebuild(catalog, entry, reason)
+    pieces = [
+        Piece(journal_day, journal_dir / f"{journal_day}.sqlite", entry.day, after, upto)
+        for journal_day, (after, upto) in sorted(ranges.items())
+    ]
+    source = _Pieces(config, entry.day, pieces)
+    source.survey(HostMatcher(["*"]), ())
+    if expected_of(source)["counts"] != entry.expected["counts"]:
+        reason = (
+            f"the journal holds {source.total()} of its {entry.samples} samples: "
+            "nothing to rebuild it from"
+        )
+        return _cannot_rebuild(catalog, entry, reason)
+    part = next_part(catalog, entry.day)
+    try:
+        problem = _write_verified(
+            config, catalog, directory, entry.day, part, source, pieces, now, summary, entry
+        )
+    except _NotTheSameRows as error:
+        return _cannot_rebuild(catalog, entry, str(error))
+    if problem is None:
+        catalog.set_rebuild(entry.day, entry.part, "", archive_file_name(entry.day, part))
+        log.info("rebuilt the damaged %s as %s", entry.file, archive_file_name(entry.day, part))
+    return problem
+
+
+def _cannot_rebuild(catalog, entry, reason):
+    catalog.set_rebuild(entry.day, entry.part, reason, None)
+    return f"damaged ({entry.problem}) and cannot be rebuilt: {reason}"
+
+
+def _rows_of(catalog, entry):
+    """``{journal day: (after, upto)}``: the journal rows file ``entry`` holds; None if unknown."""
+    rows = entry.expected.get("rows")
+    if rows is not None:
+        return {journal_day: tuple(span) for journal_day, span in rows.items()}
+    # A file written before files noted their rows: a day's only file holds every
+    # row of the day its sources are covered to.
+    if entry.part != 0 or len(catalog.files(entry.day)) != 1:
+        return None
+    coverage = catalog.coverage()
+    return {
+        journal_day: (0, coverage[journal_day].days[entry.day])
+        for journal_day in entry.expected.get("sources", [])
+        if entry.day in coverage.get(journal_day, Coverage()).days
+    }
+
+
+def _reject(path):
+    """Rename a file that failed its check to ``*.rejected`` (``.rejected.1``... if taken)."""
+    target = path.with_name(f"{path.name}.rejected")
+    for number in range(1, 1000):
+        if not target.exists():
+            break
+        target = path.with_name(f"{path.name}.rejected.{number}")
+    with contextlib.suppress(OSError):  # missing already: nothing to keep
+        path.replace(target)
+
+
+def next_part(catalog, day):
+    """The next free part of ``day``: past every verified file and every damaged one."""
+    taken = {f.part for f in catalog.files(day) if f.verified}
+    taken |= {r.part for r in catalog.rebuilds() if r.day == day}
+    return 1 + max(taken, default=-1)
 
 
 def run_archive_politely(config, now=None):
@@ -557,11 +668,21 @@ def _archive_day(config, catalog, directory, day, pieces, now, summary):
     """Write, verify and catalog one day's file (or supplement); None, or the problem."""
     source = _Pieces(config, day, pieces)
     source.survey(HostMatcher(["*"]), ())  # counts by SQL, before anything is written
-    samples = source.total()
-    if samples == 0:
+    if source.total() == 0:
         return None  # the rows past the old mark were other days': nothing to add
-    earlier = catalog.files(day)
-    part = 1 + max((f.part for f in earlier if f.verified), default=-1)
+    part = next_part(catalog, day)
+    return _write_verified(config, catalog, directory, day, part, source, pieces, now, summary)
+
+
+def _write_verified(
+    config, catalog, directory, day, part, source, pieces, now, summary, replacing=None
+):
+    """Write ``source`` (surveyed) as file ``part`` of ``day``, read it back, catalog it.
+
+    ``replacing``: the damaged file whose rows these are; the rows copied
+    must have its counts and checksums, else _NotTheSameRows.
+    """
+    samples = source.total()
     name = archive_file_name(day, part)
     path = directory / name
     needed = samples * BYTES_PER_VALUE * (3 + source.widest)
@@ -581,12 +702,17 @@ def _archive_day(config, catalog, directory, day, pieces, now, summary):
     except ExportError as error:
         return str(error)
     expected = expected_of(source)
+    if replacing is not None and expected["checksums"] != replacing.expected["checksums"]:
+        _reject(path)
+        raise _NotTheSameRows("the journal's values differ from the ones the file held")
     expected["sources"] = sorted({piece.journal_day for piece in pieces})
+    expected["rows"] = {piece.journal_day: [piece.after, piece.upto] for piece in pieces}
+    if replacing is not None:
+        expected["replaces"] = replacing.file
     problem = verify_file(path, expected)
     size = path.stat().st_size if path.exists() else 0
     if problem:  # out of the way of anyone chaining affair-*.root; kept to look at
-        with contextlib.suppress(OSError):
-            path.replace(path.with_name(f"{path.name}.rejected"))
+        _reject(path)
     entry = ArchiveFile(
         day,
         part,
@@ -626,13 +752,13 @@ def list_archive(config):
     directory = archive_directory(config)
     catalog = ArchiveCatalog(directory)
     files = catalog.files()
+    rebuilds = {(r.day, r.part): r for r in catalog.rebuilds()}
     lines = [f"archive {directory}: {len(files)} files, {sum(f.bytes for f in files)} bytes"]
     for entry in files:
-        state = (
-            f"verified {iso_utc(entry.verified)}"
-            if entry.verified
-            else f"NOT VERIFIED: {entry.problem}"
-        )
+        if entry.verified:
+            state = f"verified {iso_utc(entry.verified)}"
+        else:
+            state = f"NOT VERIFIED: {entry.problem}{_rebuild_state(rebuilds, entry)}"
         kind = "supplement" if entry.part else "day"
         lines.append(
             f"{entry.day}  {kind:<10} {entry.file}  {entry.samples} samples  "
@@ -651,29 +777,65 @@ def list_archive(config):
     return lines
 
 
+def _size_problem(path, size):
+    """A file cut short past its trees still reads back whole: its size says it is not."""
+    try:
+        found = path.stat().st_size
+    except OSError as error:
+        return f"cannot be looked at: {error.strerror or error}"
+    if found != size:
+        return f"{found} bytes, {size} when it was written and verified"
+    return None
+
+
+def _rebuild_state(rebuilds, entry):
+    """What becomes of a damaged file, for the lines of list and verify."""
+    rebuild = rebuilds.get((entry.day, entry.part))
+    if rebuild is None:
+        return ""
+    if rebuild.rebuilt:
+        return f"; replaced by {rebuild.rebuilt}"
+    if rebuild.problem:
+        return f"; cannot be rebuilt: {rebuild.problem}"
+    return "; to be written again from the journal at the next pass"
+
+
 def verify_archive(config, now=None):
     """Read every cataloged file back again; ``(lines, exit code)``.
 
-    A file that no longer matches loses its verified mark, and the journal
-    days it came from (if still there) are no longer deleted.
+    A file that no longer matches loses its verified mark and is marked to
+    be rebuilt: the journal days it came from (if still there) are no
+    longer deleted, and the next pass writes its rows again from them to a
+    new file (the damaged one renamed ``*.rejected``). A file so replaced
+    is no longer counted bad.
     """
     now = time.time() if now is None else now
     catalog = ArchiveCatalog(archive_directory(config))
-    lines, bad = [], 0
+    rebuilds = {(r.day, r.part): r for r in catalog.rebuilds()}
+    lines, bad, replaced = [], 0, 0
     for entry in catalog.files():
         if not entry.verified:  # failed when written (or at an earlier verify): known bad
+            state = _rebuild_state(rebuilds, entry)
+            if state.startswith("; replaced by "):
+                replaced += 1
+                lines.append(f"{entry.file}: damaged ({entry.problem}){state}")
+                continue
             bad += 1
-            lines.append(f"{entry.file}: NOT VERIFIED: {entry.problem}")
+            lines.append(f"{entry.file}: NOT VERIFIED: {entry.problem}{state}")
             continue
-        problem = verify_file(archive_directory(config) / entry.file, entry.expected)
+        path = archive_directory(config) / entry.file
+        problem = verify_file(path, entry.expected) or _size_problem(path, entry.bytes)
         if problem:
             bad += 1
-            lines.append(f"{entry.file}: BAD: {problem}")
             catalog.set_verified(entry.day, entry.part, None, problem)
             catalog.unverify_journal(set(entry.expected.get("sources", [])))
             catalog.record_failure(entry.day, f"{entry.file}: {problem}", now)
+            catalog.mark_rebuild(entry.day, entry.part, now)
+            lines.append(
+                f"{entry.file}: BAD: {problem}; to be written again from the journal at the next pass"
+            )
         else:
             catalog.set_verified(entry.day, entry.part, now, "")
             lines.append(f"{entry.file}: ok ({entry.samples} samples)")
-    lines.append(f"{len(lines) - bad} files verified, {bad} bad")
+    lines.append(f"{len(lines) - bad - replaced} files verified, {bad} bad")
     return lines, 1 if bad else 0

@@ -20,6 +20,13 @@ the other days. ``scanned`` says up to which id a file's rows have had
 their sample days noted. A journal file is *archived* once it was finished
 (its day over) when it was scanned to its last row, and every sample day of
 it is covered to there: only then may retention delete it.
+
+A verified file that ``affair archive verify`` later finds damaged gets a
+row in ``rebuilds``: the next pass writes its rows again from the journal
+under a new name (the damaged file kept aside as ``*.rejected``), and
+until then the journal days it came from are not complete, so retention
+keeps them. When the journal no longer holds every row of it, the row says
+why, and the day stays red.
 """
 
 import json
@@ -58,6 +65,14 @@ CREATE TABLE IF NOT EXISTS covered (
     sample_day  TEXT NOT NULL,
     rowid       INTEGER NOT NULL, -- rows of that file and day with id <= rowid are archived
     PRIMARY KEY (journal_day, sample_day)
+);
+CREATE TABLE IF NOT EXISTS rebuilds (
+    day      TEXT NOT NULL,       -- the file found damaged, by its (day, part) in files
+    part     INTEGER NOT NULL,
+    found    REAL NOT NULL,       -- when verify found it damaged
+    problem  TEXT NOT NULL DEFAULT '',  -- why it cannot be rebuilt ('': not tried, or done)
+    rebuilt  TEXT,                -- the file written in its place; NULL: not yet
+    PRIMARY KEY (day, part)
 );
 CREATE TABLE IF NOT EXISTS failures (
     day      TEXT PRIMARY KEY,    -- a sample day that could not be archived
@@ -98,6 +113,21 @@ class Failure:
     first: float
     last: float
     attempts: int
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A verified file found damaged later: rewritten from the journal, or why it cannot be."""
+
+    day: str
+    part: int
+    found: float
+    problem: str
+    rebuilt: str | None
+
+    @property
+    def pending(self) -> bool:
+        return self.rebuilt is None
 
 
 def archive_file_name(day: str, part: int = 0) -> str:
@@ -177,6 +207,18 @@ class ArchiveCatalog:
             ).fetchall()
         return [Failure(*row) for row in rows]
 
+    def rebuilds(self) -> list[Rebuild]:
+        if not self.exists():
+            return []
+        with closing(self._connect()) as connection:
+            try:
+                rows = connection.execute(
+                    "SELECT day, part, found, problem, rebuilt FROM rebuilds ORDER BY day, part"
+                ).fetchall()
+            except sqlite3.OperationalError:  # a catalog from before rebuilds, not written since
+                return []
+        return [Rebuild(*row) for row in rows]
+
     def archived_journal_days(self) -> set[str]:
         """Journal day files whose every row is in a verified archive file."""
         return {day for day, cover in self.coverage().items() if cover.complete}
@@ -224,6 +266,20 @@ class ArchiveCatalog:
         with closing(self._connect(create=True)) as connection, connection:
             connection.executemany(
                 "UPDATE journal SET complete = 0 WHERE day = ?", [(d,) for d in days]
+            )
+
+    def mark_rebuild(self, day: str, part: int, now: float) -> None:
+        """File (day, part) was found damaged: the next pass writes its rows again."""
+        with closing(self._connect(create=True)) as connection, connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO rebuilds VALUES (?, ?, ?, '', NULL)", (day, part, now)
+            )
+
+    def set_rebuild(self, day: str, part: int, problem: str, rebuilt: str | None) -> None:
+        with closing(self._connect(create=True)) as connection, connection:
+            connection.execute(
+                "UPDATE rebuilds SET problem = ?, rebuilt = ? WHERE day = ? AND part = ?",
+                (problem[:500], rebuilt, day, part),
             )
 
     def record_failure(self, day: str, problem: str, now: float) -> None:

@@ -9,7 +9,9 @@ Colours: a journal day (or a sample day that failed) not archived a day
 after it ended is yellow, and red after ``journal_days``: by then the
 recorder would have deleted it, and only the guard keeps it. A file system
 below ``[export] min_free`` is yellow (the archive stops writing there),
-below half of it red. An archive directory that cannot be written is red.
+below half of it red. An archive directory that cannot be written is red,
+and so is a damaged archive file that the journal no longer holds the rows
+to rebuild (those samples are lost), whatever its age.
 """
 
 import contextlib
@@ -19,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from affair.storage.archive_catalog import ArchiveCatalog
+from affair.storage.archive_catalog import ArchiveCatalog, archive_file_name
 from affair.storage.journal import DAY_FILE_GLOB, day_name, day_start
 
 DAY = 86400
@@ -35,6 +37,7 @@ class Measure:
     unarchived: tuple[str, ...]  # finished journal days not (yet) archived and verified
     failed: tuple[tuple[str, str], ...]  # (sample day, problem) the archive could not write
     catalog_problem: str = ""  # the catalog could not be read
+    lost: tuple[tuple[str, str], ...] = ()  # (sample day, why) damaged files not rebuildable
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,19 @@ def measure(config, data_dir=None, now=None) -> Measure:
     try:
         archived = catalog.archived_journal_days()
         archive_bytes = catalog.total_bytes()
-        failed = tuple((f.day, f.problem) for f in catalog.failures())
+        lost = tuple(
+            (
+                r.day,
+                f"{archive_file_name(r.day, r.part)} is damaged and cannot be rebuilt: {r.problem}",
+            )
+            for r in catalog.rebuilds()
+            if r.pending and r.problem
+        )
+        lost_days = {day for day, _ in lost}
+        failed = tuple((f.day, f.problem) for f in catalog.failures() if f.day not in lost_days)
         catalog_problem = ""
     except sqlite3.Error as error:
-        archived, archive_bytes, failed = set(), 0, ()
+        archived, archive_bytes, failed, lost = set(), 0, (), ()
         catalog_problem = f"the archive catalog {catalog.path} cannot be read: {error}"
     days = sorted(p.stem for p in journal.glob(DAY_FILE_GLOB)) if journal.is_dir() else []
     files = sorted(journal.glob("????-??-??.sqlite*")) if journal.is_dir() else []
@@ -85,6 +97,7 @@ def measure(config, data_dir=None, now=None) -> Measure:
         unarchived=tuple(d for d in days if d not in archived and (today is None or d < today)),
         failed=failed,
         catalog_problem=catalog_problem,
+        lost=lost,
     )
 
 
@@ -116,6 +129,8 @@ def judge(measure: Measure, config, now: float) -> Health:
         flag("red", measure.catalog_problem)
     if not measure.archive_writable:
         flag("red", f"the archive directory {config.export.directory} is not writable")
+    for day, text in measure.lost:  # no age makes this better: the samples are gone
+        flag("red", f"{day}: {text}")
     late = [(day, f"journal day {day} not archived") for day in measure.unarchived]
     late += [(day, f"{day} failed to archive ({problem})") for day, problem in measure.failed]
     for day, text in late:
