@@ -6,12 +6,15 @@ scheduler would.
 """
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 import uproot
 from test_archive import NAMES, Station, archived_rows, as_rows, day, exported, make_config, rows_in
 
 from affair.outputs.archive import run_archive, verify_archive
+from affair.outputs.site import SiteBuilder
+from affair.outputs.status import keeping_lines
 from affair.storage.archive_catalog import ArchiveCatalog
 from affair.storage.archive_health import judge, measure
 
@@ -124,6 +127,14 @@ def test_a_damaged_file_whose_journal_is_gone_turns_the_day_red(tmp_path):
             f"red: {NAMES[0]}: {FIRST} is damaged and cannot be rebuilt: "
             "journal day 2023-11-14 is gone: nothing to rebuild from"
         ]
+        reason = (
+            f"red: {NAMES[0]}: {FIRST} is damaged and cannot be rebuilt: "
+            "journal day 2023-11-14 is gone: nothing to rebuild from"
+        )
+        lines, colour = keeping_lines(config, None, now)  # affair status
+        assert colour == "red" and f"  {reason}" in lines
+        html = SiteBuilder(config, tmp_path / "data").render_index([], now)  # the index page
+        assert f"<li>{reason}</li>" in html
         lines, code = verify_archive(config, now=now)
         assert code == 1
         assert lines[0].endswith(
@@ -133,5 +144,28 @@ def test_a_damaged_file_whose_journal_is_gone_turns_the_day_red(tmp_path):
         # Later passes do not try again, and write nothing in its place.
         assert run_archive(config, now=day(2) + 7600).written == []
         assert [f.file for f in catalog.files(NAMES[0])] == [FIRST]
+    finally:
+        station.close()
+
+
+def test_a_day_s_only_file_cataloged_without_its_rows_is_rebuilt_from_the_coverage(tmp_path):
+    """Files cataloged before they noted their journal rows: a day's only file had them all."""
+    config = make_config(tmp_path)
+    directory = tmp_path / "archive"
+    catalog = ArchiveCatalog(directory)
+    station = Station(config, day(0))
+    try:
+        station.day_of_samples(0)
+        run_archive(config, now=day(1) + 3600)
+        (entry,) = catalog.files(NAMES[0])
+        assert entry.expected["rows"] == {NAMES[0]: [0, 144]}
+        older = {key: value for key, value in entry.expected.items() if key != "rows"}
+        catalog.add_file(replace(entry, expected=older))
+
+        damage(directory / FIRST, "flipped")
+        assert verify_archive(config, now=day(1) + 4000)[1] == 1
+        summary = run_archive(config, now=day(1) + 4100)
+        assert [f.file for f in summary.written] == [REBUILT]
+        assert Counter(rows_in(directory / REBUILT)) == Counter(as_rows(station.sent))
     finally:
         station.close()

@@ -347,3 +347,39 @@ def test_an_unwritable_output_is_a_clear_error_and_leaves_no_temporary(tmp_path)
     ):
         export_root(config, tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_decoding_blobs_of_the_output_s_width_equals_the_cell_by_cell_way():
+    """The BLOBs joined as the matrix (the usual case) give what filling cell by cell gives."""
+    import numpy as np
+
+    from affair.storage.journal_reader import Chunk, decode_values
+
+    rows = [[1.0, np.nan, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0], [9.0, 10.0, 11.0]]
+    blobs = [np.array(r, "<f8").tobytes() for r in rows]
+    chunk = Chunk(
+        series=np.arange(4),
+        ts=np.arange(4.0),
+        blobs=blobs,
+        widths=np.array([len(r) for r in rows]),
+    )
+    in_order = np.array([0, 1, 2])
+    same_width = np.array([0, 1, 3])  # rows of three values only: the joined BLOBs
+    joined = decode_values(chunk, same_width, in_order, 3)
+    assert not joined.flags.writeable  # a view of the BLOBs, not a copy
+    np.testing.assert_array_equal(joined, [rows[0], rows[1], rows[3]])
+    # a short row, or positions to other columns (columns[p]: where position p goes),
+    # go cell by cell; NaN where nothing is
+    np.testing.assert_array_equal(
+        decode_values(chunk, np.arange(4), in_order, 3),
+        [rows[0], rows[1], [7.0, 8.0, np.nan], rows[3]],
+    )
+    np.testing.assert_array_equal(
+        decode_values(chunk, same_width, np.array([2, 0, -1]), 3),
+        [[np.nan, np.nan, 1.0], [5.0, np.nan, 4.0], [10.0, np.nan, 9.0]],
+    )
+    # a value not exported: BLOBs wider than the output, cell by cell
+    np.testing.assert_array_equal(
+        decode_values(chunk, same_width, np.array([0, 1, -1]), 2),
+        [[1.0, np.nan], [4.0, 5.0], [9.0, 10.0]],
+    )

@@ -80,7 +80,7 @@ class ExportConfig:
     )
     # The share of one core an archive pass may take, in 0.1 s slices (RESULTS.md, "archive").
     cpu_share: float = setting(
-        0.18, share_of_a_core, "a fraction of one core, above 0 and at most 1"
+        0.2, share_of_a_core, "a fraction of one core, above 0 and at most 1"
     )
 
 
