@@ -12,6 +12,7 @@ import pytest
 import uproot
 from test_archive import NAMES, Station, archived_rows, as_rows, day, exported, make_config, rows_in
 
+from affair.ingest.validate import Sample
 from affair.outputs.archive import run_archive, verify_archive
 from affair.outputs.site import SiteBuilder
 from affair.outputs.status import keeping_lines
@@ -103,8 +104,13 @@ def test_a_damaged_file_whose_journal_is_gone_turns_the_day_red(tmp_path):
     station = Station(config, day(0))
     try:
         station.day_of_samples(0)
+        # stamped a second before midnight, received after: day 0's file has two sources
+        station.receive(
+            [Sample(0, day(1) - 1.0, "gdc01", "system", "", {"cpu_user": 7.0})], day(1) + 1
+        )
         station.day_of_samples(1)
         run_archive(config, now=day(1) + 3600)
+        assert catalog.files(NAMES[0])[0].expected["sources"] == [NAMES[0], NAMES[1]]
         station.day_of_samples(2)
         station.retention(day(2) + 7200)
         assert NAMES[0] not in station.journal_days()  # archived and verified: deleted
@@ -141,9 +147,13 @@ def test_a_damaged_file_whose_journal_is_gone_turns_the_day_red(tmp_path):
             "; cannot be rebuilt: journal day 2023-11-14 is gone: nothing to rebuild from"
         )
 
-        # Later passes do not try again, and write nothing in its place.
+        # Later passes do not try again, and write nothing in its place; what the
+        # journal still holds of the file (day 1's file, its late sample) is kept.
         assert run_archive(config, now=day(2) + 7600).written == []
         assert [f.file for f in catalog.files(NAMES[0])] == [FIRST]
+        assert catalog.archived_journal_days() == set()
+        station.retention(day(3) + 3600)
+        assert NAMES[1] in station.journal_days()
     finally:
         station.close()
 

@@ -481,8 +481,11 @@ def _rebuild_damaged(config, catalog, directory, journal_dir, now, summary):
     files = {(entry.day, entry.part): entry for entry in catalog.files()}
     for rebuild in catalog.rebuilds():
         entry = files.get((rebuild.day, rebuild.part))
-        if entry is None or not rebuild.pending or rebuild.problem:
-            continue  # rebuilt, or known not to be possible
+        if entry is None or not rebuild.pending:
+            continue
+        if rebuild.problem:  # known not to be possible: what the journal still has of it stays
+            held.update(entry.expected.get("sources", []))
+            continue
         problem = _rebuild(config, catalog, directory, journal_dir, entry, now, summary)
         if problem is not None:
             held.update(entry.expected.get("sources", []))
