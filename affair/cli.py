@@ -398,6 +398,14 @@ def _add_serve(commands):
     serve.add_argument(
         "--threads", type=int, default=8, help="requests answered at once (default 8)"
     )
+    serve.add_argument(
+        "--range-cache",
+        type=int,
+        default=256,
+        metavar="N",
+        help="graphs of custom ranges (zooms) kept on disk, the least recently viewed "
+        "removed first (default 256)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -594,6 +602,7 @@ def cmd_serve(args):
         ("--workers", args.workers),
         ("--queue", args.queue),
         ("--threads", args.threads),
+        ("--range-cache", args.range_cache),
     ):
         if value < 1:
             raise ServeError(f"{flag} must be 1 or more, got {value}")
@@ -610,6 +619,7 @@ def cmd_serve(args):
         threads=args.threads,
         stop=stop,
         ready=lambda url: print(f"affair serve: serving on {url}", flush=True),
+        range_cache=args.range_cache,
     )
 
 
