@@ -55,13 +55,13 @@ def make_station(root, hosts, now=None):
 class ServeProcess:
     """``affair serve --listen 127.0.0.1:0`` of a station; its URL from its first line."""
 
-    def __init__(self, station, workers=1, queue=4):
+    def __init__(self, station, workers=1, queue=4, extra=()):
         self.station = station
         self.log_path = station["root"] / f"serve-{time.monotonic_ns()}.log"
         command = [sys.executable, "-m", "affair", "serve", "--config", str(station["config_path"])]
         command += ["--data-dir", str(station["data"]), "--graphs", str(station["graphs"])]
         command += ["--site", str(station["site"]), "--listen", "127.0.0.1:0"]
-        command += ["--workers", str(workers), "--queue", str(queue)]
+        command += ["--workers", str(workers), "--queue", str(queue), *extra]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO

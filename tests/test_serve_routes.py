@@ -1,5 +1,7 @@
 """affair serve's URL -> graph mapping and freshness rule: pure functions, no files or sockets."""
 
+import os
+
 import pytest
 from sitedata import site_config
 
@@ -291,3 +293,24 @@ def test_listen_addresses():
     for text in ("8080", "127.0.0.1", "127.0.0.1:http", ":8080", "127.0.0.1:70000"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_listen(text)
+
+
+def test_the_range_sweep_keeps_the_ones_viewed_last_and_leaves_temp_files(tmp_path):
+    from affair.outputs.serve import sweep_ranges
+
+    for index in range(5):
+        path = tmp_path / f"r{index}.png"
+        path.write_bytes(b"png")
+        # viewed at 100 + the index (atime), their data ending long before (mtime)
+        os.utime(path, ns=((100 + index) * 10**9, 7 * 10**9))
+    os.utime(tmp_path / "r0.png", ns=(200 * 10**9, 7 * 10**9))  # r0 viewed again, last
+    (tmp_path / ".r9.png.1234.tmp").write_bytes(b"a render in progress")
+    assert sweep_ranges(tmp_path, 3) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".r9.png.1234.tmp",
+        "r0.png",
+        "r3.png",
+        "r4.png",
+    ]
+    assert sweep_ranges(tmp_path, 3) == 0
+    assert sweep_ranges(tmp_path / "none", 3) == 0
