@@ -28,12 +28,12 @@ eager = ["1h"]
 )
 
 
-def make_station(root, hosts, now=None):
+def make_station(root, hosts, now=None, config_text=SERVE_CONFIG):
     """Config, RRDs (``hosts``: name -> drive() keywords) and a built site under ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     config_path = root / "affair.toml"
-    config_path.write_text(SERVE_CONFIG)
+    config_path.write_text(config_text)
     config = load_config(config_path)
     store = RrdStore(config, root / "data")
     now = time.time() if now is None else now

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, wait_for
 from playwright.sync_api import sync_playwright
-from servedata import ServeProcess, make_station
+from servedata import SERVE_CONFIG, ServeProcess, make_station
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -117,8 +117,13 @@ def drag_across(page, figure, start, end):
 
 
 def test_a_drag_on_a_graph_zooms_into_that_range_and_the_form_draws_another(browser, tmp_path):
+    # Pages that do not reload themselves in the middle of the test (they do every 30 s).
+    quiet = SERVE_CONFIG.replace("refresh = 30", "refresh = 3600")
+    assert quiet != SERVE_CONFIG
     station = make_station(
-        tmp_path, {"ldc01": {"cpu": 20.0, "steps": 120, "events": lambda ts: 50 * ts}}
+        tmp_path,
+        {"ldc01": {"cpu": 20.0, "steps": 120, "events": lambda ts: 50 * ts}},
+        config_text=quiet,
     )
     server = ServeProcess(station, workers=2, queue=8)
     try:

@@ -177,8 +177,14 @@
 
   updateAges();
   window.setInterval(updateAges, 5000);
-  // Reload when the next rebuild should be on disk; the hash keeps the chosen window.
-  window.setTimeout(function () { window.location.reload(); }, refresh * 1000);
+  // Reload when the next rebuild should be on disk (the hash keeps the chosen window), but not
+  // under someone typing (a filter, a custom range): then once they have left the field.
+  function reloadWhenIdle() {
+    var field = document.activeElement;
+    if (field && field.matches("input, textarea, select")) window.setTimeout(reloadWhenIdle, 5000);
+    else window.location.reload();
+  }
+  window.setTimeout(reloadWhenIdle, refresh * 1000);
 })();
 
 // --- jobs index: filter rows by any of their text (id, user, account, state, flags) ---
