@@ -178,10 +178,10 @@
   updateAges();
   window.setInterval(updateAges, 5000);
   // Reload when the next rebuild should be on disk (the hash keeps the chosen window), but not
-  // under someone typing (a filter, a custom range): then once they have left the field.
+  // under someone typing a custom range (a filter survives a reload: it is kept): once they left.
   function reloadWhenIdle() {
     var field = document.activeElement;
-    if (field && field.matches("input, textarea, select")) window.setTimeout(reloadWhenIdle, 5000);
+    if (field && field.closest("#range-form")) window.setTimeout(reloadWhenIdle, 5000);
     else window.location.reload();
   }
   window.setTimeout(reloadWhenIdle, refresh * 1000);
