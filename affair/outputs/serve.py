@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:8080"
 COUNTERS_PATH = ("_affair", "counters")
 FEATURES_PATH = ("_affair", "features")
-RANGE_CACHE = 256  # ranged PNGs kept (about 60 kB each): a day of someone zooming about
+RANGE_CACHE = 256  # ranged PNGs kept on disk (--range-cache), the least recently viewed go first
 RETRY_AFTER = 5  # seconds a client is asked to wait when the render queue is full
 COUNTERS = (
     "requests",
@@ -309,7 +309,12 @@ def sweep_ranges(directory, keep):
 
 
 def _viewed(path, info):
-    """Mark a ranged PNG as just viewed (its atime), keeping its mtime (where its data end)."""
+    """Mark a ranged PNG as just viewed (its atime), keeping its mtime (where its data end).
+
+    Its ctime moves too, which the freshness rule reads as "written" only for
+    a config change (fixed for the server's life, checked before this) and for
+    a window's slide (a range has none).
+    """
     if info is not None:
         with contextlib.suppress(OSError):
             os.utime(path, ns=(time.time_ns(), info.st_mtime_ns))
