@@ -343,6 +343,9 @@
       showError("cannot zoom: " + error.message);
     });
   }
+  document.addEventListener("dragstart", function (event) {  // the browser's own image dragging
+    if (event.target.closest && event.target.closest("figure.graph.zoomable")) event.preventDefault();
+  });
   document.addEventListener("pointerup", endDrag);
   document.addEventListener("pointercancel", endDrag);
   document.addEventListener("click", function (event) {
