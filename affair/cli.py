@@ -371,7 +371,9 @@ def _add_serve(commands):
         "graph when it is requested and missing or older than its archive's newest row, caching "
         "it under the plotter's file name. Read-only: only files under the site and graphs "
         "directories, only graphs of existing hosts, datasets and windows; anything else is 404. "
-        "Renders run in a bounded pool; when it is full a request gets the old PNG, else 503.",
+        "Renders run in a bounded pool; when it is full a request gets the old PNG, else 503. "
+        "A per-node graph's ?from=<s>&to=<s> draws a custom range (the pages' zoom) and "
+        "?scale=2 twice the pixels (HiDPI screens), on request only.",
     )
     _common(serve)
     serve.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
