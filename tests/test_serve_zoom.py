@@ -153,8 +153,8 @@ def test_a_2x_graph_is_drawn_on_request_beside_the_plotters_and_never_listed_as_
         ("from={start}", "from and to come together"),
         ("from={start}&to={short}", "it must be at least 60 s"),
         ("from={long}&to={end}", "at most 60 min (what the archives keep) can be drawn"),
-        ("from={gone}&to={start}", "is older than anything the archives keep"),
-        ("from={start}&to={ahead}", "is more than 24 h ahead of now"),
+        ("from={gone}&to={gone_end}", "is older than anything the archives keep"),
+        ("from={ahead}&to={ahead_end}", "is more than 24 h ahead of now"),
         ("scale=3", "scale must be 1 or 2"),
         ("zoom=2", "unknown query parameter 'zoom'"),
     ],
@@ -167,7 +167,9 @@ def test_a_bad_range_is_a_400_that_says_what_was_expected(served, query, says):
         "short": now - 1200 + 30,
         "long": now - 7200 - 600,
         "gone": now - 3 * 3600,
-        "ahead": now + 2 * 86400,
+        "gone_end": now - 3 * 3600 + 600,
+        "ahead": now + 86400,
+        "ahead_end": now + 86400 + 600,
     }
     before = served.counters()
     status, headers, body = served.get(f"/graphs/node/ldc01/system.1h.png?{query.format(**times)}")

@@ -227,7 +227,7 @@ def _node_chart(job, config, store, graph, grid, span, cfs, now):
                 )
             )
         if not _has_data(panel):
-            panel.note = "no data in this window"
+            panel.note = f"no data in this {'range' if job.ranged else 'window'}"
         panels.append(panel)
     if not panels:
         panels.append(Panel(unit="", note="no variables"))
