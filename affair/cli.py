@@ -22,6 +22,14 @@ def build_parser():
     return parser
 
 
+HOSTS_HELP = "host globs, comma-separated, e.g. 'gdc*,ldc0?' or '*,!ldc05' (default: all)"
+
+
+def host_globs_argument(text):
+    """``--hosts 'gdc*, !gdc05'`` -> ``["gdc*", "!gdc05"]``; [] (all hosts) when not given."""
+    return [glob.strip() for glob in (text or "").split(",") if glob.strip()]
+
+
 def _common(parser):
     parser.add_argument(
         "--config", help="config file (default: config/affair.toml shipped with affair)"
@@ -239,10 +247,7 @@ def _add_export(commands):
     export.add_argument("--output", required=True, help="the ROOT file to write, e.g. day.root")
     export.add_argument("--from", dest="start", help="first time included (default: the oldest)")
     export.add_argument("--to", dest="end", help="end of the range, excluded (default: now)")
-    export.add_argument(
-        "--hosts",
-        help="host globs, comma-separated, e.g. 'gdc*,ldc0?' or '*,!ldc05' (default: all)",
-    )
+    export.add_argument("--hosts", help=HOSTS_HELP)
     export.add_argument("--datasets", nargs="+", default=[], help="datasets (default: all)")
     export.add_argument(
         "--resolution",
@@ -297,6 +302,7 @@ def _add_query(commands):
     query.add_argument("--from", dest="start", help="read only day files with samples after this")
     query.add_argument("--to", dest="end", help="read only day files with samples before this")
     query.add_argument("--timeout", help="time limit, e.g. 30s (default: [query] timeout)")
+    query.add_argument("--hosts", help=f"{HOSTS_HELP}; every view holds only these hosts' rows")
     query.add_argument(
         "--list", action="store_true", help="list the named queries and the views with columns"
     )
@@ -640,7 +646,7 @@ def cmd_export(args):
         resolution = "raw" if args.resolution == "raw" else parse_duration(args.resolution)
     except ValueError as error:
         raise SystemExit(f"affair export: {error}") from None
-    hosts = [glob.strip() for glob in (args.hosts or "").split(",") if glob.strip()]
+    hosts = host_globs_argument(args.hosts)
     if args.job:
         from affair.outputs.jobs.commands import job_range
 
@@ -687,6 +693,7 @@ def cmd_query(args):
     from affair.outputs.query import main as query_main
 
     config = _load(args).with_overrides(data_dir=args.data_dir)
+    args.hosts = host_globs_argument(args.hosts)
     try:
         return query_main(config, args)
     except BrokenPipeError:  # `affair query ... | head`: the reader has seen enough

@@ -153,10 +153,11 @@ class BadLine(AffairError):  # noqa: N818 - it names the outcome, like Rejected
 class DataDirLocked(AffairError):
     """Another recorder holds the data directory's lock (one recorder per data dir)."""
 
-    def __init__(self, data_dir, holder=None):
+    def __init__(self, data_dir, holder=None, who="another recorder"):
         self.data_dir = str(data_dir)
         self.holder = holder
-        who = f"another recorder (pid {holder})" if holder else "another recorder"
+        if holder:
+            who = f"{who} (pid {holder})"
         super().__init__(f"{who} is using {self.data_dir}")
 
 

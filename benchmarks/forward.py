@@ -189,7 +189,7 @@ def main():
                 ("without", config_path, plain),
                 ("with", forwarding, forwarded),
             ):
-                rate, _ = ingest.recorder_throughput(
+                rate, _, _ = ingest.recorder_throughput(
                     path, work / f"ingest-{label}-{pair}", args.hosts, args.rounds, base
                 )
                 rates.append(rate)

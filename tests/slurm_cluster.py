@@ -165,7 +165,10 @@ class SlurmCluster:
         )
 
     def submit(self, script: str, *options: str) -> str:
-        done = self._run(["sbatch", "--parsable", *options], input=script)
+        # The job's stdout goes to the cluster's own folder, not into the
+        # directory pytest runs in (sbatch's default is ./slurm-<id>.out).
+        output = f"--output={self.base / 'log' / 'job-%A_%a.out'}"
+        done = self._run(["sbatch", "--parsable", output, *options], input=script)
         return done.stdout.strip().split(";")[0]
 
     def queue(self) -> list[str]:

@@ -517,22 +517,32 @@ def test_the_index_page_shows_what_is_kept_and_why_not(tmp_path):
     assert "samples kept" not in off.render_index([], day(2))
 
 
-def test_the_pass_runs_at_a_lower_priority_on_a_thread_of_its_own(monkeypatch):
+def test_the_pass_runs_in_a_child_process_at_idle_priority_and_its_errors_reach_the_caller(
+    tmp_path,
+):
     import os
-    import threading
 
-    seen = []
+    assert archive.in_idle_process(os.getpid, ()) != os.getpid()
+    assert archive.in_idle_process(os.sched_getscheduler, (0,)) == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller keeps its own
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    with pytest.raises(ArchiveError, match="cannot be made"):
+        archive.in_idle_process(archive.check_writable, (a_file / "archive",))
 
-    def fake_run(config, now):
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        if config == "bad":
-            raise ArchiveError("the archive directory x is not writable by this user")
-        return "summary"
 
-    monkeypatch.setattr(archive, "run_archive", fake_run)
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    assert archive.run_archive_politely("config") == "summary"
-    assert seen == [min(19, before + 10)]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
-    with pytest.raises(ArchiveError, match="not writable"):
-        archive.run_archive_politely("bad")
+def _cpu_and_wall(seconds):
+    """Spin for ``seconds`` of wall time; the CPU time it got."""
+    import time
+
+    started_cpu, end = time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return time.process_time() - started_cpu
+
+
+def test_a_paced_pass_gets_about_its_share_of_a_core_and_is_left_running():
+    spun = archive.in_idle_process(_cpu_and_wall, (3.0,), cpu_share=0.25)
+    # 0.75 s of CPU at most in 3 s (stopped for 0.075 s of every 0.1 s); on a
+    # loaded machine it may get less, never more than a little over its share.
+    assert 0 < spun < 0.75 * 1.25

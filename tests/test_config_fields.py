@@ -215,6 +215,13 @@ BAD_VALUES = [
     ),
     (ExportConfig, "[export]\nhour = 24\n", "export.hour", "an hour of the day, 0 to 23 (UTC)", 24),
     (
+        ExportConfig,
+        "[export]\ncpu_share = 1.5\n",
+        "export.cpu_share",
+        "a fraction of one core, above 0 and at most 1",
+        1.5,
+    ),
+    (
         QueryConfig,
         "[query]\nmax_rows = 0\n",
         "query.max_rows",

@@ -262,6 +262,16 @@ def test_command_line_table_csv_named_query_and_errors(archive_dir):
         archive_dir, "--csv", "--from", "2023-11-15T00:00:30", "SELECT count(*) FROM system"
     )
     assert ranged.stdout.splitlines() == ["count(*)", "2"]  # only the second day file is read
+    but_gdc02 = run_cli(
+        archive_dir,
+        "--csv",
+        "--hosts",
+        "*, !gdc02",
+        "SELECT host, count(*) FROM system GROUP BY host ORDER BY host",
+    )
+    assert but_gdc02.stdout.splitlines() == ["host,count(*)", "gdc01,3", "ldc01,1"]
+    latest = run_cli(archive_dir, "--csv", "--hosts", "ldc*", "SELECT DISTINCT host FROM latest")
+    assert latest.stdout.splitlines() == ["host", "ldc01"]
 
 
 def test_job_samples_joins_a_job_to_its_nodes_samples_over_its_run(archive_dir):

@@ -82,6 +82,25 @@ def test_unknown_values_and_absent_variables_are_gaps(store):
     assert (row[T0 + 10], row[T0 + 20], row[T0 + 30]) == (1.0, None, None)
 
 
+def test_gauge_rows_land_in_their_columns_in_any_order_with_gaps(store):
+    # Rows in the file's own order take the writer's one-join path; the others
+    # (another order, an unknown value, a variable missing) the general one.
+    series = store.open_series("ldc01", "gauges", "", ["a", "b", "c"], T0)
+    assert series.variables == ["a", "b", "c"] and not series.counters
+    rows = [
+        (T0 + 10, {"a": 1.5, "b": 2.5, "c": 3.5}),
+        (T0 + 20, {"c": 30.0, "a": 10.0, "b": 20.0}),
+        (T0 + 30, {"a": 4.0, "b": None, "c": 6.0}),
+        (T0 + 40, {"a": 7.0, "c": 9.0}),
+    ]
+    store.update_many(series, rows)
+    fetched = store.fetch(series.path, "AVERAGE", T0, T0 + 40)
+    got = {name: dict(zip(fetched.times, fetched.columns[name], strict=True)) for name in "abc"}
+    assert [got["a"][T0 + 10 * i] for i in range(1, 5)] == [1.5, 10.0, 4.0, 7.0]
+    assert [got["b"][T0 + 10 * i] for i in range(1, 5)] == [2.5, 20.0, None, None]
+    assert [got["c"][T0 + 10 * i] for i in range(1, 5)] == [3.5, 30.0, 6.0, 9.0]
+
+
 def test_derive_stores_a_rate(store):
     series = store.open_series("ldc01", "system", "", [], T0)
     store.update_many(series, [(T0 + 10 * i, {"net_in": 1000.0 * i}) for i in range(1, 5)])

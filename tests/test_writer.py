@@ -1,5 +1,7 @@
 """The writer: batching per file, ordering, duplicates and the watermark, on real RRDs."""
 
+import pytest
+
 from affair.config import parse_config
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample
@@ -111,3 +113,20 @@ def test_undeclared_variables_join_the_file(tmp_path):
     assert store.variables(path) == ["cpu_user", "fan_rpm"]
     result = store.fetch(path, "AVERAGE", T0, T0 + 20)
     assert dict(zip(result.times, result.columns["fan_rpm"], strict=True))[T0 + 20] == 900.0
+
+
+def test_a_writer_lock_held_too_long_is_a_named_error_naming_the_data_dir(tmp_path):
+    import fcntl
+
+    from affair.errors import DataDirLocked
+    from affair.ingest.writer_process import _wait_for_lock
+
+    lock_path = tmp_path / "data" / "_state" / "writer.lock"
+    lock_path.parent.mkdir(parents=True)
+    with open(lock_path, "a") as held, open(lock_path, "a") as wanted:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DataDirLocked) as caught:
+            _wait_for_lock(wanted, lock_path, timeout=0.3)
+    assert str(caught.value) == (
+        f"an RRD writer of an earlier recorder is using {tmp_path / 'data'}"
+    )

@@ -21,6 +21,7 @@ from affair.config.fields import (
     computed,
     load_section,
     load_values,
+    number,
     seconds,
     setting,
     string,
@@ -50,6 +51,14 @@ def byte_size(value):
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
 
 
+def share_of_a_core(value):
+    """A fraction of one core, above 0 and at most 1."""
+    value = number(value)
+    if not 0 < value <= 1:
+        raise ValueError
+    return value
+
+
 def raw_or_seconds(value):
     return "raw" if value == "raw" else seconds(value)
 
@@ -68,6 +77,10 @@ class ExportConfig:
     # Below this much free space the archive writes nothing (it retries at the next pass).
     min_free: int = setting(
         1_000_000_000, byte_size, "a size in bytes or like '500MB', '2GB' (free space kept)"
+    )
+    # The share of one core an archive pass may take, in 0.1 s slices (RESULTS.md, "archive").
+    cpu_share: float = setting(
+        0.25, share_of_a_core, "a fraction of one core, above 0 and at most 1"
     )
 
 

@@ -42,7 +42,7 @@ import zmq
 
 from affair.config import Config
 from affair.daemon import setup_logging
-from affair.errors import DiskFull, RrdcachedError
+from affair.errors import DataDirLocked, DiskFull, RrdcachedError
 from affair.ingest.selfmetrics import Metrics
 from affair.ingest.validate import Sample
 from affair.ingest.writer import RrdWriter
@@ -137,7 +137,10 @@ def _wait_for_lock(lock, path, timeout=60):
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"another RRD writer holds {path}") from None
+                # data_dir/_state/writer.lock: the data dir is the one the operator knows
+                raise DataDirLocked(
+                    Path(path).parent.parent, who="an RRD writer of an earlier recorder"
+                ) from None
             time.sleep(0.1)
 
 

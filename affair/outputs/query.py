@@ -43,6 +43,7 @@ from pathlib import Path
 
 from affair.config.criteria import LINK_COLUMNS, link_ends_view, link_part
 from affair.errors import QueryError
+from affair.hosts import HostMatcher
 from affair.names import view_columns
 from affair.storage.jobs import jobs_path
 from affair.storage.journal import DayCatalog, open_day_readonly
@@ -120,8 +121,12 @@ class JournalViews:
     notes: list = field(default_factory=list)  # said on stderr before the result
 
 
-def open_journal(config, start=None, end=None):
-    """Attach the day files (those holding ``[start, end)`` when given) and build the views."""
+def open_journal(config, start=None, end=None, hosts=()):
+    """Attach the day files (those holding ``[start, end)`` when given) and build the views.
+
+    ``hosts``: globs (``!`` excludes, as everywhere): every view then holds
+    only those hosts' rows; empty, every host.
+    """
     journal = Path(config.recorder.data_dir) / "_journal"
     spans = day_spans(journal, start, end) if journal.is_dir() else []
     connection = sqlite3.connect("file::memory:", uri=True, check_same_thread=False)
@@ -144,6 +149,7 @@ def open_journal(config, start=None, end=None):
         )
     connection.create_function("value_at", 2, value_at, deterministic=True)
     connection.create_function("link_part", 2, link_part, deterministic=True)
+    connection.create_function("host_selected", 1, HostMatcher(hosts or ["*"]), deterministic=True)
     files = []  # (schema name, catalog)
     for index, span in enumerate(spans):
         schema = f"d{index}"
@@ -189,11 +195,13 @@ def _create_views(journal, config, files):
             arms.append(
                 f"{head}{cells} FROM {schema}.samples AS x JOIN {schema}.series AS s"
                 f" ON s.id = x.series WHERE s.dataset = {_literal(dataset)}"
+                " AND host_selected(s.host)"
             )
             latest.append(
                 f"{head}{cells} FROM {schema}.series AS s JOIN {schema}.samples AS x"
                 f" ON x.series = s.id AND x.ts = (SELECT max(ts) FROM {schema}.samples"
                 f" WHERE series = s.id) WHERE s.dataset = {_literal(dataset)}"
+                " AND host_selected(s.host)"
             )
         if not arms:  # declared but never recorded: an empty view, so queries still run
             cells = "".join(f", NULL AS {_identifier(c)}" for c in columns.values())
@@ -427,7 +435,7 @@ def main(config, args, out=None):
     named = config.query.named.get(args.sql) if args.sql else None
     sql = named.sql if named else args.sql
     parameters = parse_parameters(args.param)
-    journal = open_journal(config, start, end)
+    journal = open_journal(config, start, end, args.hosts)
     try:
         for note in journal.notes:
             print(f"affair query: {note}", file=sys.stderr)
