@@ -308,7 +308,7 @@ def test_affair_site_command(cluster):
     assert result.returncode == 0, result.stderr
     # real time now: every host is long silent
     assert re.fullmatch(
-        r"affair site: 4 hosts, 6 pages in [\d.]+ s; 0 red, 0 yellow, 4 grey, 0 green\n",
+        r"affair site: 4 hosts, 7 pages in [\d.]+ s; 0 red, 0 yellow, 4 grey, 0 green\n",
         result.stdout,
     )
     index = (out / "index.html").read_text()

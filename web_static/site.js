@@ -237,17 +237,27 @@
     var figure = img.closest("figure.graph");
     var path = graphPath(img.getAttribute("src"));
     var full = figure && figure.querySelector("a.full");
-    if (full && safe(path)) full.setAttribute("href", viewHref(path));
+    // A window not drawn yet hides its image and empties the link: nothing to open then.
+    if (full && safe(path) && !img.hidden && full.getAttribute("href") !== viewHref(path)) {
+      full.setAttribute("href", viewHref(path));
+    }
     var sharp = zoomable(path) && features.scales.indexOf(2) >= 0;
-    if (sharp) img.setAttribute("srcset", withQuery(img.getAttribute("src"), "scale=2") + " 2x");
-    else img.removeAttribute("srcset");
+    var srcset = sharp ? withQuery(img.getAttribute("src"), "scale=2") + " 2x" : null;
+    if (img.getAttribute("srcset") !== srcset) {
+      if (srcset) img.setAttribute("srcset", srcset);
+      else img.removeAttribute("srcset");
+    }
     if (figure) figure.classList.toggle("zoomable", zoomable(path));
   }
   function dressAll() { document.querySelectorAll("figure.graph img[src]").forEach(dress); }
-  // The window tabs swap an image's src: its srcset and link follow.
+  // The window tabs swap an image's src and its link's href: the srcset and the link follow.
   new MutationObserver(function (changes) {
-    changes.forEach(function (change) { if (change.target.closest("figure.graph")) dress(change.target); });
-  }).observe(body, { subtree: true, attributes: true, attributeFilter: ["src"] });
+    changes.forEach(function (change) {
+      var figure = change.target.closest("figure.graph");
+      var img = figure && figure.querySelector("img[src]");
+      if (img) dress(img);
+    });
+  }).observe(body, { subtree: true, attributes: true, attributeFilter: ["src", "href"] });
 
   // --- where a graph's plot area is, and its times: the PNG's "affair:plot" text chunk ---
   function plotArea(src) {
