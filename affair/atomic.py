@@ -11,7 +11,8 @@ listing takes it for the real thing (``*.png``, ``*.rrd``, day files), and is
 unique, so two writers of one file (plotter shards, a pass overlapping the
 next) never write into each other's. On any failure (a full disk, a library
 raising, an interrupt) the temporary file is removed and the old file is
-left as it was. Only a process killed outright can leave one behind.
+left as it was. Only a process killed outright can leave one behind;
+:func:`sweep_temporaries` removes those (the recorder, at start, in its data dir).
 
 ``durable``: a rename is atomic for readers while the machine runs, but after
 a power loss a file renamed before its data reached the disk can come back
@@ -87,6 +88,26 @@ def _temporary_file(path):
             handle.close()  # a no-op when the caller closed it already
         temporary.unlink(missing_ok=True)
         raise
+
+
+def sweep_temporaries(directory, now, older_than=3600.0):
+    """Remove our temporary files under ``directory`` left by a process killed mid-write.
+
+    Only those untouched for ``older_than`` seconds: a younger one may be
+    another process's write in progress (a file being written has its
+    modification time moved with every write). Returns how many went.
+    """
+    removed = 0
+    for folder, _subfolders, names in os.walk(directory):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            temporary = Path(folder) / name
+            with contextlib.suppress(FileNotFoundError):  # renamed or swept meanwhile
+                if now - temporary.stat().st_mtime >= older_than:
+                    temporary.unlink()
+                    removed += 1
+    return removed
 
 
 def _create_unique(path):

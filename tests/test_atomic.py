@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import BASE_CONFIG, write_config
 
-from affair.atomic import atomic_path, write_atomic
+from affair.atomic import atomic_path, sweep_temporaries, write_atomic
 from affair.config import load_config
 from affair.ingest.recorder import Recorder
 from affair.storage.journal import Watermark
@@ -214,3 +214,33 @@ def test_the_recorder_metrics_file_leaves_no_temp_file(tmp_path, monkeypatch):
         recorder._write_metrics_file()
     assert json.loads((state / "metrics.json").read_text())["accepted"] == 7
     assert names_in(state) == ["metrics.json"]
+
+
+# --- what a process killed mid-write leaves behind ---
+
+
+def test_only_our_stale_temporary_files_are_swept(tmp_path):
+    now = 1_700_000_000.0
+    stale = tmp_path / "ldc01" / ".system.rrd.0badcafe.tmp"
+    young = tmp_path / "ldc01" / ".disks.sda.rrd.12345678.tmp"
+    others = [tmp_path / "ldc01" / "system.rrd", tmp_path / "notes.tmp", tmp_path / ".hidden"]
+    for path in [stale, young, *others]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+        os.utime(path, (now - 7200, now - 7200))
+    os.utime(young, (now - 60, now - 60))  # a write that may still be going on
+    assert sweep_temporaries(tmp_path, now) == 1
+    assert not stale.exists()
+    assert young.exists() and all(path.exists() for path in others)
+
+
+@pytest.mark.integration
+def test_a_recorder_starting_removes_what_a_killed_one_left_half_written(tmp_path, recorder):
+    data = tmp_path / "data"
+    left = data / "ldc01" / ".system.rrd.0badcafe.tmp"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"half an RRD")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+    started = recorder(data_dir=data)
+    assert not left.exists()
+    assert "removed 1 temporary files left by an interrupted write" in started.log()

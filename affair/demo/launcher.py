@@ -66,20 +66,9 @@ def run_demo(
 ):
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    config = load_config(config_path)  # the user's config is checked before anything starts
-    config_path = with_pipeline_topology(config_path, workdir, telescopes)
-    config = load_config(config_path)
     children = []
-    victoria_url = None
-    if forward:  # every sample also streamed to a local VictoriaMetrics (affair.demo.victoria)
-        victoria, victoria_url = start_victoria(workdir)
-        children.append(victoria)
-        try:
-            config_path = forward_config(config_path, workdir, victoria_url)
-            config = load_config(config_path)
-        except BaseException:
-            _stop_children(children)
-            raise
+    config_path, victoria_url = _demo_config(config_path, workdir, telescopes, forward, children)
+    config = load_config(config_path)
     data_dir = workdir / "data"
     site_dir = workdir / "site"
     graphs_dir = site_dir / "graphs"  # inside the served directory, so pages reach the PNGs
@@ -97,13 +86,7 @@ def run_demo(
         ):
             children.append(_spawn(what, arguments, config_path if takes_config else None, workdir))
         if telescopes:
-            pipeline = threading.Thread(
-                target=run_pipeline,
-                args=(endpoint, telescopes, step, pipeline_stop),
-                name="demo-pipeline",
-                daemon=True,
-            )
-            pipeline.start()
+            pipeline = _start_pipeline(endpoint, telescopes, step, pipeline_stop)
         simulated = [SimulatedNode(name) for name in host_names(nodes)]
         now = time.time()
         jobs = DemoJobs(
@@ -157,6 +140,42 @@ def run_demo(
             pipeline.join(timeout=30)
         _stop_children(children)
     return 0
+
+
+def _demo_config(config_path, workdir, telescopes, forward, children):
+    """The config file the demo's processes read, and VictoriaMetrics' URL (or None).
+
+    The given config is checked first, before anything starts; the demo's
+    copy adds the pipeline's expected links and, with ``forward``, a
+    ``[[forward]]`` target on a VictoriaMetrics started here (appended to
+    ``children``, so it is stopped with the rest).
+    """
+    load_config(config_path)
+    config_path = with_pipeline_topology(config_path, workdir, telescopes)
+    load_config(config_path)
+    if not forward:
+        return config_path, None
+    victoria, victoria_url = start_victoria(workdir)
+    children.append(victoria)
+    try:
+        config_path = forward_config(config_path, workdir, victoria_url)
+        load_config(config_path)
+    except BaseException:
+        _stop_children(children)
+        raise
+    return config_path, victoria_url
+
+
+def _start_pipeline(endpoint, telescopes, step, stop):
+    """The simulated telescope pipeline's daemons, publishing their links until ``stop``."""
+    pipeline = threading.Thread(
+        target=run_pipeline,
+        args=(endpoint, telescopes, step, stop),
+        name="demo-pipeline",
+        daemon=True,
+    )
+    pipeline.start()
+    return pipeline
 
 
 def with_pipeline_topology(config_path, workdir, telescopes):

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import msgpack
 import zmq
 
-from affair.atomic import write_atomic
+from affair.atomic import sweep_temporaries, write_atomic
 from affair.collectors import wire
 from affair.config import Config
 from affair.errors import (
@@ -211,6 +211,10 @@ class Recorder:
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         """Serve until ``stop`` (a threading.Event) is set, then flush and return."""
         with DataDirLock(self.data_dir):
+            # A recorder or writer killed mid-write leaves its temporary file behind.
+            swept = sweep_temporaries(self.data_dir, self.clock())
+            if swept:
+                log.info("removed %d temporary files left by an interrupted write", swept)
             if not self.reserve.ensure():
                 log.warning(
                     "no room for the disk reserve %s: the disk is nearly full", self.reserve.path
