@@ -123,7 +123,7 @@ def test_site_passes_gather_latency_over_the_run(tmp_path):
     now = time.time()
     drive(store, "ldc01", now - 30, cpu=10.0)
     passes = SitePasses(SiteBuilder(config, tmp_path / "data", tmp_path / "g", tmp_path / "site"))
-    assert passes().startswith("1 hosts, 3 pages in ")
+    assert passes().startswith("1 hosts, 4 pages in ")
     assert passes.close() is None  # nothing new was shown yet
     drive(store, "ldc01", now, cpu=10.0, steps=3)
     assert "sample->page latency" in passes()
@@ -168,7 +168,7 @@ def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
                 process.wait()
     text = log_path.read_text()
     assert "scheduled site every 1 s" in text
-    assert re.search(r"site pass 1: 1 hosts, 3 pages in [\d.]+ s; 1 red", text)
+    assert re.search(r"site pass 1: 1 hosts, 4 pages in [\d.]+ s; 1 red", text)
     assert "SIGTERM received" in text
     assert re.search(r"site: \d+ passes, 0 failed", text)
     status = json.loads((out / "status.json").read_text())
