@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -139,6 +140,10 @@ def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
     store = RrdStore(site_config(), tmp_path / "data")
     drive(store, "gdc07", time.time(), cpu=99.0)
     out = tmp_path / "site"
+    left = out / "host" / ".gdc07.html.0badcafe.tmp"  # by a scheduler killed mid-write
+    left.parent.mkdir(parents=True)
+    left.write_text("<html>half a pa")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
     log_path = tmp_path / "schedule.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -174,6 +179,8 @@ def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
     status = json.loads((out / "status.json").read_text())
     assert status["hosts"]["gdc07"]["colour"] == "red"
     assert (out / "host" / "gdc07.html").is_file()
+    assert not left.exists()
+    assert f"removed 1 temporary files under {out} left by an interrupted write" in text
 
 
 def test_the_daily_export_catches_up_at_start_and_only_when_missing(tmp_path):
