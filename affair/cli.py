@@ -377,7 +377,9 @@ def _add_serve(commands):
         "graph when it is requested and missing or older than its archive's newest row, caching "
         "it under the plotter's file name. Read-only: only files under the site and graphs "
         "directories, only graphs of existing hosts, datasets and windows; anything else is 404. "
-        "Renders run in a bounded pool; when it is full a request gets the old PNG, else 503.",
+        "Renders run in a bounded pool; when it is full a request gets the old PNG, else 503. "
+        "A per-node graph's ?from=<s>&to=<s> draws a custom range (the pages' zoom) and "
+        "?scale=2 twice the pixels (HiDPI screens), on request only.",
     )
     _common(serve)
     serve.add_argument("--data-dir", help="where the RRDs live (default: [recorder] data_dir)")
@@ -403,6 +405,14 @@ def _add_serve(commands):
     )
     serve.add_argument(
         "--threads", type=int, default=8, help="requests answered at once (default 8)"
+    )
+    serve.add_argument(
+        "--range-cache",
+        type=int,
+        default=256,
+        metavar="N",
+        help="graphs of custom ranges (zooms) kept on disk, the least recently viewed "
+        "removed first (default 256)",
     )
     serve.set_defaults(handler=cmd_serve)
 
@@ -600,6 +610,7 @@ def cmd_serve(args):
         ("--workers", args.workers),
         ("--queue", args.queue),
         ("--threads", args.threads),
+        ("--range-cache", args.range_cache),
     ):
         if value < 1:
             raise ServeError(f"{flag} must be 1 or more, got {value}")
@@ -616,6 +627,7 @@ def cmd_serve(args):
         threads=args.threads,
         stop=stop,
         ready=lambda url: print(f"affair serve: serving on {url}", flush=True),
+        range_cache=args.range_cache,
     )
 
 

@@ -106,12 +106,15 @@ class SnapshotOnly:
         self.snapshot = snapshot
 
 
-def pipeline_statuses(telescopes, now, slow=None, lossy=None, dead=None):
-    """The pipeline's link ends in memory (no RRDs): ``[status-like, ...]`` by host."""
+def pipeline_statuses(telescopes, now, slow=None, lossy=None, dead=None, extra=()):
+    """The pipeline's link ends in memory (no RRDs): ``[status-like, ...]`` by host.
+
+    ``extra``: more (source, target) links, not in the pipeline's expected ones.
+    """
     from affair.outputs.status import HostSnapshot  # noqa: PLC0415
 
     series = {}
-    for index, (source, target) in enumerate(pipeline(telescopes)):
+    for index, (source, target) in enumerate([*pipeline(telescopes), *extra]):
         if (source, target) == dead:
             continue
         rate = 10.0 ** (index % 4)

@@ -28,12 +28,12 @@ eager = ["1h"]
 )
 
 
-def make_station(root, hosts, now=None):
+def make_station(root, hosts, now=None, config_text=SERVE_CONFIG):
     """Config, RRDs (``hosts``: name -> drive() keywords) and a built site under ``root``."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     config_path = root / "affair.toml"
-    config_path.write_text(SERVE_CONFIG)
+    config_path.write_text(config_text)
     config = load_config(config_path)
     store = RrdStore(config, root / "data")
     now = time.time() if now is None else now
@@ -55,13 +55,13 @@ def make_station(root, hosts, now=None):
 class ServeProcess:
     """``affair serve --listen 127.0.0.1:0`` of a station; its URL from its first line."""
 
-    def __init__(self, station, workers=1, queue=4):
+    def __init__(self, station, workers=1, queue=4, extra=()):
         self.station = station
         self.log_path = station["root"] / f"serve-{time.monotonic_ns()}.log"
         command = [sys.executable, "-m", "affair", "serve", "--config", str(station["config_path"])]
         command += ["--data-dir", str(station["data"]), "--graphs", str(station["graphs"])]
         command += ["--site", str(station["site"]), "--listen", "127.0.0.1:0"]
-        command += ["--workers", str(workers), "--queue", str(queue)]
+        command += ["--workers", str(workers), "--queue", str(queue), *extra]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO

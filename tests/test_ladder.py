@@ -3,7 +3,13 @@
 import pytest
 
 from affair.config.archive import AFFAIR_LADDER, Archive, parse_archive, validate_ladder
-from affair.storage.ladder import align, archive_for_window, ds_definition, rra_definitions
+from affair.storage.ladder import (
+    align,
+    archive_for_range,
+    archive_for_window,
+    ds_definition,
+    rra_definitions,
+)
 from affair.times import parse_duration
 
 
@@ -84,6 +90,18 @@ def test_archive_for_window_picks_the_finest_that_covers():
     assert (
         archive_for_window(ladder, 10 * 366 * 86400).step == 86400
     )  # longer than kept: the longest
+
+
+def test_archive_for_range_is_the_finest_that_holds_it_back_from_now_as_librrd_fetch_picks():
+    ladder = [parse_archive(spec) for spec in AFFAIR_LADDER]  # 10s:360, 1min:360, 4min:360, ...
+    now = 1_700_006_400
+    assert archive_for_range(ladder, now - 600, now - 300, now).step == 10  # in the last hour
+    # ten minutes, but five hours ago: the 10 s rows are gone, the 1 min ones hold it
+    assert archive_for_range(ladder, now - 5 * 3600, now - 5 * 3600 + 600, now).step == 60
+    assert archive_for_range(ladder, now - 3 * 86400, now - 2 * 86400, now).step == 1800
+    # ending ahead of now: no more rows than the archive has (no 8,000 rows of 10 s)
+    assert archive_for_range(ladder, now - 1800, now + 80000, now).step == 240
+    assert archive_for_range(ladder, now - 2 * 366 * 86400, now, now).step == 86400  # the longest
 
 
 def test_align():

@@ -1,9 +1,12 @@
 """Rows at the window's resolution from real RRDs, and aggregates checked by hand."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from plot_helpers import PLOT_CONFIG, STEP, T_END, make_store, plot_config, write_series
 
+from affair.errors import PlotError
 from affair.outputs.plot.chart import build_chart
 from affair.outputs.plot.data import Grid, aggregate, fetch_rows
 from affair.outputs.plot.plan import plan_jobs
@@ -233,3 +236,53 @@ def test_a_unit_with_many_variables_is_cut_into_panels_of_distinct_colours():
         ("", 1),
     ]
     assert groups[1][2][0] == "v08" and len(PALETTE) >= 8
+
+
+def test_a_custom_range_is_drawn_from_the_archive_librrd_would_read_it_from(world):
+    config, store = world
+    window_job = job_named(config, store, "node/h1/system.1h.png")
+    now = T_END + 5
+    # five minutes ending 4 min ago: the 10 s rows, h1's own values
+    recent = dataclasses.replace(window_job, start=T_END - 540, end=T_END - 240)
+    chart = build_chart(recent, config, store, now)
+    assert (chart.grid.step, chart.grid.start, chart.grid.end) == (10, T_END - 540, T_END - 240)
+    net_in = chart.panels[1].lines[0].values
+    assert list(net_in) == [h1(ts) for ts in chart.grid.row_ends()]
+    assert chart.latest == "last" and chart.ticks.unit == "minute"
+    assert chart.subtitle.endswith(" · 10 s rows")
+    # ended before now: the legend's first column is the range's last row, not now
+    assert chart.panels[1].legend[0].values[0] == f"{h1(T_END - 240) / 1000:.2f} kB/s"
+    # ten minutes three hours ago: librrd's 1 min rows, whole rows around odd edges
+    old = dataclasses.replace(window_job, start=T_END - 3 * 3600 - 590, end=T_END - 3 * 3600 - 5)
+    chart = build_chart(old, config, store, now)
+    grid = chart.grid
+    assert (grid.step, grid.start, grid.end, grid.count) == (
+        60,
+        T_END - 3 * 3600 - 600,
+        T_END - 3 * 3600,
+        10,
+    )
+    path = store.path("h1", "system", "")
+    _step, first_end, names, rows = store.fetch_array(path, "AVERAGE", grid.start, grid.end, 60)
+    skip = (grid.start + 60 - first_end) // 60  # librrd's rows from the one ending at first_end
+    expected = rows[skip : skip + 10, list(names).index("net_in")]
+    np.testing.assert_array_equal(chart.panels[1].lines[0].values, expected)
+    # a range reaching now is like a window: "now" is the newest value
+    live = dataclasses.replace(window_job, start=T_END - 1200, end=T_END + 600)
+    assert build_chart(live, config, store, now).latest == "now"
+
+
+def test_a_custom_range_of_an_aggregate_is_the_plotters_to_draw(world):
+    config, store = world
+    job = job_named(config, store, "net_sum.aggregate.1h.png")
+    ranged = dataclasses.replace(job, start=T_END - 600, end=T_END)
+    with pytest.raises(PlotError, match="only per-node graphs are drawn for a custom range"):
+        build_chart(ranged, config, store, T_END + 5)
+
+
+def test_a_grid_for_a_range_covers_it_in_whole_rows():
+    assert Grid.for_range(1000, 2000, 10) == Grid(10, 2000, 100)
+    assert Grid.for_range(1005, 1995, 10) == Grid(10, 2000, 100)
+    assert Grid.for_range(1005, 1995, 60) == Grid(60, 2040, 18)
+    assert Grid.for_range(1000, 1001, 60) == Grid(60, 1020, 1)
+    assert Grid.for_range(960, 2040, 60).start == 960

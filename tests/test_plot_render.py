@@ -1,6 +1,7 @@
 """Pixels: gaps stay gaps, 50-host overlays stay readable, text and PNGs are right."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -10,8 +11,14 @@ from PIL import Image
 
 from affair.outputs.plot.chart import HOST_PALETTE, Band, Chart, LegendEntry, Line, Panel
 from affair.outputs.plot.data import Grid
-from affair.outputs.plot.png import encode_png
-from affair.outputs.plot.render import COMPACT_COLUMN, PLOT_LEFT, Renderer, shape_of
+from affair.outputs.plot.png import encode_png, read_text
+from affair.outputs.plot.render import (
+    COMPACT_COLUMN,
+    PLOT_AREA_KEY,
+    PLOT_LEFT,
+    Renderer,
+    shape_of,
+)
 from affair.outputs.plot.text import TextPainter, TextStyle
 
 END = 1_700_006_400
@@ -164,3 +171,52 @@ def test_text_alignment():
 def test_other_widths(width):
     pixels = decode(Renderer(width=width).png(overlay_chart(5)))
     assert pixels.shape[1] == width
+
+
+def test_a_2x_graph_is_the_same_layout_at_twice_the_pixels_and_says_where_its_plot_is():
+    values = np.full(360, 50.0)
+    values[180:] = 75.0
+    panel = Panel(
+        unit="%",
+        lines=[Line(values, "#e15759")],
+        legend=[LegendEntry("cpu", "#e15759", values=("75 %", "50 %", "62 %", "75 %"))],
+        floor=0.0,
+        ceiling=100.0,
+    )
+    chart = chart_of([panel], latest="last")
+    one, two = Renderer(width=720).png(chart), Renderer(width=720, scale=2).png(chart)
+    small, big = decode(one), decode(two)
+    assert big.shape == (2 * small.shape[0], 2 * small.shape[1], 3)
+    start = END - 3600
+    assert json.loads(read_text(one)[PLOT_AREA_KEY]) == {
+        "width": 720,
+        "x0": PLOT_LEFT,
+        "x1": 706,
+        "start": start,
+        "end": END,
+    }
+    assert json.loads(read_text(two)[PLOT_AREA_KEY]) == {
+        "width": 1440,
+        "x0": 2 * PLOT_LEFT,
+        "x1": 1412,
+        "start": start,
+        "end": END,
+    }
+    # the red line's step from 50 % to 75 % is at the same place, in each one's own pixels
+    heights = []
+    for pixels, scale in ((small, 1), (big, 2)):
+        red = colour_mask(pixels, "#e15759")
+        early = np.flatnonzero(red[:, (PLOT_LEFT + 100) * scale]).mean() / scale
+        late = np.flatnonzero(red[:, (706 - 100) * scale]).mean() / scale
+        heights.append((early, late))
+    (early_1x, late_1x), (early_2x, late_2x) = heights
+    assert late_1x < early_1x - 20  # 75 % is higher up than 50 %
+    assert abs(early_2x - early_1x) < 1.5 and abs(late_2x - late_1x) < 1.5
+
+    # its text is twice as tall: the title's ink in the top band
+    def ink_rows(pixels):
+        dark = (pixels[: pixels.shape[0] // 8].sum(axis=2) < 200).any(axis=1)
+        return np.flatnonzero(dark)
+
+    small_ink, big_ink = ink_rows(small), ink_rows(big)
+    assert abs((big_ink[-1] - big_ink[0]) - 2 * (small_ink[-1] - small_ink[0])) <= 3

@@ -15,7 +15,15 @@ from affair.outputs.plot.scale import (
     tick_labels,
     value_axis,
 )
-from affair.outputs.plot.timeaxis import describe_end, time_ticks
+from affair.outputs.plot.timeaxis import (
+    SPAN_RULES,
+    SPAN_TICKS,
+    TickRule,
+    describe_end,
+    describe_range,
+    rule_for_span,
+    time_ticks,
+)
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -121,3 +129,42 @@ def test_time_ticks_of_long_windows():
     month = [label for _, label in time_ticks(end - 31 * 86400, end, "1m", tz=ZURICH)]
     assert month == ["25 Oct", "1 Nov", "5 Nov", "9 Nov", "13 Nov", "17 Nov", "21 Nov"]
     assert describe_end(end, tz=ZURICH) == "Sun 22 Nov 14:00"
+
+
+def test_a_custom_range_gets_the_finest_ticks_that_stay_readable():
+    def labels(minutes):
+        end = datetime(2026, 11, 22, 14, 0, tzinfo=ZURICH).timestamp()
+        rule = rule_for_span(minutes * 60)
+        return rule, [label for _, label in time_ticks(end - minutes * 60, end, rule, tz=ZURICH)]
+
+    assert labels(5) == (SPAN_RULES[0], ["13:56", "13:57", "13:58", "13:59", "14:00"])
+    assert labels(60)[1] == ["13:10", "13:20", "13:30", "13:40", "13:50", "14:00"]
+    assert labels(120)[1] == [
+        "12:15",
+        "12:30",
+        "12:45",
+        "13:00",
+        "13:15",
+        "13:30",
+        "13:45",
+        "14:00",
+    ]
+    rule, twelve_hours = labels(12 * 60)
+    assert (rule.unit, rule.every, twelve_hours[0], twelve_hours[-1]) == (
+        "hour",
+        3,
+        "03:00",
+        "12:00",
+    )
+    assert labels(10 * 86400 // 60)[0] == TickRule("day", 2, "%a %-d")
+    assert labels(366 * 86400 // 60)[0].unit == "month"
+    for minutes in (1, 7, 90, 600, 3000, 20000, 100000, 527040):
+        assert 1 <= len(labels(minutes)[1]) <= SPAN_TICKS, minutes
+
+
+def test_a_custom_range_in_words():
+    start = datetime(2026, 11, 22, 14, 0, tzinfo=ZURICH).timestamp()
+    assert describe_range(start, start + 3600, tz=ZURICH) == "Sun 22 Nov 14:00 to 15:00"
+    assert describe_range(start, start + 86400, tz=ZURICH) == "Sun 22 Nov 14:00 to Mon 23 Nov 14:00"
+    new_year = datetime(2027, 1, 2, 0, 0, tzinfo=ZURICH).timestamp()
+    assert describe_range(start, new_year, tz=ZURICH) == "22 Nov 2026 14:00 to 2 Jan 2027 00:00"

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -123,7 +124,7 @@ def test_site_passes_gather_latency_over_the_run(tmp_path):
     now = time.time()
     drive(store, "ldc01", now - 30, cpu=10.0)
     passes = SitePasses(SiteBuilder(config, tmp_path / "data", tmp_path / "g", tmp_path / "site"))
-    assert passes().startswith("1 hosts, 3 pages in ")
+    assert passes().startswith("1 hosts, 4 pages in ")
     assert passes.close() is None  # nothing new was shown yet
     drive(store, "ldc01", now, cpu=10.0, steps=3)
     assert "sample->page latency" in passes()
@@ -139,6 +140,10 @@ def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
     store = RrdStore(site_config(), tmp_path / "data")
     drive(store, "gdc07", time.time(), cpu=99.0)
     out = tmp_path / "site"
+    left = out / "host" / ".gdc07.html.0badcafe.tmp"  # by a scheduler killed mid-write
+    left.parent.mkdir(parents=True)
+    left.write_text("<html>half a pa")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
     log_path = tmp_path / "schedule.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -168,12 +173,14 @@ def test_affair_schedule_process_builds_pages_until_sigterm(tmp_path):
                 process.wait()
     text = log_path.read_text()
     assert "scheduled site every 1 s" in text
-    assert re.search(r"site pass 1: 1 hosts, 3 pages in [\d.]+ s; 1 red", text)
+    assert re.search(r"site pass 1: 1 hosts, 4 pages in [\d.]+ s; 1 red", text)
     assert "SIGTERM received" in text
     assert re.search(r"site: \d+ passes, 0 failed", text)
     status = json.loads((out / "status.json").read_text())
     assert status["hosts"]["gdc07"]["colour"] == "red"
     assert (out / "host" / "gdc07.html").is_file()
+    assert not left.exists()
+    assert f"removed 1 temporary files under {out} left by an interrupted write" in text
 
 
 def test_the_daily_export_catches_up_at_start_and_only_when_missing(tmp_path):

@@ -63,7 +63,7 @@ def test_site_shows_every_host_in_its_colour_grouped(cluster):
     config, data, graphs, out = cluster
     summary = build_site(config, data, graphs, out, clock=at(NOW + 5))
     assert summary.hosts == 4
-    assert summary.pages == 1 + 4 + 1  # index, hosts, the overlay graph
+    assert summary.pages == 1 + 1 + 4 + 1  # index, the graph view, hosts, the overlay graph
     assert summary.counts == {"red": 1, "yellow": 1, "grey": 1, "green": 1}
     for name in ("index.html", "style.css", "site.js", "status.json", "graph/cpu_all.html"):
         assert (out / name).is_file(), name
@@ -308,7 +308,7 @@ def test_affair_site_command(cluster):
     assert result.returncode == 0, result.stderr
     # real time now: every host is long silent
     assert re.fullmatch(
-        r"affair site: 4 hosts, 6 pages in [\d.]+ s; 0 red, 0 yellow, 4 grey, 0 green\n",
+        r"affair site: 4 hosts, 7 pages in [\d.]+ s; 0 red, 0 yellow, 4 grey, 0 green\n",
         result.stdout,
     )
     index = (out / "index.html").read_text()
@@ -333,7 +333,7 @@ def test_a_thousand_hosts_render_into_a_small_index(tmp_path):
         write_rows(store, name, "system", rows)
     summary = build_site(config, data, tmp_path / "graphs", tmp_path / "site", clock=at(now))
     index = tmp_path / "site" / "index.html"
-    assert summary.hosts == 1000 and summary.pages == 1002
+    assert summary.hosts == 1000 and summary.pages == 1003
     assert index.stat().st_size < 1_000_000
     cells = host_cells(index.read_text())
     assert len(cells) == 1000

@@ -210,3 +210,29 @@ def test_a_hostile_host_name_is_inert_text(browser, site):
     assert page.text_content("td.h") == site["hostile"]
     assert page.evaluate("document.querySelectorAll('td.h img, td.h script').length") == 0
     page.close()
+
+
+def test_without_affair_serve_the_zoom_stays_away_and_the_graph_page_says_why(browser, site):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(site["url"] + "host/ldc01.html")
+    image = "document.querySelector('figure.graph img')"
+    page.wait_for_function(f"{image}.complete && {image}.naturalWidth === 600")
+    # the full-size link goes to the graph's page; no 2x, no crosshair, a drag does nothing
+    link = page.get_attribute("figure.graph a.full", "href")
+    assert link.endswith("/view.html#g=graphs%2Fnode%2Fldc01%2Fsystem.1h.png")
+    page.wait_for_selector("body[data-zoom=off]")  # the server was asked: plain files, a 404
+    assert page.evaluate(f"{image}.getAttribute('srcset')") is None
+    assert page.locator("figure.graph.zoomable").count() == 0
+    box = page.locator("figure.graph img").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 60)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + 60, steps=5)
+    page.mouse.up()
+    assert "from=" not in page.url  # (a zoom is asked for as soon as the button is released)
+    page.goto(link)
+    page.wait_for_selector("#no-zoom:not([hidden])")
+    assert page.is_hidden("#range-form")
+    assert "drawn by affair serve" in page.text_content("#no-zoom")
+    page.wait_for_function("document.getElementById('view-img').naturalWidth === 600")
+    assert page.text_content("#view-title") == "ldc01 · system · 1h"
+    screenshot(page, "view-without-serve.png")

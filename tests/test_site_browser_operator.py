@@ -204,8 +204,14 @@ def test_graphs_show_at_their_drawn_size_and_take_two_columns_on_a_wide_screen(b
     page.click('button[data-window="6h"]')  # not drawn: the link follows the tab anyway
     assert page.get_attribute("figure.graph a.full", "href") == ""
     page.click('button[data-window="1h"]')
-    page.click("figure.graph a.full")  # a graph opens on its own, full size
-    page.wait_for_url(lambda url: "/graphs/node/gdc08/system.1h.png" in url)
+    page.click("figure.graph a.full")  # a graph opens on its own page, full size
+    page.wait_for_url(
+        lambda url: url.endswith("/view.html#g=graphs%2Fnode%2Fgdc08%2Fsystem.1h.png")
+    )
+    view = "document.getElementById('view-img')"
+    page.wait_for_function(
+        f"{view}.complete && {view}.naturalWidth === {world['config'].plot.width}"
+    )
     narrow = browser.new_page(viewport={"width": 600, "height": 900}, color_scheme="light")
     narrow.goto(world["url"] + "host/gdc08.html")
     narrow.wait_for_function(f"{image}.complete && {image}.naturalWidth > 0")

@@ -253,6 +253,30 @@ def test_a_600_daemon_pipeline_folds_by_host_and_each_host_unfolds_on_its_own_pa
     assert result.pages == 1 + 203 + 802 + 603  # the tree, a page per host, link and daemon
 
 
+def test_each_row_of_the_tree_reads_in_name_order():
+    """tel01, tel02, ... left to right, not where dot's crossing minimisation puts them."""
+    now = time.time()
+    links = pipeline(10)
+    config = site_config(SITE_CONFIG + topology_toml(links))
+    # as in the demo: every daemon also reports to the recorder, whose long
+    # edges are what made dot reorder the rows
+    daemons = sorted({d for link in links for d in link})
+    to_recorder = [(daemon, "recorder/recorder") for daemon in daemons]
+    statuses = pipeline_statuses(10, now, extra=to_recorder)
+    topology = gather((s.snapshot for s in statuses), config, now)
+    svg = render_svgs([Drawing("", tree_dot(topology, config.topology, Hrefs(0), False))])[""]
+    lefts = {
+        name: float(left)
+        for name, left in re.findall(
+            r'<g id="daemon&#45;([^"]+)" class="node[^"]*">\n<title>[^<]*</title>\n<g [^>]*><a [^>]*>\n<path [^>]* d="M([0-9.]+)',
+            svg,
+        )
+    }
+    for daemon in ("camera", "r0dl1", "dl1dl2"):
+        row = [lefts[f"tel{i:02d}_{daemon}"] for i in range(1, 11)]
+        assert row == sorted(row), daemon
+
+
 def test_the_same_tree_is_drawn_the_same_way_whatever_its_colours(tmp_path):
     """A rebuild does not move nodes: colours and widths are not in what dot places by."""
     now = time.time()

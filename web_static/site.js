@@ -177,8 +177,14 @@
 
   updateAges();
   window.setInterval(updateAges, 5000);
-  // Reload when the next rebuild should be on disk; the hash keeps the chosen window.
-  window.setTimeout(function () { window.location.reload(); }, refresh * 1000);
+  // Reload when the next rebuild should be on disk (the hash keeps the chosen window), but not
+  // under someone typing a custom range (a filter survives a reload: it is kept): once they left.
+  function reloadWhenIdle() {
+    var field = document.activeElement;
+    if (field && field.closest("#range-form")) window.setTimeout(reloadWhenIdle, 5000);
+    else window.location.reload();
+  }
+  window.setTimeout(reloadWhenIdle, refresh * 1000);
 })();
 
 // --- jobs index: filter rows by any of their text (id, user, account, state, flags) ---
@@ -193,4 +199,282 @@
     });
   }
   input.addEventListener("input", apply);
+})();
+
+// --- zoom, custom ranges and 2x graphs: only where `affair serve` draws graphs on request ---
+// GET /_affair/features answers only under affair serve. Elsewhere (nginx, file://) the graphs stay
+// as drawn, a drag does nothing, and view.html says that zooming needs affair serve.
+(function () {
+  var body = document.body;
+  var siteRoot = new URL(body.dataset.root || "./", window.location.href);
+  var NODE_GRAPH = /(^|\/)node\/[^\/]+\/[^\/]+\.png$|\.node\.[^\/]+\.png$/;  // what serve draws
+  var SAFE_GRAPH = /^[A-Za-z0-9._~@%\/-]+\.png$/;
+  var features = null;
+  var areas = {};  // graph URL -> promise of its plot area
+  var drag = null;
+  var swallowClick = false;
+  var probing = true;
+
+  // "graphs/node/ldc01/system.1h.png": a graph's path from the site's root, without its query.
+  function graphPath(src) {
+    if (!src) return null;
+    var url = new URL(src, window.location.href);
+    if (url.origin !== siteRoot.origin || url.pathname.indexOf(siteRoot.pathname) !== 0) return null;
+    return url.pathname.slice(siteRoot.pathname.length);
+  }
+  function safe(path) {
+    return !!path && SAFE_GRAPH.test(path) && path.indexOf("..") < 0 && path.indexOf("//") < 0 && path[0] !== "/";
+  }
+  function zoomable(path) { return !!features && safe(path) && NODE_GRAPH.test(path); }
+  function withQuery(url, query) { return url + (url.indexOf("?") >= 0 ? "&" : "?") + query; }
+  function viewHref(path, from, to) {
+    var hash = "g=" + encodeURIComponent(path) + (from ? "&from=" + from + "&to=" + to : "");
+    return siteRoot.href.replace(/[?#].*$/, "") + "view.html#" + hash;
+  }
+
+  // --- each graph: its full-size page, 2x pixels on HiDPI screens, a crosshair where it zooms ---
+  function dress(img) {
+    var figure = img.closest("figure.graph");
+    var path = graphPath(img.getAttribute("src"));
+    var full = figure && figure.querySelector("a.full");
+    // A window not drawn yet hides its image and empties the link: nothing to open then.
+    if (full && safe(path) && !img.hidden && full.getAttribute("href") !== viewHref(path)) {
+      full.setAttribute("href", viewHref(path));
+    }
+    var sharp = zoomable(path) && features.scales.indexOf(2) >= 0;
+    var srcset = sharp ? withQuery(img.getAttribute("src"), "scale=2") + " 2x" : null;
+    if (img.getAttribute("srcset") !== srcset) {
+      if (srcset) img.setAttribute("srcset", srcset);
+      else img.removeAttribute("srcset");
+    }
+    if (figure) figure.classList.toggle("zoomable", zoomable(path));
+  }
+  function dressAll() { document.querySelectorAll("figure.graph img[src]").forEach(dress); }
+  // The window tabs swap an image's src and its link's href: the srcset and the link follow.
+  new MutationObserver(function (changes) {
+    changes.forEach(function (change) {
+      var figure = change.target.closest("figure.graph");
+      var img = figure && figure.querySelector("img[src]");
+      if (img) dress(img);
+    });
+  }).observe(body, { subtree: true, attributes: true, attributeFilter: ["src", "href"] });
+
+  // --- where a graph's plot area is, and its times: the PNG's "affair:plot" text chunk ---
+  function plotArea(src) {
+    if (!areas[src]) {
+      areas[src] = fetch(src).then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.arrayBuffer();
+      }).then(readPlotArea);
+    }
+    return areas[src];
+  }
+  function readPlotArea(buffer) {
+    var view = new DataView(buffer);
+    for (var at = 8; at + 8 <= buffer.byteLength;) {
+      var length = view.getUint32(at);
+      var kind = String.fromCharCode.apply(null, new Uint8Array(buffer, at + 4, 4));
+      if (kind === "IDAT") break;
+      if (kind === "tEXt") {
+        var text = String.fromCharCode.apply(null, new Uint8Array(buffer, at + 8, length));
+        var cut = text.indexOf("\0");
+        if (text.slice(0, cut) === "affair:plot") return JSON.parse(text.slice(cut + 1));
+      }
+      at += 12 + length;
+    }
+    throw new Error("the graph does not say where its plot is");
+  }
+
+  // --- a drag across a graph: the band, then the range it covers ---
+  function band(figure) {
+    var element = figure.querySelector(".zoom-band");
+    if (!element) { element = document.createElement("div"); element.className = "zoom-band"; figure.appendChild(element); }
+    return element;
+  }
+  function showBand(state) {
+    var element = band(state.figure);
+    var box = state.figure.getBoundingClientRect();
+    element.style.left = (Math.min(state.x0, state.x1) - box.left - state.figure.clientLeft) + "px";
+    element.style.width = Math.abs(state.x1 - state.x0) + "px";
+    element.style.top = state.img.offsetTop + "px";
+    element.style.height = state.img.offsetHeight + "px";
+    element.hidden = false;
+  }
+  function rangeOf(state, area) {
+    var box = state.img.getBoundingClientRect();
+    function time(x) {
+      var pixel = (x - box.left) / box.width * area.width;
+      var share = Math.min(1, Math.max(0, (pixel - area.x0) / (area.x1 - area.x0)));
+      return area.start + share * (area.end - area.start);
+    }
+    var limits = features.ranges;
+    var from = Math.floor(time(Math.min(state.x0, state.x1)));
+    var to = Math.ceil(time(Math.max(state.x0, state.x1)));
+    if (to - from < limits.min_span) {  // a narrow drag: the narrowest range, around its middle
+      from = Math.floor((from + to - limits.min_span) / 2);
+      to = from + limits.min_span;
+    }
+    from = Math.max(from, limits.earliest);
+    to = Math.min(to, limits.latest);
+    return to > from ? { from: from, to: to } : null;
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    swallowClick = false;
+    var img = event.target.closest ? event.target.closest("figure.graph img") : null;
+    if (!img || event.button !== 0) return;
+    var src = img.currentSrc || img.src;
+    if (!zoomable(graphPath(src))) return;
+    event.preventDefault();  // no image dragging, no text selection
+    img.setPointerCapture(event.pointerId);
+    drag = { img: img, figure: img.closest("figure.graph"), x0: event.clientX, x1: event.clientX,
+      moved: false, area: plotArea(src) };
+  });
+  document.addEventListener("pointermove", function (event) {
+    if (!drag) return;
+    drag.x1 = event.clientX;
+    drag.moved = drag.moved || Math.abs(drag.x1 - drag.x0) > 4;
+    if (drag.moved) showBand(drag);
+  });
+  function endDrag(event) {
+    if (!drag) return;
+    var state = drag;
+    drag = null;
+    if (!state.moved || event.type === "pointercancel") { band(state.figure).hidden = true; return; }
+    swallowClick = true;  // a drag is not a click on the graph's link
+    state.area.then(function (area) {
+      var range = rangeOf(state, area);
+      band(state.figure).hidden = true;
+      if (!range) return;
+      var path = graphPath(state.img.currentSrc || state.img.src);
+      window.location.href = viewHref(path, range.from, range.to);
+    }).catch(function (error) {
+      band(state.figure).hidden = true;
+      showError("cannot zoom: " + error.message);
+    });
+  }
+  document.addEventListener("dragstart", function (event) {  // the browser's own image dragging
+    if (event.target.closest && event.target.closest("figure.graph.zoomable")) event.preventDefault();
+  });
+  document.addEventListener("pointerup", endDrag);
+  document.addEventListener("pointercancel", endDrag);
+  document.addEventListener("click", function (event) {
+    if (swallowClick && event.target.closest && event.target.closest("figure.graph")) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+    swallowClick = false;
+  }, true);
+
+  // --- view.html: one graph, full size, its window or a range; the custom-range form ---
+  var viewImg = document.getElementById("view-img");
+  var form = document.getElementById("range-form");
+  var errorLine = document.getElementById("range-error");
+
+  function showError(text) {
+    if (!errorLine) return;
+    errorLine.textContent = text;
+    errorLine.hidden = !text;
+  }
+  function readHash() {
+    var params = new URLSearchParams(window.location.hash.slice(1));
+    var path = params.get("g");
+    var from = Number(params.get("from")), to = Number(params.get("to"));
+    var ranged = params.has("from") && Number.isInteger(from) && Number.isInteger(to) && from < to;
+    return { path: safe(path) ? path : null, from: ranged ? from : 0, to: ranged ? to : 0 };
+  }
+  function localInput(seconds) {
+    var d = new Date(seconds * 1000);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + "T" + two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+  function describe(path) {
+    var name = path.split("/").pop().replace(/\.png$/, "");
+    var node = path.match(/node\/([^\/]+)\/([^\/]+)\.([^.\/]+)\.png$/);
+    if (node) return { host: node[1], title: node[1] + " · " + node[2] + " · " + node[3] };
+    var configured = name.match(/^([^.]+)\.node\.(.+)\.([^.]+)$/);
+    if (configured) return { host: configured[2], title: configured[2] + " · " + configured[1] + " · " + configured[3] };
+    return { host: "", title: name };
+  }
+  function showView() {
+    var state = readHash();
+    showError("");
+    if (!state.path) {
+      document.getElementById("view-missing").hidden = false;
+      viewImg.hidden = true;
+      return;
+    }
+    var about = describe(state.path);
+    document.getElementById("view-title").textContent = about.title;
+    document.getElementById("view-name").textContent = about.title;
+    document.title = about.title + (state.from ? " · zoom" : "") + " · " + document.title.split(" · ").pop();
+    var host = document.getElementById("view-host");
+    host.textContent = "";
+    if (about.host) {
+      var link = document.createElement("a");
+      link.href = "host/" + encodeURIComponent(about.host) + ".html";
+      link.textContent = about.host;
+      host.appendChild(link);
+      host.appendChild(document.createTextNode(" › "));
+    }
+    // The range goes in the URL whatever answers it: plain files ignore it (and say so below).
+    var src = state.path + (state.from ? "?from=" + state.from + "&to=" + state.to : "");
+    viewImg.alt = about.title;
+    viewImg.hidden = false;
+    if (viewImg.getAttribute("src") !== src) viewImg.setAttribute("src", src);
+    var canZoom = zoomable(state.path);
+    form.hidden = !canZoom;
+    var reset = document.getElementById("range-reset");
+    reset.hidden = !state.from;
+    reset.setAttribute("href", "#g=" + encodeURIComponent(state.path));
+    var note = document.getElementById("no-zoom");
+    note.hidden = canZoom || probing;  // said once the server has been asked
+    if (features && !canZoom) {
+      note.textContent = "Zooming and custom ranges are for per-node graphs: aggregates and " +
+        "overlays read every host's files, and only the plotter draws them.";
+    }
+    if (canZoom && state.from) {
+      form.elements.from.value = localInput(state.from);
+      form.elements.to.value = localInput(state.to);
+    } else if (canZoom) {  // the window's own edges, from the graph itself
+      plotArea(viewImg.currentSrc || viewImg.src).then(function (area) {
+        if (readHash().from) return;
+        form.elements.from.value = localInput(area.start);
+        form.elements.to.value = localInput(area.end);
+      }).catch(function () { /* the image's own error says why */ });
+    }
+  }
+  if (viewImg) {
+    viewImg.addEventListener("error", function () {
+      // An image cannot carry the server's reason: ask for it once more as text.
+      fetch(viewImg.currentSrc || viewImg.src).then(function (response) { return response.text(); })
+        .then(function (text) { showError("the graph could not be drawn: " + text.trim()); })
+        .catch(function () { showError("the graph could not be loaded"); });
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var from = new Date(form.elements.from.value).getTime() / 1000;  // local time, as typed
+      var to = new Date(form.elements.to.value).getTime() / 1000;
+      if (!isFinite(from) || !isFinite(to)) { showError("give both times, from and to"); return; }
+      if (from >= to) { showError("from must be before to"); return; }
+      window.location.hash = "g=" + encodeURIComponent(readHash().path) + "&from=" + Math.floor(from) + "&to=" + Math.ceil(to);
+    });
+    window.addEventListener("hashchange", showView);
+    showView();
+  }
+
+  function probe() {
+    if (!/^https?:$/.test(window.location.protocol) || !window.fetch) return Promise.resolve(null);
+    return fetch("/_affair/features").then(function (response) {
+      return response.ok ? response.json() : null;
+    }).catch(function () { return null; });
+  }
+  probe().then(function (found) {
+    probing = false;
+    features = found && found.ranges ? found : null;
+    body.dataset.zoom = features ? "on" : "off";  // for the tests and the curious
+    dressAll();
+    if (viewImg) showView();
+  });
+  dressAll();
 })();

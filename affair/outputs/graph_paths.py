@@ -10,6 +10,10 @@ from pathlib import Path
 
 from affair.names import rrd_file_name
 
+# affair serve's graphs of custom ranges, in one flat folder it keeps bounded (serve.py);
+# a leading "_" starts no host or graph name, so it can be no graph's folder or file.
+RANGES_DIR = "_ranges"
+
 
 def node_graph_path(out_dir, host, dataset, instance, window):
     """The default per-node graph of one series: ``node/<host>/<dataset>[.<instance>].<window>.png``."""
@@ -32,3 +36,23 @@ def graph_path(out_dir, name, mode, window, host=None):
     if host:
         raise ValueError(f"graph {name!r} is a {mode} graph: it takes no host")
     return Path(out_dir) / f"{name}.{mode}.{window}.png"
+
+
+def scaled_graph_key(key, scale):
+    """A graph's HiDPI twin, beside it: ``node/h/system.1h.png`` at scale 2 is ``...1h@2x.png``.
+
+    Drawn by affair serve only; the site's listings take no ``@`` file for a window's.
+    """
+    if scale == 1:
+        return key
+    return f"{key.removesuffix('.png')}@{scale}x.png"
+
+
+def ranged_graph_key(key, start, end, scale=1):
+    """Where affair serve keeps a graph drawn for a custom range: never the plotter's file.
+
+    ``node/h/system.1h.png`` from 1000 to 4600 is ``_ranges/node~h~system.1h.1000-4600.png``:
+    flat (one folder to sweep), and unique, since ``~`` is in no name.
+    """
+    flat = key.removesuffix(".png").replace("/", "~")
+    return scaled_graph_key(f"{RANGES_DIR}/{flat}.{start}-{end}.png", scale)

@@ -28,6 +28,7 @@ from pathlib import Path
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from affair.atomic import sweep_temporaries
 from affair.errors import AffairError
 from affair.outputs.jobs.commands import run_sacct
 from affair.outputs.plot.run import run_plot
@@ -240,4 +241,15 @@ def schedule_forever(
 ):
     """``affair schedule``: the configured jobs until SIGTERM/SIGINT (or ``seconds``)."""
     stop = stop or threading.Event()
+    # A scheduler killed mid-write leaves temporary PNGs and pages behind; the
+    # next one sweeps them (once: a walk of every graph each pass would cost).
+    for directory in {
+        Path(graphs_dir or graphs_dir_of(config)),
+        Path(site_dir or config.site.out_dir),
+    }:
+        swept = sweep_temporaries(directory, time.time())
+        if swept:
+            log.info(
+                "removed %d temporary files under %s left by an interrupted write", swept, directory
+            )
     run_schedule(default_jobs(config, data_dir, graphs_dir, site_dir), stop, seconds)

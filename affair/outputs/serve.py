@@ -16,10 +16,20 @@ Drawing runs in a bounded pool of processes (:mod:`affair.outputs.render_pool`):
 when it is full a request gets the stale PNG if there is one, else 503 with
 Retry-After. A render that fails is a 500 with its reason logged in one line.
 
+Zoom and HiDPI: a per-node graph's ``?from=<s>&to=<s>`` is drawn for that
+range and ``?scale=2`` at twice the pixels (:mod:`affair.outputs.serve_routes`),
+on request only, so a plot pass costs what it did. Ranged PNGs live in one
+folder, at most ``range_cache`` of them: the least recently viewed go first
+(:func:`sweep_ranges`). ``GET /_affair/features`` says so to the pages (their
+script shows the zoom and asks for 2x graphs only when it answers), with the
+ranges the archives can show.
+
 The WSGI server is waitress (threads for requests, one event loop for the
 sockets). ``GET /_affair/counters`` answers the server's own counters as JSON.
 """
 
+import contextlib
+import dataclasses
 import email.utils
 import json
 import logging
@@ -30,9 +40,13 @@ import time
 from pathlib import Path
 
 from affair.errors import AffairError, RequestError, ServeError
+from affair.outputs.graph_paths import RANGES_DIR
+from affair.outputs.plot.chart import graph_grid
 from affair.outputs.render_pool import RenderPool
 from affair.outputs.serve_routes import (
+    SCALES,
     GraphTarget,
+    RangeLimits,
     check_query,
     content_type,
     graph_is_current,
@@ -49,6 +63,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 COUNTERS_PATH = ("_affair", "counters")
+FEATURES_PATH = ("_affair", "features")
+RANGE_CACHE = 256  # ranged PNGs kept on disk (--range-cache), the least recently viewed go first
 RETRY_AFTER = 5  # seconds a client is asked to wait when the render queue is full
 COUNTERS = (
     "requests",
@@ -86,7 +102,9 @@ def parse_listen(text):
 class SiteServer:
     """The WSGI application: routes a request, sends a file or draws a graph first."""
 
-    def __init__(self, config, data_dir, graphs_dir, site_dir, pool, clock=time.time):
+    def __init__(
+        self, config, data_dir, graphs_dir, site_dir, pool, clock=time.time, range_cache=RANGE_CACHE
+    ):
         self.config = config
         self.store = RrdStore(config, data_dir)
         self.graphs_dir = Path(graphs_dir)
@@ -98,6 +116,8 @@ class SiteServer:
         self.config_changed_at = _stat(config.path).st_mtime if _stat(config.path) else 0.0
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._counters_lock = threading.Lock()
+        self.range_cache = range_cache
+        self._sweep_lock = threading.Lock()
 
     def count(self, name):
         with self._counters_lock:
@@ -121,17 +141,20 @@ class SiteServer:
             return _text(405, "only GET and HEAD\n", [("Allow", "GET, HEAD")])
         raw = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
         path, _, query = raw.partition("?")
+        limits = RangeLimits.of(self.config, self.clock())
         try:
-            check_query(query)
+            asked = check_query(query, limits)
             parts = split_path(path)
+            target = route(parts, self.prefix, self.config, asked)
         except RequestError as error:
             self.count("bad_request")
             return _text(400, f"{error}\n")
         if parts == COUNTERS_PATH:
             with self._counters_lock:
                 document = {**self.counters, "renders_in_flight": self.pool.in_flight}
-            return 200, [("Content-Type", "application/json")], json.dumps(document).encode()
-        target = route(parts, self.prefix, self.config)
+            return _json(document)
+        if parts == FEATURES_PATH:
+            return _json({"ranges": dataclasses.asdict(limits), "scales": list(SCALES)})
         if target is None:
             return self._not_found()
         if isinstance(target, GraphTarget):
@@ -156,6 +179,8 @@ class SiteServer:
         before = _stat(png)
         if before is not None and self._current(job, before, inputs):
             self.count("graphs_current")
+            if job.ranged:
+                _viewed(png, before)
             return self._file(png)
 
         def drawn_meanwhile():
@@ -166,6 +191,11 @@ class SiteServer:
         if outcome.ok:
             # "fresh": drawn by another request between our look and our turn: joined it too.
             self.count("graphs_drawn" if outcome.status == "drawn" else "graphs_joined")
+            if job.ranged:
+                _viewed(png, _stat(png))
+                response = self._file(png)  # read before a sweep may take it
+                self._sweep_ranges()
+                return response
             return self._file(png)
         if outcome.status == "failed":
             self.count("render_failed")
@@ -189,16 +219,34 @@ class SiteServer:
             newest = max(self.store.last_update(path) for path in inputs)
         except AffairError:
             return False  # let the render say what is wrong
-        step = archive_for_window(self.config.archives, window_seconds).step
+        now = self.clock()
+        range_end = None
+        if job.ranged:
+            archive, grid = graph_grid(job, self.config, now)
+            step, range_end = archive.step, grid.end
+        else:
+            step = archive_for_window(self.config.archives, window_seconds).step
         return graph_is_current(
             png_stat.st_mtime,
             png_stat.st_ctime,  # when it was written (its mtime says where its data end)
             newest,
-            self.clock(),
+            now,
             step,
             window_seconds,
             self.config_changed_at,
+            range_end,
         )
+
+    def _sweep_ranges(self):
+        """Keep at most ``range_cache`` ranged PNGs; one sweep at a time, the others skip it."""
+        if not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            removed = sweep_ranges(self.graphs_dir / RANGES_DIR, self.range_cache)
+        finally:
+            self._sweep_lock.release()
+        if removed:
+            log.debug("removed %d ranged graphs viewed least recently", removed)
 
     # --- files ---
 
@@ -232,6 +280,50 @@ class SiteServer:
         return _text(404, "not found\n")
 
 
+def sweep_ranges(directory, keep):
+    """Remove all but the ``keep`` ranged PNGs in ``directory`` viewed last; how many went.
+
+    Viewing one sets its access time (:func:`_viewed`; its modification time
+    says where its data end, the freshness rule's), so this is an LRU.
+    Another process's temporary files are not ours to touch.
+    """
+    try:
+        entries = [entry for entry in os.scandir(directory) if entry.name.endswith(".png")]
+    except FileNotFoundError:
+        return 0
+    if len(entries) <= keep:
+        return 0
+    viewed = []
+    for entry in entries:
+        try:
+            viewed.append((entry.stat().st_atime_ns, entry.path))
+        except FileNotFoundError:
+            continue
+    viewed.sort()
+    removed = 0
+    for _, path in viewed[: max(0, len(viewed) - keep)]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            removed += 1
+    return removed
+
+
+def _viewed(path, info):
+    """Mark a ranged PNG as just viewed (its atime), keeping its mtime (where its data end).
+
+    Its ctime moves too, which the freshness rule reads as "written" only for
+    a config change (fixed for the server's life, checked before this) and for
+    a window's slide (a range has none).
+    """
+    if info is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path, ns=(time.time_ns(), info.st_mtime_ns))
+
+
+def _json(document):
+    return 200, [("Content-Type", "application/json")], json.dumps(document).encode()
+
+
 def _unchanged_for(environ, headers):
     """Whether the client's copy is this one: it sends back the Last-Modified it was given."""
     since = environ.get("HTTP_IF_MODIFIED_SINCE")
@@ -261,6 +353,7 @@ def run_serve(
     threads=8,
     stop=None,
     ready=None,
+    range_cache=RANGE_CACHE,
 ):
     """``affair serve``: serve until ``stop`` is set; ``ready(url)`` is called once listening."""
     import waitress  # noqa: PLC0415 - only this command needs it
@@ -278,7 +371,7 @@ def run_serve(
     graphs_dir.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     pool = RenderPool(config, data_dir, graphs_dir, workers=workers, queue_limit=queue_limit)
-    app = SiteServer(config, data_dir, graphs_dir, site_dir, pool)
+    app = SiteServer(config, data_dir, graphs_dir, site_dir, pool, range_cache=range_cache)
     socket_map = {}
     try:
         server = waitress.create_server(

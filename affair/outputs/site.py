@@ -72,6 +72,7 @@ WEB_STATIC = "affair.outputs.web_static"
 ASSETS = ("style.css", "site.js")
 HOST_JOBS = 20  # recent jobs listed on a host page
 PAGE_GRAPH_MODES = ("aggregate", "overlay")  # configured graphs that get a page of their own
+VIEW_PAGE = "view.html"  # one graph, full size: zoom and custom ranges under affair serve
 ATTENTION_LIMIT = (
     24  # problem hosts listed at the top of the index (worst first); the rest by filter
 )
@@ -230,8 +231,12 @@ class SiteBuilder:
                 written["graph"].add(page_file(graph.name))
         html = self.render("index.html", common, self._index(statuses, now))
         write_atomic(self.out_dir / "index.html", html)
+        # One page shows any graph full size (named in its URL's #fragment, so one file
+        # serves them all); with affair serve, its zoom and custom ranges (site.js).
+        write_atomic(self.out_dir / VIEW_PAGE, self.render("view.html", common, {"root": ""}))
         self._remove_stale_pages(written)
-        return 1 + jobs_pages + sum(len(names) for names in written.values()) + self.topology.pages
+        pages = 2 + jobs_pages + sum(len(names) for names in written.values())
+        return pages + self.topology.pages
 
     def render_index(self, statuses, now):
         """The index page as a string (what write_pages writes)."""

@@ -174,8 +174,9 @@ def tree_dot(topology: Topology, settings, hrefs, fold: bool, focus_host: str | 
     for level in sorted(ranks):
         members = " ".join(_quote(n) for n in sorted(ranks[level]))
         lines.append(f"  {{ rank=same; {members} }}")
-        if folded_hosts and len(ranks[level]) > 1:
-            # A column of a hundred hosts reads in name order, not where crossings put it.
+        if len(ranks[level]) > 1:
+            # A row reads in name order (tel01, tel02, ...), not where dot's crossing
+            # minimisation puts it: invisible edges along the rank fix the order.
             chain = " -> ".join(_quote(n) for n in sorted(ranks[level]))
             lines.append(f'  {chain} [style="invis"];')
     for a, b in sorted(edges):

@@ -52,6 +52,19 @@ def archive_for_window(archives, window_seconds):
     return archives[-1]
 
 
+def archive_for_range(archives, start, end, now):
+    """The archive librrd's ``fetch`` would read ``start`` to ``end`` from, asked at ``now``.
+
+    librrd takes the finest archive that still holds the whole span back
+    from its newest row (``now`` here; samples are never kept for the
+    future): the start must be within the archive's reach from now, and the
+    span no longer than the archive, so a range drawn ahead of now is not
+    thousands of fine rows either. None holding it: the longest, as for a
+    window.
+    """
+    return archive_for_window(archives, max(now, end) - start)
+
+
 def align(timestamp, step):
     """The start of the ``step``-second slot holding ``timestamp``."""
     return int(math.floor(timestamp / step)) * step

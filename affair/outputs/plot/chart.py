@@ -34,8 +34,8 @@ import numpy as np
 from affair.errors import AffairError, PlotError
 from affair.outputs.plot.data import Grid, aggregate, fetch_rows, latest_values
 from affair.outputs.plot.scale import format_value
-from affair.outputs.plot.timeaxis import describe_end
-from affair.storage.ladder import archive_for_window
+from affair.outputs.plot.timeaxis import TickRule, describe_end, describe_range, rule_for_span
+from affair.storage.ladder import archive_for_range, archive_for_window
 from affair.vocab import CONSOLIDATION_STYLES, WINDOWS
 
 # Tableau 10: muted enough for a wall of graphs, distinct for the first few lines.
@@ -135,18 +135,38 @@ class Chart:
     styles: tuple = ()  # consolidations drawn, for the key of line styles under the graph
     band: bool = False  # whether a shaded min-max band is drawn (said in the key)
     footnote: str = ""  # e.g. hosts that could not be read
+    ticks: TickRule | None = None  # a custom range's time-axis rule (a window has its own)
+    latest: str = "now"  # the legend's first column: "last" for a range that ended before now
+
+
+def graph_grid(job, config, now):
+    """``(archive, grid)`` of a job: its window up to ``now``, or its custom range.
+
+    A range is read from the archive librrd's fetch would choose for it
+    (:func:`affair.storage.ladder.archive_for_range`), in whole rows.
+    """
+    if job.ranged:
+        archive = archive_for_range(config.archives, job.start, job.end, now)
+        return archive, Grid.for_range(job.start, job.end, archive.step)
+    window_seconds = WINDOWS[job.window]
+    archive = archive_for_window(config.archives, window_seconds)
+    return archive, Grid.for_window(now, window_seconds, archive.step)
 
 
 def build_chart(job, config, store, now):
     """Fetch what ``job`` needs and describe its graph. StoreError etc. propagate."""
-    window_seconds = WINDOWS[job.window]
-    archive = archive_for_window(config.archives, window_seconds)
-    grid = Grid.for_window(now, window_seconds, archive.step)
+    archive, grid = graph_grid(job, config, now)
     graph = config.graphs.get(job.graph) if job.graph else None
     wanted = graph.consolidations if graph else tuple(CONSOLIDATION_STYLES)
     cfs = _consolidations(wanted, config, archive)
     if job.mode == "node":
-        return _node_chart(job, config, store, graph, grid, archive.span, cfs)
+        chart = _node_chart(job, config, store, graph, grid, archive.span, cfs, now)
+        if job.ranged:
+            chart.subtitle = f"{describe_range(grid.start, grid.end)} · {_row_words(grid.step)}"
+            chart.ticks = rule_for_span(grid.end - grid.start)
+        return chart
+    if job.ranged:  # each of every host's files while a viewer waits: the plotter's to draw
+        raise PlotError(f"{job.key}: only per-node graphs are drawn for a custom range")
     if job.mode == "aggregate":
         return _aggregate_chart(job, config, store, graph, grid, archive.span, cfs)
     return _overlay_chart(job, config, store, graph, grid, archive.span, cfs)
@@ -166,7 +186,7 @@ def _consolidations(wanted, config, archive):
 # --- per node ---
 
 
-def _node_chart(job, config, store, graph, grid, span, cfs):
+def _node_chart(job, config, store, graph, grid, span, cfs, now):
     host = job.hosts[0]
     path = store.path(host, job.dataset, job.instance)
     rows = fetch_rows(store, path, cfs, grid, span)
@@ -179,7 +199,9 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
         groups = _unit_groups(config, job.dataset, rows.names)
         title = f"{host} · {series}"
     panels = []
-    nows = _nows(store, path, config, grid, rows.last_update)
+    # A range that ended before now: its legend's first column is its own last row, not now.
+    latest = "last" if job.ranged and grid.end < now else "now"
+    nows = _nows(store, path, config, grid, rows.last_update) if latest == "now" else {}
     silent = _is_silent(rows.last_update, config, grid)
     # With MIN, MAX and AVERAGE of a variable, three lines of one hue read as hatching.
     band = {"MIN", "MAX", "AVERAGE"} <= set(cfs)
@@ -205,13 +227,14 @@ def _node_chart(job, config, store, graph, grid, span, cfs):
                 )
             )
         if not _has_data(panel):
-            panel.note = "no data in this window"
+            panel.note = f"no data in this {'range' if job.ranged else 'window'}"
         panels.append(panel)
     if not panels:
         panels.append(Panel(unit="", note="no variables"))
+    subtitle = _subtitle(job.window, grid)
     if band:
-        return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, band=True)
-    return Chart(title, _subtitle(job.window, grid), job.window, grid, panels, _styles(cfs))
+        return Chart(title, subtitle, job.window, grid, panels, band=True, latest=latest)
+    return Chart(title, subtitle, job.window, grid, panels, _styles(cfs), latest=latest)
 
 
 def _unit_groups(config, dataset, names):
@@ -439,6 +462,14 @@ def _series_name(dataset, instance):
 
 def _subtitle(window, grid):
     return f"{WINDOW_WORDS[window]} to {describe_end(grid.end)}"
+
+
+def _row_words(step):
+    """``"10 s rows"``, ``"30 min rows"``: a zoom says how fine what it shows is."""
+    for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60)):
+        if step % seconds == 0:
+            return f"{step // seconds} {unit} rows"
+    return f"{step} s rows"
 
 
 def _hosts_word(count):

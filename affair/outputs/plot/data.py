@@ -19,6 +19,7 @@ last update (``rrdtool last``, a header read), and the rows are then placed
 on the grid by their timestamps.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,13 @@ class Grid:
     @classmethod
     def for_window(cls, now, window_seconds, step):
         return cls(step, align(now, step), -(-window_seconds // step))
+
+    @classmethod
+    def for_range(cls, start, end, step):
+        """The rows that cover ``start`` to ``end``: whole rows, so the edges move out to a step."""
+        first = align(start, step)
+        last = math.ceil(end / step) * step  # the end of the row holding ``end``
+        return cls(step, last, max(1, (last - first) // step))
 
     @property
     def start(self):

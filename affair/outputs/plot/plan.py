@@ -55,6 +55,15 @@ class GraphJob:
     instance: str
     hosts: tuple  # exactly one for a node graph
     graph: str = ""  # the [graphs.<name>] it comes from; "" for a default per-node graph
+    # affair serve's zoom: the custom range drawn instead of the window (seconds since the
+    # epoch; 0, 0: the window), and 2 for twice the pixels (HiDPI screens).
+    start: int = 0
+    end: int = 0
+    scale: int = 1
+
+    @property
+    def ranged(self):
+        return self.end > self.start
 
 
 def select_hosts(patterns, hosts):

@@ -26,8 +26,12 @@ _NO_FILTER = 0
 _RGBA = 6  # PNG colour type: 8-bit RGB with alpha
 
 
-def encode_png(rgba, level=1):
-    """Bytes of a PNG of the ``(height, width, 4)`` uint8 array ``rgba``."""
+def encode_png(rgba, level=1, text=()):
+    """Bytes of a PNG of the ``(height, width, 4)`` uint8 array ``rgba``.
+
+    ``text``: ``(keyword, value)`` pairs, written as tEXt chunks before the
+    pixels (Latin-1, as the PNG spec says), where a reader finds them early.
+    """
     height, width = rgba.shape[:2]
     rows = np.empty((height, width * 4 + 1), np.uint8)
     rows[:, 0] = _NO_FILTER
@@ -37,10 +41,25 @@ def encode_png(rgba, level=1):
         (
             _SIGNATURE,
             _chunk(b"IHDR", header),
+            *(_chunk(b"tEXt", f"{key}\0{value}".encode("latin-1")) for key, value in text),
             _chunk(b"IDAT", _deflate.compress(rows.data, level)),  # no copy to bytes
             _chunk(b"IEND", b""),
         )
     )
+
+
+def read_text(png):
+    """``{keyword: value}`` of a PNG's tEXt chunks (what :func:`encode_png` wrote)."""
+    found, at = {}, len(_SIGNATURE)
+    while at + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        if kind == b"IDAT":
+            break
+        if kind == b"tEXt":
+            key, _, value = png[at + 8 : at + 8 + length].partition(b"\0")
+            found[key.decode("latin-1")] = value.decode("latin-1")
+        at += 12 + length
+    return found
 
 
 def _chunk(kind, data):

@@ -19,6 +19,7 @@ grid, DejaVu Sans, the palette of :mod:`affair.outputs.plot.chart`, values on th
 left axis scaled to one SI prefix with the unit above the axis.
 """
 
+import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.colors import to_rgb
 from matplotlib.path import Path
-from matplotlib.transforms import Bbox, IdentityTransform
+from matplotlib.transforms import Affine2D, Bbox
 
 from affair.outputs.plot.png import encode_png
 from affair.outputs.plot.scale import (
@@ -42,7 +43,10 @@ from affair.outputs.plot.timeaxis import time_ticks
 from affair.units import BINARY_UNITS, prefix_base
 from affair.vocab import CONSOLIDATION_STYLES
 
-DPI = 72  # one point is one pixel: sizes below are pixels
+DPI = 72  # one point is one pixel: sizes below are pixels (at scale 1)
+# The PNG text chunk that says where the plot area is and what times its edges are,
+# so a page can turn a drag on the image into a time range (affair serve's zoom).
+PLOT_AREA_KEY = "affair:plot"
 
 TITLE = TextStyle(13, bold=True)
 SUBTITLE = TextStyle(11)
@@ -97,6 +101,7 @@ class Shape:
     key: bool  # a row under the panels for the line-style key and footnotes
     styles: tuple = ()  # consolidations explained in the key
     band: bool = False
+    latest: str = "now"  # heading of the legend's first column
 
     @property
     def height(self):
@@ -120,7 +125,7 @@ def shape_of(chart, width):
         else:
             panels.append(PanelShape(plot_height, len(panel.legend), 0, legend))
     key = bool(chart.styles or chart.band or chart.footnote)
-    return Shape(width, tuple(panels), key, tuple(chart.styles), chart.band)
+    return Shape(width, tuple(panels), key, tuple(chart.styles), chart.band, chart.latest)
 
 
 def _compact_columns(width):
@@ -141,18 +146,42 @@ class _PanelBox:
 
 
 class Renderer:
-    """Draws charts to PNG bytes; keeps one canvas per shape (a few dozen at most)."""
+    """Draws charts to PNG bytes; keeps one canvas per shape (a few dozen at most).
 
-    def __init__(self, width=720, max_shapes=48):
+    ``scale`` 2 draws the same layout at twice the pixels (HiDPI screens):
+    everything below is laid out in scale-1 pixels, and each canvas maps
+    them to its device pixels (:attr:`_Canvas.device`); Agg sizes lines,
+    dashes and glyphs by its DPI, so they come out twice as big, and sharp.
+    """
+
+    def __init__(self, width=720, max_shapes=48, scale=1):
         self.width = width
-        self.text = TextPainter(DPI)
+        self.scale = scale
+        painter = TextPainter(DPI * scale)
+        self.text = painter if scale == 1 else _ScaledText(painter, scale)
         self._canvases = OrderedDict()
         self._max_shapes = max_shapes
         self._colors = {}
         self._ticks = {}
 
     def png(self, chart):
-        return encode_png(self.draw(chart))
+        """PNG bytes, with where the plot area is in a text chunk (:meth:`plot_area`)."""
+        area = json.dumps(self.plot_area(chart), separators=(",", ":"))
+        return encode_png(self.draw(chart), text=((PLOT_AREA_KEY, area),))
+
+    def plot_area(self, chart):
+        """The plot area's left and right edges in the PNG's pixels and their times.
+
+        Every panel of a graph shares them; a page maps a pointer's x to a time
+        with them (``start + (x - x0) / (x1 - x0) * (end - start)``).
+        """
+        return {
+            "width": self.width * self.scale,
+            "x0": PLOT_LEFT * self.scale,
+            "x1": (self.width - PLOT_RIGHT_PAD) * self.scale,
+            "start": chart.grid.start,
+            "end": chart.grid.end,
+        }
 
     def draw(self, chart):
         """Draw ``chart`` and return the canvas pixels, an (h, w, 4) uint8 array (a view)."""
@@ -178,20 +207,24 @@ class Renderer:
         return canvas
 
     def _make_canvas(self, shape):
-        renderer = RendererAgg(shape.width, shape.height, DPI)
-        canvas = _Canvas(shape, renderer, self._layout(shape), None)
+        scale = self.scale
+        renderer = RendererAgg(shape.width * scale, shape.height * scale, DPI * scale)
+        # Layout pixels from the top left -> device pixels from the bottom left.
+        device = Affine2D().scale(scale, -scale).translate(0, renderer.height)
+        canvas = _Canvas(shape, renderer, self._layout(shape), None, device)
         gc = renderer.new_gc()
-        self._fill(renderer, gc, (0, 0, shape.width, shape.height), PAGE)
+        self._fill(canvas, (0, 0, shape.width, shape.height), PAGE)
         for box in canvas.boxes:
-            self._fill(renderer, gc, (box.left, box.top, box.right, box.bottom), PLOT_FACE)
-            self._stroke_rect(renderer, (box.left, box.top, box.right, box.bottom), FRAME)
+            self._fill(canvas, (box.left, box.top, box.right, box.bottom), PLOT_FACE)
+            self._stroke_rect(canvas, (box.left, box.top, box.right, box.bottom), FRAME)
             if box.shape.legend_columns:
-                self._compact_legend_labels(renderer, gc, box)
+                self._compact_legend_labels(canvas, gc, box)
             elif box.shape.legend_rows:
-                self._table_legend_labels(renderer, gc, box)
+                self._table_legend_labels(canvas, gc, box)
         if shape.key:
             self._draw_key(canvas)
-        canvas.background = renderer.copy_from_bbox(Bbox.from_bounds(0, 0, *_size(shape)))
+        whole = Bbox.from_bounds(0, 0, renderer.width, renderer.height)
+        canvas.background = renderer.copy_from_bbox(whole)
         return canvas
 
     @staticmethod
@@ -260,7 +293,7 @@ class Renderer:
                 segments.append(((x, box.top + 1), (x, box.bottom - 1)))
             if label:
                 self.text.draw(renderer, gc, at, box.bottom + 13, label, TICK, MUTED, "center")
-        self._stroke_segments(renderer, segments, GRID)
+        self._stroke_segments(canvas, segments, GRID)
 
         # the axis label
         unit = prefixed_unit(power, panel.unit)
@@ -269,17 +302,14 @@ class Renderer:
 
         # data
         # A pixel of slack, so a line on the frame (a value at the axis' end) is drawn whole.
-        clip = Bbox.from_extents(
-            box.left,
-            canvas.shape.height - box.bottom - 1,
-            box.right,
-            canvas.shape.height - box.top + 1,
+        clip = canvas.device.transform_bbox(
+            Bbox.from_extents(box.left, box.bottom + 1, box.right, box.top - 1)
         )
         xs = to_x(grid.row_ends() - grid.step / 2)  # each row drawn at the middle of its interval
         for band in panel.bands:
-            self._fill_band(renderer, clip, xs, to_y(band.lower), to_y(band.upper), band.color)
+            self._fill_band(canvas, clip, xs, to_y(band.lower), to_y(band.upper), band.color)
         for line in panel.lines:
-            self._stroke_line(renderer, clip, xs, to_y(line.values), line.color, line.style)
+            self._stroke_line(canvas, clip, xs, to_y(line.values), line.color, line.style)
         if panel.note:
             middle = (box.top + box.bottom) // 2 + 4
             center = (box.left + box.right) / 2
@@ -291,14 +321,16 @@ class Renderer:
         else:
             self._table_legend(renderer, gc, panel, box)
 
-    def _table_legend_labels(self, renderer, gc, box):
-        for index, name in enumerate(reversed(STAT_NAMES)):
+    def _table_legend_labels(self, canvas, gc, box):
+        renderer = canvas.renderer
+        names = (canvas.shape.latest, *STAT_NAMES[1:])
+        for index, name in enumerate(reversed(names)):
             x = box.right - index * STAT_COLUMN
             self.text.draw(renderer, gc, x, box.legend_top + 11, name, HEADING, FAINT, "right")
         room = box.right - len(STAT_NAMES) * STAT_COLUMN - (box.left + 24) - 8
         for row, (label, color, style) in enumerate(box.shape.legend):
             baseline = box.legend_top + ROW * (row + 1) + 12
-            self._stroke_sample(renderer, box.left, baseline - 4, 18, color, style)
+            self._stroke_sample(canvas, box.left, baseline - 4, 18, color, style)
             label = _fit(self.text, label, LEGEND, room)
             self.text.draw(renderer, gc, box.left + 24, baseline, label, LEGEND, INK)
 
@@ -317,12 +349,13 @@ class Renderer:
             column, row = divmod(index, rows)
             yield box.left + column * COMPACT_COLUMN, box.legend_top + ROW * row + 12
 
-    def _compact_legend_labels(self, renderer, gc, box):
+    def _compact_legend_labels(self, canvas, gc, box):
+        renderer = canvas.renderer
         # The values of a compact legend need their column's name too.
         self.text.draw(renderer, gc, box.right, box.header, "values: now", HEADING, FAINT, "right")
         cells = self._compact_cells(box, len(box.shape.legend))
         for (x, baseline), (label, color, style) in zip(cells, box.shape.legend, strict=True):
-            self._stroke_sample(renderer, x, baseline - 4, 14, color, style)
+            self._stroke_sample(canvas, x, baseline - 4, 14, color, style)
             label = _fit(self.text, label, LEGEND, COMPACT_NAME)
             self.text.draw(renderer, gc, x + 19, baseline, label, LEGEND, INK)
 
@@ -344,11 +377,11 @@ class Renderer:
         x = PLOT_LEFT
         words = {"AVERAGE": "average", "MAX": "max", "MIN": "min"}
         for cf in shape.styles:
-            self._stroke_sample(renderer, x, baseline - 4, 20, "#555555", CONSOLIDATION_STYLES[cf])
+            self._stroke_sample(canvas, x, baseline - 4, 20, "#555555", CONSOLIDATION_STYLES[cf])
             self.text.draw(renderer, gc, x + 25, baseline, words[cf], TICK, MUTED)
             x += 30 + self.text.width(words[cf], TICK) + 14
         if shape.band:
-            self._fill(renderer, gc, (x, baseline - 9, x + 20, baseline + 1), "#555555", 0.18)
+            self._fill(canvas, (x, baseline - 9, x + 20, baseline + 1), "#555555", 0.18)
             self.text.draw(renderer, gc, x + 25, baseline, "min to max", TICK, MUTED)
             x += 30 + self.text.width("min to max", TICK) + 14
         canvas.key_end = x
@@ -363,13 +396,14 @@ class Renderer:
     def _time_labels(self, chart, box):
         """``[(x, label x, label or "")]`` of a window's ticks; the same for a pass's graphs."""
         grid = chart.grid
-        key = (grid.start, grid.end, chart.window, box.left, box.right)
+        rule = chart.ticks or chart.window
+        key = (grid.start, grid.end, rule, box.left, box.right)
         cached = self._ticks.get(key)
         if cached is not None:
             return cached
         span = grid.end - grid.start
         placed, last_label_end = [], -math.inf
-        for stamp, label in time_ticks(grid.start, grid.end, chart.window):
+        for stamp, label in time_ticks(grid.start, grid.end, rule):
             x = box.left + (stamp - grid.start) * (box.right - box.left) / span
             half = self.text.width(label, TICK) / 2
             at = min(max(x, box.left + half), self.width - MARGIN - half)
@@ -383,7 +417,7 @@ class Renderer:
         self._ticks[key] = placed
         return placed
 
-    # --- primitives (coordinates in pixels from the top left) ---
+    # --- primitives (coordinates in layout pixels from the top left) ---
 
     def _rgb(self, color):
         rgb = self._colors.get(color)
@@ -391,21 +425,20 @@ class Renderer:
             rgb = self._colors[color] = to_rgb(color)
         return rgb
 
-    def _fill(self, renderer, gc, rect, color, alpha=1.0):
+    def _fill(self, canvas, rect, color, alpha=1.0):
         x0, y0, x1, y1 = rect
-        height = renderer.height
         path = Path(
-            [(x0, height - y0), (x1, height - y0), (x1, height - y1), (x0, height - y1), (x0, 0)],
+            [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)],
             [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY],
         )
-        gc = renderer.new_gc()
+        gc = canvas.renderer.new_gc()
         gc.set_linewidth(0)
-        renderer.draw_path(gc, path, IdentityTransform(), (*self._rgb(color), alpha))
+        canvas.renderer.draw_path(gc, path, canvas.device, (*self._rgb(color), alpha))
 
-    def _stroke_rect(self, renderer, rect, color):
+    def _stroke_rect(self, canvas, rect, color):
         x0, y0, x1, y1 = rect
         self._stroke_segments(
-            renderer,
+            canvas,
             [
                 ((x0, y0), (x1, y0)),
                 ((x1, y0), (x1, y1)),
@@ -415,28 +448,26 @@ class Renderer:
             color,
         )
 
-    def _stroke_segments(self, renderer, segments, color):
+    def _stroke_segments(self, canvas, segments, color):
         if not segments:
             return
-        height = renderer.height
         vertices = np.array(segments, dtype=float).reshape(-1, 2)
-        vertices[:, 1] = height - vertices[:, 1]
         codes = np.tile([Path.MOVETO, Path.LINETO], len(segments))
-        gc = renderer.new_gc()
+        gc = canvas.renderer.new_gc()
         gc.set_linewidth(1.0)
         gc.set_foreground(self._rgb(color))
         gc.set_snap(True)
         gc.set_antialiased(False)
-        renderer.draw_path(gc, Path(vertices, codes), IdentityTransform())
+        canvas.renderer.draw_path(gc, Path(vertices, codes), canvas.device)
 
-    def _stroke_line(self, renderer, clip, xs, ys, color, style):
+    def _stroke_line(self, canvas, clip, xs, ys, color, style):
         known = np.isfinite(ys)
         if not known.any():
             return
+        renderer = canvas.renderer
         gc = self._line_gc(renderer, color, style)
         gc.set_clip_rectangle(clip)
-        height = renderer.height
-        renderer.draw_path(gc, Path(np.column_stack((xs, height - ys))), IdentityTransform())
+        renderer.draw_path(gc, Path(np.column_stack((xs, ys))), canvas.device)
         # A value alone between gaps has no neighbour to join: give it its row's width.
         padded = np.concatenate(([False], known, [False]))
         alone = known & ~padded[:-2] & ~padded[2:]
@@ -444,23 +475,21 @@ class Renderer:
             half = (xs[1] - xs[0]) / 2 if len(xs) > 1 else 1.0
             half = max(half, 1.0)
             segments = [
-                ((xs[i] - half, height - ys[i]), (xs[i] + half, height - ys[i]))
-                for i in np.flatnonzero(alone)
+                ((xs[i] - half, ys[i]), (xs[i] + half, ys[i])) for i in np.flatnonzero(alone)
             ]
             vertices = np.array(segments, dtype=float).reshape(-1, 2)
             codes = np.tile([Path.MOVETO, Path.LINETO], len(segments))
-            renderer.draw_path(gc, Path(vertices, codes), IdentityTransform())
+            renderer.draw_path(gc, Path(vertices, codes), canvas.device)
 
-    def _fill_band(self, renderer, clip, xs, lower, upper, color):
+    def _fill_band(self, canvas, clip, xs, lower, upper, color):
         known = np.isfinite(lower) & np.isfinite(upper)
         if not known.any():
             return
-        height = renderer.height
         vertices, codes = [], []
         for start, stop in _runs(known):
             x = xs[start:stop]
-            top = np.column_stack((x, height - upper[start:stop]))
-            under = np.column_stack((x[::-1], height - lower[start:stop][::-1]))
+            top = np.column_stack((x, upper[start:stop]))
+            under = np.column_stack((x[::-1], lower[start:stop][::-1]))
             if stop - start == 1:  # a single row: give it its width
                 half = (xs[1] - xs[0]) / 2 if len(xs) > 1 else 1.0
                 top = np.array([[x[0] - half, top[0, 1]], [x[0] + half, top[0, 1]]])
@@ -468,17 +497,16 @@ class Renderer:
             ring = np.vstack((top, under, top[:1]))
             vertices.append(ring)
             codes.append([Path.MOVETO] + [Path.LINETO] * (len(ring) - 2) + [Path.CLOSEPOLY])
-        gc = renderer.new_gc()
+        gc = canvas.renderer.new_gc()
         gc.set_linewidth(0)
         gc.set_clip_rectangle(clip)
         path = Path(np.vstack(vertices), np.concatenate(codes))
-        renderer.draw_path(gc, path, IdentityTransform(), (*self._rgb(color), 0.16))
+        canvas.renderer.draw_path(gc, path, canvas.device, (*self._rgb(color), 0.16))
 
-    def _stroke_sample(self, renderer, x, y, length, color, style):
-        gc = self._line_gc(renderer, color, style)
-        height = renderer.height
-        path = Path([(x, height - y), (x + length, height - y)])
-        renderer.draw_path(gc, path, IdentityTransform())
+    def _stroke_sample(self, canvas, x, y, length, color, style):
+        gc = self._line_gc(canvas.renderer, color, style)
+        path = Path([(x, y), (x + length, y)])
+        canvas.renderer.draw_path(gc, path, canvas.device)
 
     def _line_gc(self, renderer, color, style):
         gc = renderer.new_gc()
@@ -492,12 +520,31 @@ class Renderer:
         return gc
 
 
+class _ScaledText:
+    """A TextPainter at ``scale`` times the DPI, measured and placed in layout pixels."""
+
+    def __init__(self, painter, scale):
+        self.painter = painter
+        self.scale = scale
+
+    def width(self, text, style):
+        return self.painter.width(text, style) / self.scale
+
+    def cap_height(self, style):
+        return self.painter.cap_height(style) / self.scale
+
+    def draw(self, renderer, gc, x, baseline, text, style, color, align="left"):
+        at = round(baseline * self.scale)
+        self.painter.draw(renderer, gc, x * self.scale, at, text, style, color, align)
+
+
 @dataclass
 class _Canvas:
     shape: Shape
     renderer: RendererAgg
     boxes: list
     background: object
+    device: Affine2D  # layout pixels -> this canvas's device pixels
     key_end: float = PLOT_LEFT  # where the static key row ends: room for a footnote
 
 
@@ -525,10 +572,6 @@ def _legend_height(panel):
     if panel.legend_columns:
         return COMPACT_GAP + panel.legend_rows * ROW + PANEL_GAP
     return (panel.legend_rows + 1) * ROW + PANEL_GAP
-
-
-def _size(shape):
-    return shape.width, shape.height
 
 
 def _max_ticks(box):

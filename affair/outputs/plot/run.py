@@ -138,13 +138,20 @@ class Drawer:
         # short cron run (see benchmarks/RESULTS.md).
         from affair.outputs.plot.render import Renderer  # noqa: PLC0415
 
+        self._renderer_class = Renderer
         self.renderer = Renderer(width=config.plot.width)
+        self._scaled = {1: self.renderer}  # a HiDPI one is made when affair serve asks for one
+
+    def renderer_for(self, scale):
+        if scale not in self._scaled:
+            self._scaled[scale] = self._renderer_class(width=self.config.plot.width, scale=scale)
+        return self._scaled[scale]
 
     def draw(self, job):
         """Draw one graph; return None, or the reason it failed."""
         try:
             chart = build_chart(job, self.config, self.store, self.now)
-            png = self.renderer.png(chart)
+            png = self.renderer_for(job.scale).png(chart)
             # Stamped with the time its data end, which the refresh policy compares.
             write_atomic(self.out_dir / job.key, png, mtime=self.now)
         except (AffairError, OSError) as error:

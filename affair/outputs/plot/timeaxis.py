@@ -30,9 +30,45 @@ RULES = {
 }
 
 
+# A custom range (affair serve's zoom) has no window: the finest of these rules that puts
+# at most SPAN_TICKS ticks across it, so a 5 minute zoom is labelled by the minute.
+SPAN_TICKS = 8
+SPAN_RULES = (
+    TickRule("minute", 1, "%H:%M", "%a %-d"),
+    TickRule("minute", 2, "%H:%M", "%a %-d"),
+    TickRule("minute", 5, "%H:%M", "%a %-d"),
+    TickRule("minute", 10, "%H:%M", "%a %-d"),
+    TickRule("minute", 15, "%H:%M", "%a %-d"),
+    TickRule("minute", 30, "%H:%M", "%a %-d"),
+    TickRule("hour", 1, "%H:%M", "%a %-d"),
+    TickRule("hour", 3, "%H:%M", "%a %-d"),
+    TickRule("hour", 6, "%H:%M", "%a %-d"),
+    TickRule("hour", 12, "%H:%M", "%a %-d"),
+    TickRule("day", 1, "%a %-d"),
+    TickRule("day", 2, "%a %-d"),
+    TickRule("day", 4, "%-d %b"),
+    TickRule("day", 7, "%-d %b"),
+    TickRule("day", 14, "%-d %b"),
+    TickRule("month", 1, "%b", "%b %Y"),
+    TickRule("month", 3, "%b", "%b %Y"),
+)
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400}
+
+
+def rule_for_span(seconds):
+    """The tick rule of a custom range ``seconds`` long (see SPAN_RULES)."""
+    for rule in SPAN_RULES:
+        if seconds / (_UNIT_SECONDS[rule.unit] * rule.every) <= SPAN_TICKS:
+            return rule
+    return SPAN_RULES[-1]
+
+
 def time_ticks(start, end, window, tz=None):
-    """``[(timestamp, label), ...]`` for the ticks strictly inside ``(start, end]``."""
-    rule = RULES[window]
+    """``[(timestamp, label), ...]`` for the ticks strictly inside ``(start, end]``.
+
+    ``window`` names a window's rule, or is a TickRule (a custom range's).
+    """
+    rule = window if isinstance(window, TickRule) else RULES[window]
     ticks = []
     for moment in _candidates(datetime.fromtimestamp(start, tz), rule):
         stamp = moment.timestamp()
@@ -103,3 +139,13 @@ def _local(naive, tz):
 def describe_end(end, tz=None):
     """The right edge of a graph in words: ``Sun 22 Nov 14:30``."""
     return datetime.fromtimestamp(end, tz).strftime("%a %-d %b %H:%M")
+
+
+def describe_range(start, end, tz=None):
+    """A custom range in words: ``Sun 22 Nov 14:30 to 15:30``; the day again only if it changed,
+    the years only if they differ."""
+    first, last = datetime.fromtimestamp(start, tz), datetime.fromtimestamp(end, tz)
+    if first.year != last.year:
+        return f"{first.strftime('%-d %b %Y %H:%M')} to {last.strftime('%-d %b %Y %H:%M')}"
+    to = last.strftime("%H:%M" if first.date() == last.date() else "%a %-d %b %H:%M")
+    return f"{describe_end(start, tz)} to {to}"
