@@ -131,6 +131,10 @@ class ArchiveError(AffairError):
     """The permanent archive cannot be written at all (its directory); the message says why."""
 
 
+class JournalRowsDiffer(AffairError):
+    """A damaged archive file cannot be rebuilt: the journal's rows for it are not the ones it held."""
+
+
 class Rejected(AffairError):  # noqa: N818 - it names the outcome, like StopIteration
     """A sample the recorder refuses; ``reason`` is a short counter name (affair.vocab.REJECTION_REASONS)."""
 

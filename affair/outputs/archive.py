@@ -47,7 +47,7 @@ import uproot
 
 from affair.atomic import atomic_path
 from affair.daemon import setup_logging
-from affair.errors import ArchiveError, ExportError
+from affair.errors import ArchiveError, ExportError, JournalRowsDiffer
 from affair.hosts import HostMatcher
 from affair.outputs.export import RawRowSource, _export, _Found, _read_day
 from affair.storage.archive_catalog import (
@@ -467,10 +467,6 @@ def run_archive(config, now=None):
 # --- files found damaged by verify: written again from the journal ---
 
 
-class _NotTheSameRows(Exception):
-    """The journal's rows for a damaged file are not the ones it held: nothing to rebuild from."""
-
-
 def _rebuild_damaged(config, catalog, directory, journal_dir, now, summary):
     """Write again every file ``verify`` found damaged; the journal days still needed.
 
@@ -524,7 +520,7 @@ def _rebuild(config, catalog, directory, journal_dir, entry, now, summary):
         problem = _write_verified(
             config, catalog, directory, entry.day, part, source, pieces, now, summary, entry
         )
-    except _NotTheSameRows as error:
+    except JournalRowsDiffer as error:
         return _cannot_rebuild(catalog, entry, str(error))
     if problem is None:
         catalog.set_rebuild(entry.day, entry.part, "", archive_file_name(entry.day, part))
@@ -683,7 +679,7 @@ def _write_verified(
     """Write ``source`` (surveyed) as file ``part`` of ``day``, read it back, catalog it.
 
     ``replacing``: the damaged file whose rows these are; the rows copied
-    must have its counts and checksums, else _NotTheSameRows.
+    must have its counts and checksums, else JournalRowsDiffer.
     """
     samples = source.total()
     name = archive_file_name(day, part)
@@ -707,7 +703,7 @@ def _write_verified(
     expected = expected_of(source)
     if replacing is not None and expected["checksums"] != replacing.expected["checksums"]:
         _reject(path)
-        raise _NotTheSameRows("the journal's values differ from the ones the file held")
+        raise JournalRowsDiffer("the journal's values differ from the ones the file held")
     expected["sources"] = sorted({piece.journal_day for piece in pieces})
     expected["rows"] = {piece.journal_day: [piece.after, piece.upto] for piece in pieces}
     if replacing is not None:
