@@ -572,7 +572,7 @@ def run_archive_politely(config, now=None):
     """:func:`run_archive` in a child process, at idle priority and a bounded share of a core.
 
     For the scheduler and ``affair archive``: the recorder's receiving path
-    must not wait for the archive (a pass is about 16 s of a core for a day
+    must not wait for the archive (a pass is about 13 s of a core for a day
     of 1,000 hosts). The child runs under SCHED_IDLE, so it gets only CPU
     time no other task asks for; and, since on a machine of few cores even a
     busy loop at idle priority on the other core raised a loaded recorder's
