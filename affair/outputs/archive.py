@@ -815,7 +815,8 @@ def verify_archive(config, now=None):
     for entry in catalog.files():
         if not entry.verified:  # failed when written (or at an earlier verify): known bad
             state = _rebuild_state(rebuilds, entry)
-            if state.startswith("; replaced by "):
+            rebuild = rebuilds.get((entry.day, entry.part))
+            if rebuild is not None and rebuild.rebuilt:
                 replaced += 1
                 lines.append(f"{entry.file}: damaged ({entry.problem}){state}")
                 continue
